@@ -1,0 +1,109 @@
+/* The run configuration: an INI file (sections run, budget, rewts, env,
+ * backtest) whose keys mirror the users' Python config, plus
+ * `--set section.key=value` overrides. Shared by the supervisor and the
+ * worker: the supervisor hands the worker the same file and overrides.
+ *
+ * Errors never fall back to a default: every function that reads user text
+ * returns -EINVAL and writes into err a message naming the origin
+ * ("run.ini:12: key 'rewts.batch_size': must be >= 1, got '0'", or
+ * "--set rewts.batch_size=0: ..."). Other negative errno values are I/O
+ * failures (also described in err). */
+#ifndef TV_CONFIG_H
+#define TV_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONFIG_PATH_MAX 1024
+#define CONFIG_MAX_HIDDEN 4
+
+typedef struct Config {
+	/* [run] */
+	char name[128];                 /* run name (default "run") */
+	char data_dir[CONFIG_PATH_MAX]; /* folder of <TICKER>.csv; relative to the config file's folder */
+	char tickers[4096];             /* comma list; empty = every *.csv in data_dir */
+	char signals_dir[CONFIG_PATH_MAX]; /* optional folder of <TICKER>.csv signals; "" = none */
+	char out_dir[CONFIG_PATH_MAX];  /* models and checkpoints (default "out"), relative to the config file's folder */
+	int parallel;                   /* workers at once on CPU (default 1) */
+	char gpus[256];                 /* "none" | "auto" | "0,1,..." (default "none") */
+	int workers_per_gpu;            /* default 1 */
+	int max_attempts;               /* crash retries per ticker (default 3) */
+	double hang_timeout;            /* seconds without a heartbeat => hung (default 60) */
+	double backoff;                 /* seconds, first retry delay, doubled per retry (default 1) */
+	char device[8];                 /* "auto" | "cpu" | "cuda" (default "auto") */
+	char model[8];                  /* "ddqn" | "lstm" (default "ddqn") */
+	uint64_t seed;                  /* default 42 */
+	int checkpoint_every;           /* episodes (default 10) */
+	int threads;                    /* BLAS threads in a worker (default 1) */
+	double heartbeat;               /* seconds between worker heartbeats (default 1) */
+
+	/* [budget] */
+	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */
+	uint64_t budget_vram;           /* bytes, 0 = unlimited */
+	int poll_ms;                    /* default 100 */
+	double soft_fraction;           /* ask for a checkpoint above this share of the budget (default 0.9) */
+
+	/* [rewts] */
+	int batch_size;                 /* default 128 */
+	int buffer_size;                /* default 50000 */
+	int chunk_length;               /* days, default 400 */
+	int episodes_per_chunk;         /* default 100 */
+	int lookback_length;            /* days, default 200 */
+	int fit_weights_every;          /* days, default 20 */
+	int min_batch_size;             /* floor of the halving rule (default 8) */
+	int hidden[CONFIG_MAX_HIDDEN];  /* "256,256,128" */
+	int n_hidden;
+	double learning_rate;           /* 5e-4 */
+	double gamma;                   /* 0.995 */
+	double grad_clip;               /* 1.0 */
+	int target_update_every;        /* gradient steps, 20 */
+	double epsilon_start;           /* 1.0 */
+	double epsilon_decay;           /* 0.998 per episode */
+	double epsilon_min;             /* 0.05 */
+	int lstm_hidden;                /* 64 */
+	int lstm_layers;                /* 2 */
+	int lstm_window;                /* 42 */
+	double lstm_learning_rate;      /* 1e-3 */
+	int lstm_epochs;                /* 50 */
+
+	/* [env] */
+	double initial_balance;         /* 10000 */
+	double transaction_cost;        /* 0.0015 */
+	double buy_fraction;            /* 0.95 */
+	double vol_penalty;             /* 2.0 */
+	double dd_penalty;              /* 5.0 */
+	double dd_threshold;            /* 0.05 */
+	double change_penalty;          /* 0.0005 */
+
+	/* [backtest] */
+	double test_fraction;           /* 0.3 */
+} Config;
+
+/* Fills every field with its default. */
+void config_defaults(Config *cfg);
+
+/* Reads an INI file over the current values. Unknown sections or keys,
+ * unparsable or out-of-range values and syntax errors are -EINVAL with
+ * "path:line: ..." in err. Relative data_dir/out_dir/signals_dir are made
+ * relative to the file's folder. */
+int config_load(Config *cfg, const char *path, char *err, size_t errlen);
+
+/* Applies one "section.key=value" override (origin "--set ..."). */
+int config_set(Config *cfg, const char *assignment, char *err, size_t errlen);
+
+/* Cross-field checks (buffer_size >= batch_size, min_batch_size <=
+ * batch_size, test_fraction in (0,1), ...). The message names the key and
+ * where its value came from (file:line, --set, or "default"). */
+int config_validate(const Config *cfg, char *err, size_t errlen);
+
+/* Writes the whole configuration as a canonical INI text (every key, fixed
+ * order, values printed so that loading them back gives the same Config).
+ * Used for the model file, the database and handing it to workers. */
+int config_write(const Config *cfg, FILE *f);
+
+/* Parses a byte size: "123", "512KiB", "64MiB", "2GiB", "1.5GiB", "1e9", "2GB"
+ * (GB = 1e9). Returns -EINVAL on anything else. */
+int config_parse_size(const char *text, uint64_t *ret_bytes);
+
+#endif

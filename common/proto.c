@@ -1,0 +1,2 @@
+#include "proto.h"
+typedef int proto_placeholder_t;

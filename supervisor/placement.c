@@ -1,0 +1,2 @@
+#include "placement.h"
+typedef int placement_placeholder_t;

@@ -1,0 +1,2 @@
+#include "policy.h"
+typedef int policy_placeholder_t;

@@ -1,0 +1,2 @@
+#include "run.h"
+typedef int run_placeholder_t;

@@ -1,0 +1,4 @@
+#ifndef TV_RUN_H
+#define TV_RUN_H
+/* placeholder: being written */
+#endif

@@ -1,0 +1,2 @@
+#include "status.h"
+typedef int status_placeholder_t;

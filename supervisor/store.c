@@ -1,0 +1,2 @@
+#include "store.h"
+typedef int store_placeholder_t;

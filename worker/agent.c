@@ -1,0 +1,2 @@
+#include "agent.h"
+typedef int agent_placeholder_t;

@@ -1,0 +1,4 @@
+#ifndef TV_AGENT_H
+#define TV_AGENT_H
+/* placeholder: being written */
+#endif

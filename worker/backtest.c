@@ -1,0 +1,2 @@
+#include "backtest.h"
+typedef int backtest_placeholder_t;

@@ -1,0 +1,2 @@
+#include "csv.h"
+typedef int csv_placeholder_t;

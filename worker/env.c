@@ -1,0 +1,2 @@
+#include "env.h"
+typedef int env_placeholder_t;

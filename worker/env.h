@@ -1,0 +1,4 @@
+#ifndef TV_ENV_H
+#define TV_ENV_H
+/* placeholder: being written */
+#endif

@@ -1,0 +1,2 @@
+#include "features.h"
+typedef int features_placeholder_t;

@@ -1,0 +1,2 @@
+#include "modelio.h"
+typedef int modelio_placeholder_t;

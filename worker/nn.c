@@ -1,0 +1,2 @@
+#include "nn.h"
+typedef int nn_placeholder_t;

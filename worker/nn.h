@@ -1,0 +1,4 @@
+#ifndef TV_NN_H
+#define TV_NN_H
+/* placeholder: being written */
+#endif

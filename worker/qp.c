@@ -1,0 +1,2 @@
+#include "qp.h"
+typedef int qp_placeholder_t;

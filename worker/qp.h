@@ -1,0 +1,4 @@
+#ifndef TV_QP_H
+#define TV_QP_H
+/* placeholder: being written */
+#endif

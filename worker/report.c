@@ -1,0 +1,2 @@
+#include "report.h"
+typedef int report_placeholder_t;

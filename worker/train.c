@@ -1,0 +1,2 @@
+#include "train.h"
+typedef int train_placeholder_t;
