@@ -1,2 +1,0 @@
-#include "features.h"
-typedef int features_placeholder_t;

@@ -1,0 +1,2 @@
+#include "indicators.h"
+typedef int indicators_placeholder_t;

@@ -1,0 +1,4 @@
+#ifndef TV_INDICATORS_H
+#define TV_INDICATORS_H
+/* placeholder: being written */
+#endif
