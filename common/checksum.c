@@ -11,7 +11,7 @@ static void build_table(void)
 		uint32_t c = i;
 
 		for (int k = 0; k < 8; k++)
-			c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+			c = (c & 1) ? (c >> 1) ^ 0xedb88320u : c >> 1;
 		table[0][i] = c;
 	}
 	for (uint32_t i = 0; i < 256; i++)
@@ -20,7 +20,7 @@ static void build_table(void)
 	table_ready = 1;
 }
 
-uint32_t checksum_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t checksum_crc32(uint32_t crc, const void *data, size_t len)
 {
 	const unsigned char *p = data;
 

@@ -1,4 +1,4 @@
-/* CRC-32C (Castagnoli) of byte buffers: the checksum of model files,
+/* CRC-32 (IEEE 802.3, the same as zlib.crc32 and Python's zlib.crc32) of byte buffers: the checksum of model files,
  * checkpoints and anything else written to disk and verified on read. */
 #ifndef TV_CHECKSUM_H
 #define TV_CHECKSUM_H
@@ -7,6 +7,6 @@
 #include <stdint.h>
 
 /* Continues a CRC: start with crc = 0. */
-uint32_t checksum_crc32c(uint32_t crc, const void *data, size_t len);
+uint32_t checksum_crc32(uint32_t crc, const void *data, size_t len);
 
 #endif

@@ -66,7 +66,7 @@ typedef struct MsgHeartbeat {
 
 typedef struct MsgCheckpoint {
 	char path[PROTO_STR];
-	uint32_t checksum;    /* CRC-32C of the file */
+	uint32_t checksum;    /* CRC-32 (zlib) of the file */
 	int64_t chunk;        /* position the checkpoint resumes at */
 	int64_t episode;
 	int64_t done_episodes;
