@@ -17,6 +17,8 @@
 
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAX_HIDDEN 4
+#define CONFIG_MAX_KEYS 64   /* size of the private origins table */
+#define CONFIG_MAX_FILES 4   /* files remembered for origins; later ones reuse the last slot */
 
 typedef struct Config {
 	/* [run] */
@@ -78,6 +80,17 @@ typedef struct Config {
 
 	/* [backtest] */
 	double test_fraction;           /* 0.3 */
+
+	/* Private to config.c: where each key's value came from (default, a
+	 * file and line, or --set), so that config_validate can name it.
+	 * Indexed by config.c's key table; do not read or write these. */
+	struct {
+		unsigned char kind;     /* 0 default, 1 file, 2 --set */
+		unsigned char file;     /* index into origin_files */
+		int line;
+	} origin[CONFIG_MAX_KEYS];
+	char origin_files[CONFIG_MAX_FILES][CONFIG_PATH_MAX];
+	int n_origin_files;
 } Config;
 
 /* Fills every field with its default. */
@@ -101,6 +114,15 @@ int config_validate(const Config *cfg, char *err, size_t errlen);
  * order, values printed so that loading them back gives the same Config).
  * Used for the model file, the database and handing it to workers. */
 int config_write(const Config *cfg, FILE *f);
+
+/* Returns 1 when a and b hold the same value for every key (doubles
+ * compared bit for bit, origins ignored), else 0. */
+int config_equal(const Config *a, const Config *b);
+
+/* Describes where a key ("section.key") got its value: "run.ini:12",
+ * "--set rewts.batch_size=64" or "default". Returns -ENOENT for an unknown
+ * key. */
+int config_origin(const Config *cfg, const char *key, char *buf, size_t len);
 
 /* Parses a byte size: "123", "512KiB", "64MiB", "2GiB", "1.5GiB", "1e9", "2GB"
  * (GB = 1e9). Returns -EINVAL on anything else. */
