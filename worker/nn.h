@@ -30,7 +30,14 @@ typedef struct Mlp {
 
 /* Per-batch scratch: activations of every layer and their gradients for up
  * to max_batch rows. Separate from the Mlp so its bytes can be reported as
- * "activations" and so a halved batch really costs half. */
+ * "activations" and so a halved batch really costs half.
+ *
+ * act[l] has room for 2 * max_batch rows (row-major, sizes[l] columns) so
+ * that dqn_train_step can push s and s' through the online network as one
+ * batch (one larger sgemm per layer instead of two); dact[l] (l >= 1) has
+ * max_batch rows; dact[0] is NULL (no gradient w.r.t. the input);
+ * dact[L] is the gradient w.r.t. the network output (dqn_train_step writes
+ * dQ there). bytes counts all of it. */
 typedef struct MlpWork {
 	int max_batch;
 	size_t bytes;
@@ -75,12 +82,15 @@ void adam_step(Adam *a, float *params, const float *grads);
 float clip_grad_norm(float *grads, size_t n, float max_norm);
 
 /* One Double-DQN gradient step on a batch:
- *   a* = argmax_a Q_online(s', a)
+ *   a* = argmax_a Q_online(s', a)   (first index on ties, like torch.argmax)
  *   y  = r + gamma * Q_target(s', a*) * (1 - done)
  *   loss = mean over the batch of (Q_online(s, a) - y)^2
  * then backward, clip to grad_clip, Adam. w_online and w_target are scratch
- * for the online and target networks (w_online is used twice: s' first,
- * then s). Returns the loss before the update. */
+ * for the online and target networks (w_online holds s and s' as one batch
+ * of 2n rows, s first, so after the call its rows 0..n-1 are the forward of
+ * s). b->n <= max_batch of both, a[i] in [0, sizes[L]). The clip factor is
+ * folded into the Adam pass: afterwards online->grads holds the unclipped
+ * gradient. Returns the loss before the update. */
 typedef struct DqnBatch {
 	int n;
 	const float *s;      /* n x in */
@@ -93,5 +103,11 @@ typedef struct DqnBatch {
 float dqn_train_step(Mlp *online, const Mlp *target, Adam *opt,
 		     MlpWork *w_online, MlpWork *w_target, const DqnBatch *b,
 		     float gamma, float grad_clip);
+
+/* For tests and benchmarks: 0 makes the element-wise passes (bias, ReLU,
+ * norm, Adam) use their portable loops, 1 (the default) lets them use AVX2
+ * where the CPU has it. Both give identical bits. Not thread-safe: change
+ * it only while no other call into this module runs. */
+void nn_set_simd(int on);
 
 #endif
