@@ -5,11 +5,11 @@ import sys
 
 
 def c_string(text):
-    out = []
-    for line in text.splitlines(True):
-        esc = line.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
-        out.append('"%s"' % esc)
-    return '\n\t'.join(out) if out else '""'
+    # A brace-enclosed byte list, not a string literal: ISO C caps string
+    # literals at 4095 characters (-Woverlength-strings).
+    data = list(text.encode('utf-8')) + [0]
+    rows = [', '.join('%d' % b for b in data[i:i + 24]) for i in range(0, len(data), 24)]
+    return '(const char[]){\n\t\t' + ',\n\t\t'.join(rows) + '}'
 
 
 def main():

@@ -1,2 +1,214 @@
 #include "agent.h"
-typedef int agent_placeholder_t;
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int layer_sizes(const Config *cfg, int *sizes)
+{
+	int n = 0;
+
+	sizes[n++] = ENV_STATE_DIM;
+	for (int i = 0; i < cfg->n_hidden; i++)
+		sizes[n++] = cfg->hidden[i];
+	sizes[n++] = ENV_ACTIONS;
+	return n - 1;
+}
+
+static int replay_init(Replay *rb, int cap)
+{
+	size_t c = (size_t)cap;
+
+	memset(rb, 0, sizeof(*rb));
+	rb->cap = cap;
+	rb->s = malloc(c * ENV_STATE_DIM * sizeof(float));
+	rb->s2 = malloc(c * ENV_STATE_DIM * sizeof(float));
+	rb->r = malloc(c * sizeof(float));
+	rb->done = malloc(c * sizeof(float));
+	rb->a = malloc(c * sizeof(int32_t));
+	rb->mark = calloc((c + 7) / 8, 1);
+	if (!rb->s || !rb->s2 || !rb->r || !rb->done || !rb->a || !rb->mark)
+		return -ENOMEM;
+	rb->bytes = c * (2 * ENV_STATE_DIM + 3) * sizeof(float) + (c + 7) / 8;
+	return 0;
+}
+
+static void replay_free(Replay *rb)
+{
+	free(rb->s);
+	free(rb->s2);
+	free(rb->r);
+	free(rb->done);
+	free(rb->a);
+	free(rb->mark);
+	memset(rb, 0, sizeof(*rb));
+}
+
+void replay_push(Replay *rb, const float *s, int32_t a, float r, const float *s2, float done)
+{
+	size_t i = (size_t)rb->head;
+
+	memcpy(rb->s + i * ENV_STATE_DIM, s, ENV_STATE_DIM * sizeof(float));
+	memcpy(rb->s2 + i * ENV_STATE_DIM, s2, ENV_STATE_DIM * sizeof(float));
+	rb->a[i] = a;
+	rb->r[i] = r;
+	rb->done[i] = done;
+	rb->head = (rb->head + 1) % rb->cap;
+	if (rb->n < rb->cap)
+		rb->n++;
+}
+
+void replay_sample(Replay *rb, Rng *rng, int n, int32_t *ret_idx)
+{
+	uint32_t total = (uint32_t)rb->n;
+
+	/* Floyd: for j in [total - n, total): pick t in [0, j]; take t unless
+	 * already taken, else take j. Gives n distinct uniform indices. */
+	for (int k = 0; k < n; k++) {
+		uint32_t j = total - (uint32_t)n + (uint32_t)k;
+		uint32_t t = (uint32_t)rng_below(rng, (uint64_t)j + 1);
+
+		if (rb->mark[t >> 3] & (1u << (t & 7)))
+			t = j;
+		rb->mark[t >> 3] |= (uint8_t)(1u << (t & 7));
+		ret_idx[k] = (int32_t)t;
+	}
+	for (int k = 0; k < n; k++)
+		rb->mark[ret_idx[k] >> 3] = 0;
+}
+
+int agent_set_batch(Agent *ag, int batch)
+{
+	size_t b = (size_t)batch;
+	int r;
+
+	mlp_work_free(&ag->w_online);
+	mlp_work_free(&ag->w_target);
+	free(ag->bs);
+	free(ag->bs2);
+	free(ag->br);
+	free(ag->bdone);
+	free(ag->ba);
+	free(ag->idx);
+	ag->bs = ag->bs2 = ag->br = ag->bdone = NULL;
+	ag->ba = ag->idx = NULL;
+	ag->batch = batch;
+	r = mlp_work_init(&ag->w_online, &ag->online, batch);
+	if (r < 0)
+		return r;
+	r = mlp_work_init(&ag->w_target, &ag->target, batch);
+	if (r < 0)
+		return r;
+	ag->bs = malloc(b * ENV_STATE_DIM * sizeof(float));
+	ag->bs2 = malloc(b * ENV_STATE_DIM * sizeof(float));
+	ag->br = malloc(b * sizeof(float));
+	ag->bdone = malloc(b * sizeof(float));
+	ag->ba = malloc(b * sizeof(int32_t));
+	ag->idx = malloc(b * sizeof(int32_t));
+	if (!ag->bs || !ag->bs2 || !ag->br || !ag->bdone || !ag->ba || !ag->idx)
+		return -ENOMEM;
+	ag->batch_bytes = b * (2 * ENV_STATE_DIM + 4) * sizeof(float);
+	return 0;
+}
+
+int agent_init(Agent *ag, const Config *cfg, Rng *rng)
+{
+	int sizes[NN_MAX_LAYERS + 1];
+	int n_layers = layer_sizes(cfg, sizes);
+	int r;
+
+	memset(ag, 0, sizeof(*ag));
+	r = mlp_init(&ag->online, sizes, n_layers, rng);
+	if (r < 0)
+		return r;
+	r = mlp_init(&ag->target, sizes, n_layers, rng);
+	if (r < 0)
+		return r;
+	mlp_copy_params(&ag->target, &ag->online);
+	r = adam_init(&ag->opt, ag->online.n_params, (float)cfg->learning_rate,
+		      0.9f, 0.999f, 1e-8f);
+	if (r < 0)
+		return r;
+	r = replay_init(&ag->replay, cfg->buffer_size);
+	if (r < 0)
+		return r;
+	ag->epsilon = cfg->epsilon_start;
+	return agent_set_batch(ag, cfg->batch_size);
+}
+
+void agent_free(Agent *ag)
+{
+	mlp_free(&ag->online);
+	mlp_free(&ag->target);
+	adam_free(&ag->opt);
+	mlp_work_free(&ag->w_online);
+	mlp_work_free(&ag->w_target);
+	replay_free(&ag->replay);
+	free(ag->bs);
+	free(ag->bs2);
+	free(ag->br);
+	free(ag->bdone);
+	free(ag->ba);
+	free(ag->idx);
+	memset(ag, 0, sizeof(*ag));
+}
+
+int agent_argmax(const float *q, int n)
+{
+	int best = 0;
+
+	for (int i = 1; i < n; i++)
+		if (q[i] > q[best])
+			best = i;
+	return best;
+}
+
+int agent_act(Agent *ag, Rng *rng, const float *s, int explore)
+{
+	if (explore && rng_uniform(rng) < ag->epsilon)
+		return (int)rng_below(rng, ENV_ACTIONS);
+	return agent_argmax(mlp_forward(&ag->online, &ag->w_online, s, 1), ENV_ACTIONS);
+}
+
+float agent_learn(Agent *ag, Rng *rng, const Config *cfg)
+{
+	Replay *rb = &ag->replay;
+	DqnBatch b;
+	float loss;
+
+	replay_sample(rb, rng, ag->batch, ag->idx);
+	for (int k = 0; k < ag->batch; k++) {
+		size_t i = (size_t)ag->idx[k];
+
+		memcpy(ag->bs + (size_t)k * ENV_STATE_DIM, rb->s + i * ENV_STATE_DIM,
+		       ENV_STATE_DIM * sizeof(float));
+		memcpy(ag->bs2 + (size_t)k * ENV_STATE_DIM, rb->s2 + i * ENV_STATE_DIM,
+		       ENV_STATE_DIM * sizeof(float));
+		ag->ba[k] = rb->a[i];
+		ag->br[k] = rb->r[i];
+		ag->bdone[k] = rb->done[i];
+	}
+	b.n = ag->batch;
+	b.s = ag->bs;
+	b.a = ag->ba;
+	b.r = ag->br;
+	b.s2 = ag->bs2;
+	b.done = ag->bdone;
+	loss = dqn_train_step(&ag->online, &ag->target, &ag->opt, &ag->w_online,
+			      &ag->w_target, &b, (float)cfg->gamma, (float)cfg->grad_clip);
+	ag->grad_steps++;
+	if (ag->grad_steps % cfg->target_update_every == 0)
+		mlp_copy_params(&ag->target, &ag->online);
+	return loss;
+}
+
+size_t agent_bytes_weights(const Agent *ag)
+{
+	return mlp_bytes(&ag->online) + mlp_bytes(&ag->target) +
+	       2 * ag->opt.n * sizeof(float);
+}
+
+size_t agent_bytes_activations(const Agent *ag)
+{
+	return ag->w_online.bytes + ag->w_target.bytes + ag->batch_bytes;
+}

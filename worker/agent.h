@@ -1,4 +1,76 @@
+/* One chunk's Double-DQN agent: online and target networks, Adam, the
+ * replay buffer and the batch scratch. Who owns what: the Agent owns every
+ * buffer it points to; agent_free releases all of them.
+ *
+ * Memory by category (reported in heartbeats, see DESIGN.md):
+ *   replay      - buffer_size x (2 x 11 + 3) x 4 bytes, allocated up front
+ *   activations - MlpWork of both networks + the batch gathered from the
+ *                 replay buffer: linear in batch_size
+ *   weights     - parameters, gradients, Adam moments of both networks */
 #ifndef TV_AGENT_H
 #define TV_AGENT_H
-/* placeholder: being written */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/config.h"
+#include "common/rng.h"
+#include "env.h"
+#include "nn.h"
+
+typedef struct Replay {
+	int32_t cap;
+	int32_t n;        /* transitions held */
+	int32_t head;     /* next slot written */
+	float *s;         /* cap x ENV_STATE_DIM */
+	float *s2;
+	float *r;
+	float *done;
+	int32_t *a;
+	uint8_t *mark;    /* cap bits: scratch for sampling without replacement */
+	size_t bytes;
+} Replay;
+
+typedef struct Agent {
+	Mlp online;
+	Mlp target;
+	Adam opt;
+	MlpWork w_online;
+	MlpWork w_target;
+	Replay replay;
+	int batch;
+	float *bs, *bs2, *br, *bdone;  /* gathered batch */
+	int32_t *ba;
+	int32_t *idx;
+	size_t batch_bytes;
+	int64_t grad_steps;
+	double epsilon;
+} Agent;
+
+/* Builds a fresh agent for cfg (layer sizes 11-hidden...-3, Adam lr), with
+ * weights drawn from rng. Returns 0 or -ENOMEM/-EINVAL. */
+int agent_init(Agent *ag, const Config *cfg, Rng *rng);
+/* Releases everything; accepts a zeroed Agent. */
+void agent_free(Agent *ag);
+/* Reallocates the batch-sized scratch for a new batch size (after a
+ * halving, when resuming from a checkpoint). */
+int agent_set_batch(Agent *ag, int batch);
+
+void replay_push(Replay *rb, const float *s, int32_t a, float r, const float *s2, float done);
+/* Draws n distinct indices in [0, rb->n) (Floyd's algorithm: O(n), order
+ * deterministic for a given rng state). n <= rb->n. */
+void replay_sample(Replay *rb, Rng *rng, int n, int32_t *ret_idx);
+
+/* Greedy or epsilon-greedy action for observation s. */
+int agent_act(Agent *ag, Rng *rng, const float *s, int explore);
+/* Argmax of q (first maximum on ties). */
+int agent_argmax(const float *q, int n);
+
+/* One gradient step on a batch sampled from the replay buffer, then the
+ * target copy every target_update_every steps. Returns the loss. */
+float agent_learn(Agent *ag, Rng *rng, const Config *cfg);
+
+size_t agent_bytes_weights(const Agent *ag);
+size_t agent_bytes_activations(const Agent *ag);
+
 #endif

@@ -1,2 +1,219 @@
 #include "backtest.h"
-typedef int backtest_placeholder_t;
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "indicators.h"
+#include "nn.h"
+#include "qp.h"
+
+static void model_view(Mlp *m, float *params, const int *sizes, int n_layers)
+{
+	memset(m, 0, sizeof(*m));
+	m->n_layers = n_layers;
+	for (int l = 0; l <= n_layers; l++)
+		m->sizes[l] = sizes[l];
+	for (int l = 0; l < n_layers; l++)
+		m->n_params += (size_t)sizes[l + 1] * (size_t)(sizes[l] + 1);
+	m->params = params;
+}
+
+static void compute_metrics(Backtest *bt, const TrainData *d, const EnvState *env)
+{
+	Metrics *mt = &bt->m;
+	int n = bt->n_values - 1;
+	double mean = 0, var = 0, peak = bt->values[0], mdd = 0;
+	int wins = 0;
+
+	for (int k = 1; k <= n; k++) {
+		double r = bt->values[k] / bt->values[k - 1] - 1.0;
+
+		mean += r;
+		wins += r > 0;
+	}
+	mean = n > 0 ? mean / n : 0;
+	for (int k = 1; k <= n; k++) {
+		double r = bt->values[k] / bt->values[k - 1] - 1.0;
+
+		var += (r - mean) * (r - mean);
+	}
+	var = n > 1 ? var / (n - 1) : 0;
+	for (int k = 0; k <= n; k++) {
+		if (bt->values[k] > peak)
+			peak = bt->values[k];
+		if ((peak - bt->values[k]) / peak > mdd)
+			mdd = (peak - bt->values[k]) / peak;
+	}
+	mt->total_return = bt->values[n] / bt->values[0] - 1.0;
+	mt->sharpe = var > 0 ? sqrt(252.0) * mean / sqrt(var) : 0.0;
+	mt->volatility = sqrt(var) * sqrt(252.0);
+	mt->max_drawdown = mdd;
+	mt->win_rate = n > 0 ? (double)wins / n : 0.0;
+	mt->trades = env->trades;
+	mt->test_days = n;
+	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
+}
+
+int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
+		 const int *sizes, int n_layers, Backtest *ret)
+{
+	int M = d->n_chunks;
+	int first = d->test_start - cfg->lookback_length - 1;
+	int span, test_steps, max_fits;
+	Mlp *models = NULL;
+	MlpWork work;
+	EnvParams envp;
+	EnvState env;
+	float *x = NULL, *q = NULL;
+	int8_t *pos = NULL;
+	double *fc = NULL, *P = NULL, *y = NULL, *w = NULL;
+	Backtest bt;
+	int r = -ENOMEM;
+
+	memset(&bt, 0, sizeof(bt));
+	memset(&work, 0, sizeof(work));
+	if (first < 0)
+		first = 0;
+	span = d->n_rows - first;
+	test_steps = d->n_rows - 1 - d->test_start;
+	max_fits = test_steps / cfg->fit_weights_every + 1;
+	env_params_from_config(&envp, cfg);
+
+	models = calloc((size_t)M, sizeof(*models));
+	x = malloc((size_t)span * ENV_STATE_DIM * sizeof(float));
+	q = malloc((size_t)M * ENV_ACTIONS * sizeof(float));
+	pos = malloc((size_t)M * (size_t)span);
+	fc = malloc((size_t)M * (size_t)span * sizeof(double));
+	P = malloc((size_t)cfg->lookback_length * (size_t)M * sizeof(double));
+	y = malloc((size_t)cfg->lookback_length * sizeof(double));
+	w = malloc((size_t)M * sizeof(double));
+	bt.fit_date = malloc((size_t)max_fits * sizeof(int32_t));
+	bt.weights = malloc((size_t)max_fits * (size_t)M * sizeof(double));
+	bt.values = malloc((size_t)(test_steps + 1) * sizeof(double));
+	if (!models || !x || !q || !pos || !fc || !P || !y || !w || !bt.fit_date ||
+	    !bt.weights || !bt.values)
+		goto out;
+	for (int m = 0; m < M; m++)
+		model_view(&models[m], chunk_params[m], sizes, n_layers);
+	r = mlp_work_init(&work, &models[0], span);
+	if (r < 0)
+		goto out;
+	r = -ENOMEM;
+
+	/* Shadow positions: Q for both possible positions on every day, then
+	 * a sequential pass (HOLD keeps the previous position). */
+	for (int k = 0; k < span; k++) {
+		memcpy(x + (size_t)k * ENV_STATE_DIM, d->feat + (size_t)(first + k) * IND_FEATURES,
+		       IND_FEATURES * sizeof(float));
+		x[(size_t)k * ENV_STATE_DIM + IND_FEATURES] = 1.0f;
+	}
+	for (int m = 0; m < M; m++) {
+		float *q0, *q1;
+		int p = 0;
+
+		q0 = malloc((size_t)span * ENV_ACTIONS * sizeof(float));
+		q1 = malloc((size_t)span * ENV_ACTIONS * sizeof(float));
+		if (!q0 || !q1) {
+			free(q0);
+			free(q1);
+			goto out;
+		}
+		for (int k = 0; k < span; k++)
+			x[(size_t)k * ENV_STATE_DIM + IND_FEATURES + 1] = 0.0f;
+		memcpy(q0, mlp_forward(&models[m], &work, x, span), (size_t)span * ENV_ACTIONS * sizeof(float));
+		for (int k = 0; k < span; k++)
+			x[(size_t)k * ENV_STATE_DIM + IND_FEATURES + 1] = 1.0f;
+		memcpy(q1, mlp_forward(&models[m], &work, x, span), (size_t)span * ENV_ACTIONS * sizeof(float));
+		for (int k = 0; k < span; k++) {
+			int a = agent_argmax((p ? q1 : q0) + (size_t)k * ENV_ACTIONS, ENV_ACTIONS);
+
+			if (a == ENV_LONG)
+				p = 1;
+			else if (a == ENV_SHORT)
+				p = 0;
+			pos[(size_t)m * span + k] = (int8_t)p;
+			if (first + k + 1 < d->n_rows) {
+				double rr = d->close[first + k + 1] / d->close[first + k] - 1.0;
+
+				fc[(size_t)m * span + k] = (2.0 * p - 1.0) * fabs(rr);
+			} else {
+				fc[(size_t)m * span + k] = 0.0;
+			}
+		}
+		free(q0);
+		free(q1);
+	}
+
+	for (int m = 0; m < M; m++)
+		w[m] = 1.0 / M;
+	env_reset(&env, &envp, d->test_start, d->n_rows - 1, d->close);
+	bt.values[0] = env.value;
+	for (int t = d->test_start, k = 0; t < d->n_rows - 1; t++, k++) {
+		float s[ENV_STATE_DIM];
+		float qe[ENV_ACTIONS] = { 0 };
+		int a, done;
+
+		if (k % cfg->fit_weights_every == 0) {
+			int lo = t - cfg->lookback_length;
+			int n = 0;
+
+			if (lo < first)
+				lo = first;
+			for (int dd = lo; dd < t; dd++, n++) {
+				for (int m = 0; m < M; m++)
+					P[(size_t)n * M + m] = fc[(size_t)m * span + (dd - first)];
+				y[n] = d->close[dd + 1] / d->close[dd] - 1.0;
+			}
+			if (n > 0) {
+				QpInfo info;
+
+				qp_simplex_lsq(P, y, n, M, w, &info);
+			}
+			bt.fit_date[bt.n_fits] = d->date[t];
+			memcpy(bt.weights + (size_t)bt.n_fits * M, w, (size_t)M * sizeof(double));
+			bt.n_fits++;
+		}
+		env_observe(&env, &envp, d->feat, s);
+		for (int m = 0; m < M; m++) {
+			const float *qm = mlp_forward(&models[m], &work, s, 1);
+
+			for (int j = 0; j < ENV_ACTIONS; j++)
+				qe[j] += (float)(w[m] * qm[j]);
+		}
+		a = agent_argmax(qe, ENV_ACTIONS);
+		bt.m.actions[a]++;
+		env_step(&env, &envp, d->close, a, &done);
+		bt.values[k + 1] = env.value;
+	}
+	bt.n_values = test_steps + 1;
+	bt.n_models = M;
+	compute_metrics(&bt, d, &env);
+	*ret = bt;
+	memset(&bt, 0, sizeof(bt));
+	r = 0;
+out:
+	backtest_free(&bt);
+	mlp_work_free(&work);
+	free(models);
+	free(x);
+	free(q);
+	free(pos);
+	free(fc);
+	free(P);
+	free(y);
+	free(w);
+	return r;
+}
+
+void backtest_free(Backtest *bt)
+{
+	if (!bt)
+		return;
+	free(bt->fit_date);
+	free(bt->weights);
+	free(bt->values);
+	memset(bt, 0, sizeof(*bt));
+}

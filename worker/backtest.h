@@ -1,4 +1,55 @@
+/* The strictly out-of-sample backtest of a trained ensemble (WORKLOAD.md).
+ *
+ * Test days are [test_start, n_rows - 1]; nothing trained on them. The
+ * ensemble trades them in the same environment as training. Every
+ * fit_weights_every test days the ReWTS weights are refitted on the
+ * lookback_length days before the decision day.
+ *
+ * The forecast in the QP: each chunk model m has an implied position on
+ * each day d (its "shadow" position: LONG -> 1, SHORT -> 0, HOLD keeps the
+ * previous one, judged on day d's market features with value ratio 1 and
+ * its own shadow position). Its forecast of the next-day return is
+ *   f_m(d) = (2 pos_m(d) - 1) * |r(d+1)|,  r(d+1) = close(d+1)/close(d) - 1,
+ * i.e. the model's direction call carrying the realised magnitude, and y(d)
+ * = r(d+1). Minimising ||P w - y||^2 then puts weight on the models whose
+ * calls were right on the days that moved most: on a return's scale, unlike
+ * the original's max Q-value. All of it uses only days before the decision
+ * day (d + 1 <= t). */
 #ifndef TV_BACKTEST_H
 #define TV_BACKTEST_H
-/* placeholder: being written */
+
+#include <stdint.h>
+
+#include "common/config.h"
+#include "env.h"
+#include "train.h"
+
+typedef struct Metrics {
+	double total_return;     /* V_T / V_0 - 1 */
+	double sharpe;           /* sqrt(252) mean(r) / std(r), std with n - 1; 0 when std is 0 */
+	double max_drawdown;     /* max (peak - V) / peak */
+	double volatility;       /* std(r) sqrt(252) */
+	double win_rate;         /* share of days with r > 0 */
+	double buy_hold_return;  /* close(last) / close(test_start) - 1 */
+	int64_t trades;
+	int64_t test_days;       /* daily returns in the test period */
+	int64_t actions[ENV_ACTIONS];
+} Metrics;
+
+typedef struct Backtest {
+	Metrics m;
+	int32_t n_models;
+	int32_t n_fits;
+	int32_t *fit_date;       /* n_fits dates (yyyymmdd) of the decision day */
+	double *weights;         /* n_fits x n_models */
+	int32_t n_values;
+	double *values;          /* portfolio value on each test day (n_values = test_days + 1) */
+} Backtest;
+
+/* Runs the backtest with the chunk models' online weights (layer sizes and
+ * the parameter layout of nn.h). Returns 0 or -ENOMEM. */
+int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
+		 const int *sizes, int n_layers, Backtest *ret);
+void backtest_free(Backtest *bt);
+
 #endif

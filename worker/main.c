@@ -1,1 +1,669 @@
-int main(void) { return 0; }
+/* tickervisor-worker: trains one ticker (WORKLOAD.md), then exits with one
+ * of the codes of common/exitcodes.h. See --help and docs/worker.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+#include "backtest.h"
+#include "common/config.h"
+#include "common/exitcodes.h"
+#include "csv.h"
+#include "indicators.h"
+#include "modelio.h"
+#include "report.h"
+#include "train.h"
+
+#define MAX_SETS 64
+
+/* Signal handlers only set flags; the training loop acts on them at the
+ * next step boundary (STYLE.md rule 7, in a process without an event loop). */
+static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_checkpoint;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		g_stop = 1;
+	else if (sig == SIGUSR1)
+		g_checkpoint = 1;
+}
+
+typedef struct Args {
+	const char *config;
+	const char *sets[MAX_SETS];
+	int n_sets;
+	const char *ticker;
+	const char *data;
+	const char *signals;
+	const char *out;
+	const char *resume;
+	const char *evaluate;
+	int report_fd;
+} Args;
+
+typedef struct Faults {
+	long crash_at;       /* -1: off */
+	long hang_at;
+	long exit_at;
+	int exit_code;
+	int garbage;
+	int oversize;
+	long slow_ms;
+	const char *once;
+} Faults;
+
+typedef struct Worker {
+	Args args;
+	Config cfg;
+	Faults faults;
+	Reporter rp;
+	Trainer tr;
+	TrainData data;
+	char ckpt_path[PATH_MAX];
+	char model_path[PATH_MAX];
+	int stopped;          /* stopped by SIGTERM after a checkpoint */
+	int exit_code;        /* for hook errors */
+	char err[1024];
+} Worker;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tickervisor-worker --config FILE [--set section.key=value ...]\n"
+		"                          --ticker NAME --data PRICES.csv [--signals SIGNALS.csv]\n"
+		"                          --out DIR [--resume CHECKPOINT] [--report-fd N]\n"
+		"       tickervisor-worker --evaluate MODEL --data PRICES.csv [--signals SIGNALS.csv]\n"
+		"\n"
+		"Trains one ticker's ReWTS ensemble of Double-DQN agents, backtests it on the\n"
+		"held-out last backtest.test_fraction of the days and writes DIR/NAME.model.\n"
+		"Checkpoints go to DIR/NAME.ckpt. Exit codes: 0 done, 10 interrupted after a\n"
+		"checkpoint, 11 out of memory, 12 bad input, 13 internal error, 64 usage.\n");
+}
+
+static int parse_args(Args *a, int argc, char **argv)
+{
+	memset(a, 0, sizeof(*a));
+	a->report_fd = -1;
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+			usage(stdout);
+			exit(TV_EXIT_DONE);
+		}
+		if (!v) {
+			fprintf(stderr, "tickervisor-worker: %s needs a value\n", o);
+			return -EINVAL;
+		}
+		if (!strcmp(o, "--config"))
+			a->config = v;
+		else if (!strcmp(o, "--set")) {
+			if (a->n_sets == MAX_SETS) {
+				fprintf(stderr, "tickervisor-worker: too many --set options\n");
+				return -EINVAL;
+			}
+			a->sets[a->n_sets++] = v;
+		} else if (!strcmp(o, "--ticker"))
+			a->ticker = v;
+		else if (!strcmp(o, "--data"))
+			a->data = v;
+		else if (!strcmp(o, "--signals"))
+			a->signals = v;
+		else if (!strcmp(o, "--out"))
+			a->out = v;
+		else if (!strcmp(o, "--resume"))
+			a->resume = v;
+		else if (!strcmp(o, "--evaluate"))
+			a->evaluate = v;
+		else if (!strcmp(o, "--report-fd")) {
+			char *end;
+			long fd = strtol(v, &end, 10);
+
+			if (*end || fd < 0 || fd > 1024 || fcntl((int)fd, F_GETFD) < 0) {
+				fprintf(stderr, "tickervisor-worker: --report-fd %s: not an open file descriptor\n", v);
+				return -EINVAL;
+			}
+			a->report_fd = (int)fd;
+		} else {
+			fprintf(stderr, "tickervisor-worker: unknown option '%s'\n", o);
+			return -EINVAL;
+		}
+		i++;
+	}
+	if (a->evaluate) {
+		if (!a->data) {
+			fprintf(stderr, "tickervisor-worker: --evaluate needs --data\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!a->config || !a->ticker || !a->data || !a->out) {
+		fprintf(stderr, "tickervisor-worker: --config, --ticker, --data and --out are required\n");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static long env_long(const char *name, long dflt)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? strtol(v, NULL, 10) : dflt;
+}
+
+static void faults_init(Faults *f)
+{
+	const char *ex = getenv("TV_FAULT_EXIT_AT");
+
+	f->crash_at = env_long("TV_FAULT_CRASH_AT", -1);
+	f->hang_at = env_long("TV_FAULT_HANG_AT", -1);
+	f->exit_at = -1;
+	if (ex && *ex && sscanf(ex, "%ld:%d", &f->exit_at, &f->exit_code) != 2)
+		f->exit_at = -1;
+	f->garbage = (int)env_long("TV_FAULT_GARBAGE", 0);
+	f->oversize = (int)env_long("TV_FAULT_OVERSIZE", 0);
+	f->slow_ms = env_long("TV_FAULT_SLOW_MS", 0);
+	f->once = getenv("TV_FAULT_ONCE");
+}
+
+/* A fault fires unless TV_FAULT_ONCE names a file that exists; firing
+ * creates that file, so the retry runs clean. */
+static int fault_fires(const Faults *f)
+{
+	int fd;
+
+	if (!f->once || !*f->once)
+		return 1;
+	if (access(f->once, F_OK) == 0)
+		return 0;
+	fd = open(f->once, O_CREAT | O_WRONLY, 0644);
+	if (fd >= 0)
+		close(fd);
+	return 1;
+}
+
+static void send_error(Worker *w, int code, const char *msg)
+{
+	Msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_ERROR;
+	m.u.error.code = code;
+	snprintf(m.u.error.message, sizeof(m.u.error.message), "%s", msg);
+	if (w->rp.fd >= 0)
+		report_send(&w->rp, &m);
+	fprintf(stderr, "tickervisor-worker[%d] %s: %s\n", (int)getpid(),
+		w->args.ticker ? w->args.ticker : "-", msg);
+}
+
+static void update_memory(Worker *w)
+{
+	Trainer *tr = &w->tr;
+	int64_t weights = (int64_t)(tr->n_params * sizeof(float)) * tr->data->n_chunks;
+	int64_t replay = 0, act = 0;
+
+	if (tr->agent_ready) {
+		replay = (int64_t)tr->agent.replay.bytes;
+		act = (int64_t)agent_bytes_activations(&tr->agent);
+		weights += (int64_t)agent_bytes_weights(&tr->agent);
+	}
+	report_memory(&w->rp, replay, act, weights, 0);
+}
+
+static int checkpoint(Worker *w)
+{
+	Trainer *tr = &w->tr;
+	uint32_t crc;
+	Msg m;
+	int r;
+
+	r = modelio_write_checkpoint(tr, w->args.ticker, w->ckpt_path, &crc, w->err, sizeof(w->err));
+	if (r < 0) {
+		send_error(w, TV_EXIT_INTERNAL, w->err);
+		w->exit_code = TV_EXIT_INTERNAL;
+		return r;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_CHECKPOINT;
+	snprintf(m.u.checkpoint.path, sizeof(m.u.checkpoint.path), "%s", w->ckpt_path);
+	m.u.checkpoint.checksum = crc;
+	m.u.checkpoint.chunk = tr->pos.chunk;
+	m.u.checkpoint.episode = tr->pos.episode;
+	m.u.checkpoint.done_episodes = tr->pos.done_episodes;
+	report_send(&w->rp, &m);
+	return 0;
+}
+
+/* Acts on signals at a step boundary. Returns 1 to stop, 0 to go on. */
+static int handle_signals(Worker *w)
+{
+	if (!g_stop && !g_checkpoint)
+		return 0;
+	g_checkpoint = 0;
+	if (checkpoint(w) < 0)
+		return -EIO;
+	if (g_stop) {
+		w->stopped = 1;
+		return 1;
+	}
+	return 0;
+}
+
+static int hook_step(void *ctx, Trainer *tr)
+{
+	Worker *w = ctx;
+
+	(void)tr;
+	if (w->rp.fd >= 0 && report_now() - w->rp.last_beat >= w->rp.interval) {
+		update_memory(w);
+		report_heartbeat(&w->rp, 1);
+	}
+	return handle_signals(w);
+}
+
+static int hook_episode(void *ctx, Trainer *tr, double loss, double reward)
+{
+	Worker *w = ctx;
+	const Config *cfg = &w->cfg;
+	long done = (long)tr->pos.done_episodes;
+	Msg m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_PROGRESS;
+	m.u.progress.chunk = tr->agent_ready ? tr->pos.chunk : tr->pos.chunk - 1;
+	m.u.progress.episode = tr->agent_ready ? tr->pos.episode : cfg->episodes_per_chunk;
+	m.u.progress.step = tr->agent_ready ? tr->agent.grad_steps : 0;
+	m.u.progress.done_episodes = done;
+	m.u.progress.total_episodes = (int64_t)tr->data->n_chunks * cfg->episodes_per_chunk;
+	m.u.progress.loss = loss;
+	m.u.progress.epsilon = tr->agent_ready ? tr->agent.epsilon : 0.0;
+	m.u.progress.reward = reward;
+	report_send(&w->rp, &m);
+	update_memory(w);
+	report_heartbeat(&w->rp, 0);
+
+	if (!tr->agent_ready || done % cfg->checkpoint_every == 0 || g_stop || g_checkpoint) {
+		g_checkpoint = 0;
+		r = checkpoint(w);
+		if (r < 0)
+			return r;
+		if (g_stop) {
+			w->stopped = 1;
+			return 1;
+		}
+	}
+	if (w->faults.slow_ms > 0) {
+		struct timespec ts = { w->faults.slow_ms / 1000, (w->faults.slow_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (w->faults.crash_at == done && fault_fires(&w->faults))
+		abort();
+	if (w->faults.exit_at == done && fault_fires(&w->faults))
+		_exit(w->faults.exit_code);
+	if (w->faults.hang_at == done && fault_fires(&w->faults))
+		for (;;)
+			pause();
+	return handle_signals(w);
+}
+
+static int load_config(Worker *w, const char *path, char *err, size_t errlen)
+{
+	int r;
+
+	config_defaults(&w->cfg);
+	if (path) {
+		r = config_load(&w->cfg, path, err, errlen);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 0; i < w->args.n_sets; i++) {
+		r = config_set(&w->cfg, w->args.sets[i], err, errlen);
+		if (r < 0)
+			return r;
+	}
+	return config_validate(&w->cfg, err, errlen);
+}
+
+/* Loads prices (and signals) and computes the feature rows; fills w->data. */
+static int load_data(Worker *w, char *err, size_t errlen)
+{
+	PriceSeries ps;
+	SignalSeries ss;
+	double *tau = NULL;
+	float *feat = NULL;
+	double *close = NULL;
+	int32_t *date = NULL;
+	size_t rows = 0;
+	int r;
+
+	memset(&ps, 0, sizeof(ps));
+	memset(&ss, 0, sizeof(ss));
+	r = csv_load_prices(w->args.data, &ps, err, errlen);
+	if (r < 0)
+		return r;
+	if (w->args.signals) {
+		r = csv_load_signals(w->args.signals, &ss, err, errlen);
+		if (r < 0)
+			goto out;
+		tau = malloc(ps.n * sizeof(double));
+		if (!tau) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = signals_align(&ss, &ps, tau);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: cannot align signals with %s", w->args.signals, w->args.data);
+			goto out;
+		}
+	}
+	if (ps.n <= IND_WARMUP) {
+		snprintf(err, errlen, "%s: %zu rows, but the indicators need %d rows of warm-up "
+			 "before the first usable day", w->args.data, ps.n, IND_WARMUP + 1);
+		r = -EINVAL;
+		goto out;
+	}
+	r = indicators_compute(&ps, tau, &feat, &rows);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: cannot compute indicators: %s", w->args.data, strerror(-r));
+		goto out;
+	}
+	close = malloc(rows * sizeof(double));
+	date = malloc(rows * sizeof(int32_t));
+	if (!close || !date) {
+		free(feat);
+		free(close);
+		free(date);
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(close, ps.close + IND_WARMUP, rows * sizeof(double));
+	memcpy(date, ps.date + IND_WARMUP, rows * sizeof(int32_t));
+	r = train_data_init(&w->data, &w->cfg, w->args.data, feat, close, date, (int32_t)rows,
+			    err, errlen);
+	if (r < 0)
+		train_data_free(&w->data);
+out:
+	free(tau);
+	price_series_free(&ps);
+	signal_series_free(&ss);
+	return r;
+}
+
+static void fill_result(MsgResult *res, const Metrics *mt)
+{
+	res->total_return = mt->total_return;
+	res->sharpe = mt->sharpe;
+	res->max_drawdown = mt->max_drawdown;
+	res->volatility = mt->volatility;
+	res->win_rate = mt->win_rate;
+	res->trades = mt->trades;
+	res->buy_hold_return = mt->buy_hold_return;
+	res->test_days = mt->test_days;
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		res->actions[a] = mt->actions[a];
+}
+
+static void print_metrics_json(FILE *f, const char *ticker, const Metrics *m)
+{
+	fprintf(f, "{\"ticker\": \"%s\", \"total_return\": %.17g, \"sharpe\": %.17g, "
+		"\"max_drawdown\": %.17g, \"volatility\": %.17g, \"win_rate\": %.17g, "
+		"\"trades\": %lld, \"buy_hold_return\": %.17g, \"test_days\": %lld, "
+		"\"actions\": [%lld, %lld, %lld]}\n",
+		ticker, m->total_return, m->sharpe, m->max_drawdown, m->volatility, m->win_rate,
+		(long long)m->trades, m->buy_hold_return, (long long)m->test_days,
+		(long long)m->actions[0], (long long)m->actions[1], (long long)m->actions[2]);
+}
+
+static int code_for(int r)
+{
+	if (r == -ENOMEM)
+		return TV_EXIT_OVER_BUDGET;
+	if (r == -EINVAL)
+		return TV_EXIT_BAD_INPUT;
+	return TV_EXIT_INTERNAL;
+}
+
+/* --evaluate: the backtest again from a model file, no training. */
+static int evaluate(Worker *w)
+{
+	ModelFile mf;
+	char tmpl[] = "/tmp/tickervisor-eval-XXXXXX";
+	Backtest bt;
+	int fd, r, code;
+	FILE *f;
+
+	memset(&bt, 0, sizeof(bt));
+	r = modelio_read_model(&mf, w->args.evaluate, w->err, sizeof(w->err));
+	if (r < 0) {
+		fprintf(stderr, "tickervisor-worker: %s\n", w->err);
+		return code_for(r);
+	}
+	w->args.ticker = mf.ticker;
+	/* The model's configuration goes through the same parser as a file. */
+	fd = mkstemp(tmpl);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		fprintf(stderr, "tickervisor-worker: %s: %s\n", tmpl, strerror(errno));
+		model_file_free(&mf);
+		return TV_EXIT_INTERNAL;
+	}
+	fputs(mf.config_text, f);
+	fclose(f);
+	r = load_config(w, tmpl, w->err, sizeof(w->err));
+	unlink(tmpl);
+	if (r >= 0)
+		r = load_data(w, w->err, sizeof(w->err));
+	if (r < 0) {
+		fprintf(stderr, "tickervisor-worker: %s\n", w->err);
+		model_file_free(&mf);
+		return code_for(r);
+	}
+	if (w->data.fingerprint != mf.fingerprint || w->data.n_chunks != mf.n_chunks) {
+		fprintf(stderr, "tickervisor-worker: %s was trained on other data than %s\n",
+			w->args.evaluate, w->args.data);
+		code = TV_EXIT_BAD_INPUT;
+		goto out;
+	}
+	r = backtest_run(&w->cfg, &w->data, mf.params, mf.sizes, mf.n_layers, &bt);
+	if (r < 0) {
+		fprintf(stderr, "tickervisor-worker: backtest failed: %s\n", strerror(-r));
+		code = code_for(r);
+		goto out;
+	}
+	print_metrics_json(stdout, mf.ticker, &bt.m);
+	if (memcmp(&bt.m, &mf.metrics, sizeof(bt.m)) != 0) {
+		fprintf(stderr, "tickervisor-worker: %s: metrics differ from those stored in the model\n",
+			w->args.evaluate);
+		print_metrics_json(stderr, "stored", &mf.metrics);
+		code = TV_EXIT_INTERNAL;
+		goto out;
+	}
+	code = TV_EXIT_DONE;
+out:
+	backtest_free(&bt);
+	train_data_free(&w->data);
+	model_file_free(&mf);
+	return code;
+}
+
+/* Resumes from path, or from path.prev when path is missing or damaged
+ * (a crash between the two renames of a checkpoint write). */
+static int resume(Worker *w)
+{
+	char prev[PATH_MAX + 8];
+	char err2[1024];
+	int r;
+
+	r = modelio_read_checkpoint(&w->tr, w->args.ticker, w->args.resume, w->err, sizeof(w->err));
+	if (r >= 0)
+		return 0;
+	snprintf(prev, sizeof(prev), "%s.prev", w->args.resume);
+	if (r == -ENOMEM || access(prev, F_OK) != 0)
+		return r;
+	trainer_free(&w->tr);
+	if (trainer_init(&w->tr, &w->cfg, &w->data) < 0)
+		return -ENOMEM;
+	if (modelio_read_checkpoint(&w->tr, w->args.ticker, prev, err2, sizeof(err2)) < 0)
+		return r;
+	fprintf(stderr, "tickervisor-worker[%d] %s: warning: %s; resuming from the previous checkpoint %s\n",
+		(int)getpid(), w->args.ticker, w->err, prev);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static Worker w;
+	struct sigaction sa;
+	TrainHooks hooks;
+	Backtest bt;
+	pid_t parent = getppid();
+	Msg m;
+	int r, code = TV_EXIT_INTERNAL;
+
+	memset(&bt, 0, sizeof(bt));
+	if (parse_args(&w.args, argc, argv) < 0) {
+		usage(stderr);
+		return TV_EXIT_USAGE;
+	}
+	/* Die with the supervisor; then make sure it did not die already. */
+	if (w.args.report_fd >= 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			return TV_EXIT_INTERRUPTED;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	if (w.args.report_fd < 0)
+		sigaction(SIGINT, &sa, NULL);
+	faults_init(&w.faults);
+
+	if (w.args.evaluate)
+		return evaluate(&w);
+
+	report_init(&w.rp, w.args.report_fd, w.args.ticker, 1.0);
+	r = load_config(&w, w.args.config, w.err, sizeof(w.err));
+	if (r < 0) {
+		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
+		return TV_EXIT_BAD_INPUT;
+	}
+	w.rp.interval = w.cfg.heartbeat;
+	openblas_set_num_threads(w.cfg.threads);
+	if (strcmp(w.cfg.model, "ddqn") != 0) {
+		snprintf(w.err, sizeof(w.err), "run.model = %s: this worker trains only 'ddqn' on the CPU; "
+			 "'lstm' needs the CUDA build", w.cfg.model);
+		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
+		return TV_EXIT_BAD_INPUT;
+	}
+	if (mkdir(w.args.out, 0755) < 0 && errno != EEXIST) {
+		snprintf(w.err, sizeof(w.err), "%s: cannot create the output folder: %s",
+			 w.args.out, strerror(errno));
+		send_error(&w, TV_EXIT_INTERNAL, w.err);
+		return TV_EXIT_INTERNAL;
+	}
+	snprintf(w.ckpt_path, sizeof(w.ckpt_path), "%s/%s.ckpt", w.args.out, w.args.ticker);
+	snprintf(w.model_path, sizeof(w.model_path), "%s/%s.model", w.args.out, w.args.ticker);
+
+	r = load_data(&w, w.err, sizeof(w.err));
+	if (r < 0) {
+		code = code_for(r);
+		send_error(&w, code, w.err);
+		return code;
+	}
+	r = trainer_init(&w.tr, &w.cfg, &w.data);
+	if (r < 0) {
+		send_error(&w, TV_EXIT_OVER_BUDGET, "out of memory");
+		code = TV_EXIT_OVER_BUDGET;
+		goto out;
+	}
+	if (w.args.resume) {
+		r = resume(&w);
+		if (r < 0) {
+			code = code_for(r);
+			send_error(&w, code, w.err);
+			goto out;
+		}
+	}
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_HELLO;
+	m.u.hello.pid = getpid();
+	snprintf(m.u.hello.ticker, sizeof(m.u.hello.ticker), "%s", w.args.ticker);
+	snprintf(m.u.hello.backend, sizeof(m.u.hello.backend), "cpu");
+	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "cpu");
+	m.u.hello.batch_size = w.cfg.batch_size;
+	m.u.hello.total_chunks = w.data.n_chunks;
+	m.u.hello.episodes_per_chunk = w.cfg.episodes_per_chunk;
+	report_send(&w.rp, &m);
+	if (w.rp.fd >= 0 && w.faults.garbage && fault_fires(&w.faults)) {
+		static const unsigned char junk[] = { 0, 0, 0, 6, 0xc1, 0xc1, 0xff, 0x00, 0x13, 0x37 };
+
+		if (write(w.rp.fd, junk, sizeof(junk)) < 0)
+			w.rp.broken = 1;
+	}
+	if (w.rp.fd >= 0 && w.faults.oversize && fault_fires(&w.faults)) {
+		static const unsigned char big[] = { 0x01, 0x00, 0x00, 0x00 };
+
+		if (write(w.rp.fd, big, sizeof(big)) < 0)
+			w.rp.broken = 1;
+	}
+	report_heartbeat(&w.rp, 1);
+
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.ctx = &w;
+	hooks.step = hook_step;
+	hooks.episode = hook_episode;
+	r = trainer_run(&w.tr, &hooks);
+	if (r > 0 && w.stopped) {
+		code = TV_EXIT_INTERRUPTED;
+		goto out;
+	}
+	if (r < 0) {
+		code = w.exit_code ? w.exit_code : code_for(r == -EINVAL ? -EIO : r);
+		if (!w.exit_code)
+			send_error(&w, code, r == -ENOMEM ? "out of memory while training" : strerror(-r));
+		goto out;
+	}
+
+	r = backtest_run(&w.cfg, &w.data, w.tr.chunk_params, w.tr.sizes, w.tr.n_layers, &bt);
+	if (r < 0) {
+		code = code_for(r == -EINVAL ? -EIO : r);
+		send_error(&w, code, "backtest failed: out of memory");
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_RESULT;
+	r = modelio_write_model(&w.tr, w.args.ticker, &bt, w.model_path, &m.u.result.checksum,
+				w.err, sizeof(w.err));
+	if (r < 0) {
+		code = TV_EXIT_INTERNAL;
+		send_error(&w, code, w.err);
+		goto out;
+	}
+	snprintf(m.u.result.model_path, sizeof(m.u.result.model_path), "%s", w.model_path);
+	fill_result(&m.u.result, &bt.m);
+	update_memory(&w);
+	report_heartbeat(&w.rp, 1);
+	report_send(&w.rp, &m);
+	code = TV_EXIT_DONE;
+out:
+	backtest_free(&bt);
+	trainer_free(&w.tr);
+	train_data_free(&w.data);
+	return code;
+}

@@ -1,2 +1,939 @@
 #include "modelio.h"
-typedef int modelio_placeholder_t;
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/checksum.h"
+#include "common/config.h"
+
+/* ---- configuration text -------------------------------------------------- */
+
+static int keep_key(const char *section, const char *key, int with_batch)
+{
+	if (!strcmp(section, "run"))
+		return !strcmp(key, "seed") || !strcmp(key, "model");
+	if (!strcmp(section, "budget"))
+		return 0;
+	if (!strcmp(section, "rewts")) {
+		if (!strcmp(key, "min_batch_size"))
+			return 0;
+		if (!strcmp(key, "batch_size"))
+			return with_batch;
+	}
+	return 1;
+}
+
+char *modelio_config_text(const Config *cfg, int with_batch)
+{
+	char *full = NULL, *out = NULL, *line, *save = NULL;
+	size_t full_len = 0, n = 0;
+	char section[64] = "";
+	FILE *f = open_memstream(&full, &full_len);
+
+	if (!f)
+		return NULL;
+	if (config_write(cfg, f) < 0) {
+		fclose(f);
+		free(full);
+		return NULL;
+	}
+	fclose(f);
+	out = malloc(full_len + 1);
+	if (!out) {
+		free(full);
+		return NULL;
+	}
+	for (line = strtok_r(full, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char key[128];
+		size_t k = 0;
+		const char *p = line;
+
+		if (line[0] == '[') {
+			snprintf(section, sizeof(section), "%.*s", (int)strcspn(line + 1, "]"), line + 1);
+			if (!strcmp(section, "budget"))
+				continue;
+			n += (size_t)sprintf(out + n, "%s\n", line);
+			continue;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '#' || *p == ';')
+			continue;
+		while (p[k] && p[k] != '=' && p[k] != ' ' && k < sizeof(key) - 1) {
+			key[k] = p[k];
+			k++;
+		}
+		key[k] = '\0';
+		if (keep_key(section, key, with_batch))
+			n += (size_t)sprintf(out + n, "%s\n", line);
+	}
+	out[n] = '\0';
+	free(full);
+	return out;
+}
+
+/* ---- writing -------------------------------------------------------------- */
+
+/* A packer that streams into a FILE and keeps the CRC of what it wrote. */
+typedef struct Writer {
+	FILE *f;
+	uint32_t crc;
+	int failed;
+	msgpack_packer pk;
+} Writer;
+
+static int writer_cb(void *data, const char *buf, size_t len)
+{
+	Writer *w = data;
+
+	if (len && fwrite(buf, 1, len, w->f) != len) {
+		w->failed = 1;
+		return -1;
+	}
+	w->crc = checksum_crc32(w->crc, buf, len);
+	return 0;
+}
+
+static void pk_str(Writer *w, const char *s)
+{
+	size_t n = strlen(s);
+
+	msgpack_pack_str(&w->pk, n);
+	msgpack_pack_str_body(&w->pk, s, n);
+}
+
+static void pk_bin(Writer *w, const void *p, size_t len)
+{
+	msgpack_pack_bin(&w->pk, len);
+	msgpack_pack_bin_body(&w->pk, p, len);
+}
+
+static void pk_floats(Writer *w, const float *p, size_t n)
+{
+	pk_bin(w, p, n * sizeof(float));
+}
+
+/* The trailing "crc32" entry (see modelio.h). */
+static void pk_crc_trailer(Writer *w)
+{
+	unsigned char tail[5];
+	uint32_t crc;
+
+	pk_str(w, "crc32");
+	crc = w->crc;
+	tail[0] = 0xce;
+	tail[1] = (unsigned char)(crc >> 24);
+	tail[2] = (unsigned char)(crc >> 16);
+	tail[3] = (unsigned char)(crc >> 8);
+	tail[4] = (unsigned char)crc;
+	if (fwrite(tail, 1, 5, w->f) != 5)
+		w->failed = 1;
+}
+
+static int fsync_dir_of(const char *path)
+{
+	char *copy = strdup(path);
+	int fd, r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	fd = open(dirname(copy), O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		r = -errno;
+	else if (fsync(fd) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(copy);
+	return r;
+}
+
+typedef void (*BodyFn)(Writer *w, const void *ctx);
+
+/* Writes PATH atomically: PATH.tmp, fsync, [PATH -> PATH.prev], rename,
+ * fsync of the folder. */
+static int write_atomic(const char *path, int keep_prev, BodyFn body, const void *ctx,
+			uint32_t *ret_crc, char *err, size_t errlen)
+{
+	char tmp[4096], prev[4096];
+	Writer w;
+	int r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(prev, sizeof(prev), "%s.prev", path);
+	memset(&w, 0, sizeof(w));
+	w.f = fopen(tmp, "wb");
+	if (!w.f) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(-r));
+		return r;
+	}
+	msgpack_packer_init(&w.pk, &w, writer_cb);
+	body(&w, ctx);
+	pk_crc_trailer(&w);
+	if (w.failed || fflush(w.f) != 0) {
+		r = errno ? -errno : -EIO;
+		snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(-r));
+		fclose(w.f);
+		unlink(tmp);
+		return r;
+	}
+	if (fsync(fileno(w.f)) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: fsync failed: %s", tmp, strerror(-r));
+		fclose(w.f);
+		unlink(tmp);
+		return r;
+	}
+	if (fclose(w.f) != 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: close failed: %s", tmp, strerror(-r));
+		unlink(tmp);
+		return r;
+	}
+	if (keep_prev && access(path, F_OK) == 0 && rename(path, prev) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: cannot keep the previous checkpoint: %s", path, strerror(-r));
+		unlink(tmp);
+		return r;
+	}
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "%s: rename failed: %s", path, strerror(-r));
+		unlink(tmp);
+		return r;
+	}
+	r = fsync_dir_of(path);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: fsync of the folder failed: %s", path, strerror(-r));
+		return r;
+	}
+	if (ret_crc)
+		*ret_crc = w.crc;
+	return 0;
+}
+
+/* ---- checkpoint ------------------------------------------------------------ */
+
+typedef struct CkptCtx {
+	const Trainer *tr;
+	const char *ticker;
+	const char *config_text;
+} CkptCtx;
+
+static void pk_header(Writer *w, const char *format, const char *ticker,
+		      const char *config_text, uint32_t fingerprint)
+{
+	pk_str(w, "format");
+	pk_str(w, format);
+	pk_str(w, "version");
+	msgpack_pack_int(&w->pk, MODEL_VERSION);
+	pk_str(w, "ticker");
+	pk_str(w, ticker);
+	pk_str(w, "config");
+	pk_str(w, config_text);
+	pk_str(w, "data_fingerprint");
+	msgpack_pack_uint32(&w->pk, fingerprint);
+}
+
+static void pk_layers(Writer *w, const Trainer *tr)
+{
+	pk_str(w, "layers");
+	msgpack_pack_array(&w->pk, (size_t)tr->n_layers + 1);
+	for (int l = 0; l <= tr->n_layers; l++)
+		msgpack_pack_int(&w->pk, tr->sizes[l]);
+}
+
+static void ckpt_body(Writer *w, const void *vctx)
+{
+	const CkptCtx *c = vctx;
+	const Trainer *tr = c->tr;
+	const TrainPos *p = &tr->pos;
+	const EnvState *e = &tr->env;
+	const Agent *ag = &tr->agent;
+	int n_chunks = tr->data->n_chunks;
+
+	msgpack_pack_map(&w->pk, 14);
+	pk_header(w, CHECKPOINT_FORMAT, c->ticker, c->config_text, tr->data->fingerprint);
+	pk_layers(w, tr);
+	pk_str(w, "batch_size");
+	msgpack_pack_int(&w->pk, tr->cfg->batch_size);
+
+	pk_str(w, "pos");
+	msgpack_pack_map(&w->pk, 7);
+	pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, p->chunk);
+	pk_str(w, "episode"); msgpack_pack_int32(&w->pk, p->episode);
+	pk_str(w, "in_episode"); msgpack_pack_int32(&w->pk, p->in_episode);
+	pk_str(w, "done_episodes"); msgpack_pack_int64(&w->pk, p->done_episodes);
+	pk_str(w, "ep_steps"); msgpack_pack_int64(&w->pk, p->ep_steps);
+	pk_str(w, "ep_loss"); msgpack_pack_double(&w->pk, p->ep_loss);
+	pk_str(w, "ep_reward"); msgpack_pack_double(&w->pk, p->ep_reward);
+
+	pk_str(w, "env");
+	msgpack_pack_map(&w->pk, 12);
+	pk_str(w, "t"); msgpack_pack_int32(&w->pk, e->t);
+	pk_str(w, "end"); msgpack_pack_int32(&w->pk, e->end);
+	pk_str(w, "position"); msgpack_pack_int32(&w->pk, e->position);
+	pk_str(w, "prev_action"); msgpack_pack_int32(&w->pk, e->prev_action);
+	pk_str(w, "n_ret"); msgpack_pack_int32(&w->pk, e->n_ret);
+	pk_str(w, "ret_head"); msgpack_pack_int32(&w->pk, e->ret_head);
+	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, e->trades);
+	pk_str(w, "cash"); msgpack_pack_double(&w->pk, e->cash);
+	pk_str(w, "shares"); msgpack_pack_double(&w->pk, e->shares);
+	pk_str(w, "value"); msgpack_pack_double(&w->pk, e->value);
+	pk_str(w, "peak"); msgpack_pack_double(&w->pk, e->peak);
+	pk_str(w, "ret_hist");
+	msgpack_pack_array(&w->pk, ENV_HIST);
+	for (int i = 0; i < ENV_HIST; i++)
+		msgpack_pack_double(&w->pk, e->ret_hist[i]);
+
+	pk_str(w, "rng");
+	msgpack_pack_array(&w->pk, 4);
+	for (int i = 0; i < 4; i++)
+		msgpack_pack_uint64(&w->pk, tr->rng.s[i]);
+
+	pk_str(w, "agent");
+	if (!tr->agent_ready) {
+		msgpack_pack_nil(&w->pk);
+	} else {
+		const Replay *rb = &ag->replay;
+		size_t n = (size_t)rb->n;
+
+		msgpack_pack_map(&w->pk, 14);
+		pk_str(w, "online"); pk_floats(w, ag->online.params, ag->online.n_params);
+		pk_str(w, "target"); pk_floats(w, ag->target.params, ag->target.n_params);
+		pk_str(w, "adam_m"); pk_floats(w, ag->opt.m, ag->opt.n);
+		pk_str(w, "adam_v"); pk_floats(w, ag->opt.v, ag->opt.n);
+		pk_str(w, "adam_t"); msgpack_pack_int64(&w->pk, ag->opt.t);
+		pk_str(w, "grad_steps"); msgpack_pack_int64(&w->pk, ag->grad_steps);
+		pk_str(w, "epsilon"); msgpack_pack_double(&w->pk, ag->epsilon);
+		pk_str(w, "replay_n"); msgpack_pack_int32(&w->pk, rb->n);
+		pk_str(w, "replay_head"); msgpack_pack_int32(&w->pk, rb->head);
+		pk_str(w, "replay_s"); pk_floats(w, rb->s, n * ENV_STATE_DIM);
+		pk_str(w, "replay_s2"); pk_floats(w, rb->s2, n * ENV_STATE_DIM);
+		pk_str(w, "replay_a"); pk_bin(w, rb->a, n * sizeof(int32_t));
+		pk_str(w, "replay_r"); pk_floats(w, rb->r, n);
+		pk_str(w, "replay_done"); pk_floats(w, rb->done, n);
+	}
+
+	pk_str(w, "chunks");
+	msgpack_pack_array(&w->pk, (size_t)n_chunks);
+	for (int ci = 0; ci < n_chunks; ci++) {
+		if (tr->chunk_params[ci])
+			pk_floats(w, tr->chunk_params[ci], tr->n_params);
+		else
+			msgpack_pack_nil(&w->pk);
+	}
+}
+
+int modelio_write_checkpoint(const Trainer *tr, const char *ticker, const char *path,
+			     uint32_t *ret_crc, char *err, size_t errlen)
+{
+	CkptCtx c = { tr, ticker, NULL };
+	char *text = modelio_config_text(tr->cfg, 0);
+	int r;
+
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	c.config_text = text;
+	r = write_atomic(path, 1, ckpt_body, &c, ret_crc, err, errlen);
+	free(text);
+	return r;
+}
+
+/* ---- reading --------------------------------------------------------------- */
+
+typedef struct Reader {
+	const char *path;
+	char *err;
+	size_t errlen;
+	void *map;
+	size_t len;
+	msgpack_unpacked un;
+	int have_un;
+} Reader;
+
+static int reader_open(Reader *rd, const char *path, const char *what, char *err, size_t errlen)
+{
+	struct stat st;
+	int fd;
+	uint32_t crc, stored;
+	const unsigned char *b;
+	size_t off = 0;
+
+	memset(rd, 0, sizeof(*rd));
+	rd->path = path;
+	rd->err = err;
+	rd->errlen = errlen;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+
+		snprintf(err, errlen, "%s: cannot open %s: %s", path, what, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size < 16) {
+		close(fd);
+		snprintf(err, errlen, "%s: not a %s (file too short)", path, what);
+		return -EINVAL;
+	}
+	rd->len = (size_t)st.st_size;
+	rd->map = mmap(NULL, rd->len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (rd->map == MAP_FAILED) {
+		int r = -errno;
+
+		rd->map = NULL;
+		snprintf(err, errlen, "%s: cannot map %s: %s", path, what, strerror(-r));
+		return r;
+	}
+	b = rd->map;
+	if (b[rd->len - 5] != 0xce) {
+		snprintf(err, errlen, "%s: corrupt %s: no checksum trailer", path, what);
+		return -EINVAL;
+	}
+	stored = (uint32_t)b[rd->len - 4] << 24 | (uint32_t)b[rd->len - 3] << 16 |
+		 (uint32_t)b[rd->len - 2] << 8 | (uint32_t)b[rd->len - 1];
+	crc = checksum_crc32(0, b, rd->len - 5);
+	if (crc != stored) {
+		snprintf(err, errlen, "%s: corrupt %s: checksum mismatch (stored %08x, computed %08x)",
+			 path, what, stored, crc);
+		return -EINVAL;
+	}
+	msgpack_unpacked_init(&rd->un);
+	rd->have_un = 1;
+	if (msgpack_unpack_next(&rd->un, rd->map, rd->len, &off) != MSGPACK_UNPACK_SUCCESS ||
+	    off != rd->len || rd->un.data.type != MSGPACK_OBJECT_MAP) {
+		snprintf(err, errlen, "%s: corrupt %s: not a msgpack map", path, what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void reader_close(Reader *rd)
+{
+	if (rd->have_un)
+		msgpack_unpacked_destroy(&rd->un);
+	if (rd->map)
+		munmap(rd->map, rd->len);
+	memset(rd, 0, sizeof(*rd));
+}
+
+static const msgpack_object *field(Reader *rd, const msgpack_object *map, const char *key,
+				   msgpack_object_type type, const char *where)
+{
+	size_t klen = strlen(key);
+
+	if (map && map->type == MSGPACK_OBJECT_MAP) {
+		for (uint32_t i = 0; i < map->via.map.size; i++) {
+			const msgpack_object *k = &map->via.map.ptr[i].key;
+			const msgpack_object *v = &map->via.map.ptr[i].val;
+
+			if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != klen ||
+			    memcmp(k->via.str.ptr, key, klen))
+				continue;
+			if (v->type == type ||
+			    (type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+			     v->type == MSGPACK_OBJECT_NEGATIVE_INTEGER) ||
+			    (type == MSGPACK_OBJECT_FLOAT64 && v->type == MSGPACK_OBJECT_FLOAT32))
+				return v;
+			break;
+		}
+	}
+	if (!rd->err[0])
+		snprintf(rd->err, rd->errlen, "%s: field '%s%s%s' missing or of the wrong type",
+			 rd->path, where, where[0] ? "." : "", key);
+	return NULL;
+}
+
+static int64_t get_int(Reader *rd, const msgpack_object *map, const char *key, const char *where)
+{
+	const msgpack_object *v = field(rd, map, key, MSGPACK_OBJECT_POSITIVE_INTEGER, where);
+
+	if (!v)
+		return 0;
+	return v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)v->via.u64 : v->via.i64;
+}
+
+static uint64_t get_u64(Reader *rd, const msgpack_object *map, const char *key, const char *where)
+{
+	const msgpack_object *v = field(rd, map, key, MSGPACK_OBJECT_POSITIVE_INTEGER, where);
+
+	return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
+}
+
+static double get_double(Reader *rd, const msgpack_object *map, const char *key, const char *where)
+{
+	const msgpack_object *v = field(rd, map, key, MSGPACK_OBJECT_FLOAT64, where);
+
+	return v ? v->via.f64 : 0.0;
+}
+
+/* Copies a bin field of exactly len bytes into dst. */
+static int get_bin(Reader *rd, const msgpack_object *map, const char *key, const char *where,
+		   void *dst, size_t len)
+{
+	const msgpack_object *v = field(rd, map, key, MSGPACK_OBJECT_BIN, where);
+
+	if (!v)
+		return -EINVAL;
+	if (v->via.bin.size != len) {
+		if (!rd->err[0])
+			snprintf(rd->err, rd->errlen, "%s: field '%s.%s' has %u bytes, expected %zu",
+				 rd->path, where, key, v->via.bin.size, len);
+		return -EINVAL;
+	}
+	if (len)
+		memcpy(dst, v->via.bin.ptr, len);
+	return 0;
+}
+
+/* Compares the stored configuration with ours; names the first difference. */
+static int check_config(Reader *rd, const msgpack_object *stored, const char *ours)
+{
+	const char *s, *o = ours;
+	size_t n;
+
+	if (!stored || stored->type != MSGPACK_OBJECT_STR)
+		return -EINVAL;
+	s = stored->via.str.ptr;
+	n = stored->via.str.size;
+	if (strlen(ours) == n && !memcmp(s, ours, n))
+		return 0;
+	/* Walk line by line to name the first differing one. */
+	{
+		size_t i = 0;
+
+		while (i < n && *o) {
+			size_t a = 0, b = strcspn(o, "\n");
+
+			while (i + a < n && s[i + a] != '\n')
+				a++;
+			if (a != b || memcmp(s + i, o, a)) {
+				snprintf(rd->err, rd->errlen,
+					 "%s: checkpoint was written with another configuration: "
+					 "it has '%.*s', the config gives '%.*s'",
+					 rd->path, (int)a, s + i, (int)b, o);
+				return -EINVAL;
+			}
+			i += a + 1;
+			o += b + (o[b] == '\n');
+		}
+		snprintf(rd->err, rd->errlen, "%s: checkpoint was written with another configuration",
+			 rd->path);
+	}
+	return -EINVAL;
+}
+
+static int check_header(Reader *rd, const char *format, const char *ticker)
+{
+	const msgpack_object *root = &rd->un.data;
+	const msgpack_object *f = field(rd, root, "format", MSGPACK_OBJECT_STR, "");
+	const msgpack_object *t;
+
+	if (!f || f->via.str.size != strlen(format) || memcmp(f->via.str.ptr, format, f->via.str.size)) {
+		rd->err[0] = '\0';
+		snprintf(rd->err, rd->errlen, "%s: not a %s file", rd->path, format);
+		return -EINVAL;
+	}
+	if (get_int(rd, root, "version", "") != MODEL_VERSION) {
+		rd->err[0] = '\0';
+		snprintf(rd->err, rd->errlen, "%s: unsupported %s version (this build reads %d)",
+			 rd->path, format, MODEL_VERSION);
+		return -EINVAL;
+	}
+	t = field(rd, root, "ticker", MSGPACK_OBJECT_STR, "");
+	if (!t)
+		return -EINVAL;
+	if (ticker && (t->via.str.size != strlen(ticker) ||
+		       memcmp(t->via.str.ptr, ticker, t->via.str.size))) {
+		snprintf(rd->err, rd->errlen, "%s: checkpoint belongs to ticker '%.*s', not '%s'",
+			 rd->path, (int)t->via.str.size, t->via.str.ptr, ticker);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
+			    char *err, size_t errlen)
+{
+	Reader rd;
+	const msgpack_object *root, *pos, *env, *rng, *agent, *chunks, *layers;
+	char *ours = NULL;
+	int r;
+	TrainPos p;
+	EnvState e;
+
+	err[0] = '\0';
+	r = reader_open(&rd, path, "checkpoint", err, errlen);
+	if (r < 0)
+		goto out;
+	r = -EINVAL;
+	root = &rd.un.data;
+	if (check_header(&rd, CHECKPOINT_FORMAT, ticker) < 0)
+		goto out;
+	ours = modelio_config_text(tr->cfg, 0);
+	if (!ours) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (check_config(&rd, field(&rd, root, "config", MSGPACK_OBJECT_STR, ""), ours) < 0)
+		goto out;
+	if ((uint32_t)get_u64(&rd, root, "data_fingerprint", "") != tr->data->fingerprint) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: checkpoint was made from other price data "
+				 "than the file given now", path);
+		goto out;
+	}
+	layers = field(&rd, root, "layers", MSGPACK_OBJECT_ARRAY, "");
+	if (!layers || (int)layers->via.array.size != tr->n_layers + 1)
+		goto bad;
+
+	pos = field(&rd, root, "pos", MSGPACK_OBJECT_MAP, "");
+	memset(&p, 0, sizeof(p));
+	p.chunk = (int32_t)get_int(&rd, pos, "chunk", "pos");
+	p.episode = (int32_t)get_int(&rd, pos, "episode", "pos");
+	p.in_episode = (int32_t)get_int(&rd, pos, "in_episode", "pos");
+	p.done_episodes = get_int(&rd, pos, "done_episodes", "pos");
+	p.ep_steps = get_int(&rd, pos, "ep_steps", "pos");
+	p.ep_loss = get_double(&rd, pos, "ep_loss", "pos");
+	p.ep_reward = get_double(&rd, pos, "ep_reward", "pos");
+
+	env = field(&rd, root, "env", MSGPACK_OBJECT_MAP, "");
+	memset(&e, 0, sizeof(e));
+	e.t = (int32_t)get_int(&rd, env, "t", "env");
+	e.end = (int32_t)get_int(&rd, env, "end", "env");
+	e.position = (int32_t)get_int(&rd, env, "position", "env");
+	e.prev_action = (int32_t)get_int(&rd, env, "prev_action", "env");
+	e.n_ret = (int32_t)get_int(&rd, env, "n_ret", "env");
+	e.ret_head = (int32_t)get_int(&rd, env, "ret_head", "env");
+	e.trades = get_int(&rd, env, "trades", "env");
+	e.cash = get_double(&rd, env, "cash", "env");
+	e.shares = get_double(&rd, env, "shares", "env");
+	e.value = get_double(&rd, env, "value", "env");
+	e.peak = get_double(&rd, env, "peak", "env");
+	{
+		const msgpack_object *h = field(&rd, env, "ret_hist", MSGPACK_OBJECT_ARRAY, "env");
+
+		if (!h || h->via.array.size != ENV_HIST)
+			goto bad;
+		for (int i = 0; i < ENV_HIST; i++) {
+			const msgpack_object *v = &h->via.array.ptr[i];
+
+			if (v->type != MSGPACK_OBJECT_FLOAT64 && v->type != MSGPACK_OBJECT_FLOAT32)
+				goto bad;
+			e.ret_hist[i] = v->via.f64;
+		}
+	}
+	if (err[0])
+		goto out;
+	if (p.chunk < 0 || p.chunk > tr->data->n_chunks || p.episode < 0 ||
+	    p.episode > tr->cfg->episodes_per_chunk || e.n_ret < 0 || e.n_ret > ENV_HIST ||
+	    e.ret_head < 0 || e.ret_head >= ENV_HIST || e.t < 0 || e.t >= tr->data->n_rows ||
+	    e.end < 0 || e.end >= tr->data->n_rows || p.done_episodes < 0)
+		goto bad;
+
+	rng = field(&rd, root, "rng", MSGPACK_OBJECT_ARRAY, "");
+	if (!rng || rng->via.array.size != 4)
+		goto bad;
+	for (int i = 0; i < 4; i++) {
+		if (rng->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			goto bad;
+		tr->rng.s[i] = rng->via.array.ptr[i].via.u64;
+	}
+
+	chunks = field(&rd, root, "chunks", MSGPACK_OBJECT_ARRAY, "");
+	if (!chunks || (int)chunks->via.array.size != tr->data->n_chunks)
+		goto bad;
+	for (int c = 0; c < tr->data->n_chunks; c++) {
+		const msgpack_object *v = &chunks->via.array.ptr[c];
+
+		if (v->type == MSGPACK_OBJECT_NIL) {
+			if (c < p.chunk)
+				goto bad;
+			continue;
+		}
+		if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != tr->n_params * sizeof(float))
+			goto bad;
+		tr->chunk_params[c] = malloc(tr->n_params * sizeof(float));
+		if (!tr->chunk_params[c]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(tr->chunk_params[c], v->via.bin.ptr, v->via.bin.size);
+	}
+
+	agent = NULL;
+	for (uint32_t i = 0; i < root->via.map.size; i++) {
+		const msgpack_object *k = &root->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 5 &&
+		    !memcmp(k->via.str.ptr, "agent", 5))
+			agent = &root->via.map.ptr[i].val;
+	}
+	if (!agent)
+		goto bad;
+	tr->pos = p;
+	tr->env = e;
+	if (agent->type == MSGPACK_OBJECT_NIL) {
+		tr->agent_ready = 0;
+	} else {
+		Agent *ag = &tr->agent;
+		Rng saved = tr->rng;
+		int32_t rn, rh;
+		size_t n;
+
+		if (agent->type != MSGPACK_OBJECT_MAP || p.chunk >= tr->data->n_chunks)
+			goto bad;
+		/* agent_init draws initial weights from the generator: keep the
+		 * stored state, since every weight is overwritten below. */
+		r = agent_init(ag, tr->cfg, &tr->rng);
+		tr->rng = saved;
+		if (r < 0)
+			goto out;
+		r = -EINVAL;
+		tr->agent_ready = 1;
+		rn = (int32_t)get_int(&rd, agent, "replay_n", "agent");
+		rh = (int32_t)get_int(&rd, agent, "replay_head", "agent");
+		if (rn < 0 || rn > ag->replay.cap || rh < 0 || rh >= ag->replay.cap)
+			goto bad;
+		n = (size_t)rn;
+		ag->replay.n = rn;
+		ag->replay.head = rh;
+		if (get_bin(&rd, agent, "online", "agent", ag->online.params, ag->online.n_params * 4) ||
+		    get_bin(&rd, agent, "target", "agent", ag->target.params, ag->target.n_params * 4) ||
+		    get_bin(&rd, agent, "adam_m", "agent", ag->opt.m, ag->opt.n * 4) ||
+		    get_bin(&rd, agent, "adam_v", "agent", ag->opt.v, ag->opt.n * 4) ||
+		    get_bin(&rd, agent, "replay_s", "agent", ag->replay.s, n * ENV_STATE_DIM * 4) ||
+		    get_bin(&rd, agent, "replay_s2", "agent", ag->replay.s2, n * ENV_STATE_DIM * 4) ||
+		    get_bin(&rd, agent, "replay_a", "agent", ag->replay.a, n * 4) ||
+		    get_bin(&rd, agent, "replay_r", "agent", ag->replay.r, n * 4) ||
+		    get_bin(&rd, agent, "replay_done", "agent", ag->replay.done, n * 4))
+			goto out;
+		ag->opt.t = get_int(&rd, agent, "adam_t", "agent");
+		ag->grad_steps = get_int(&rd, agent, "grad_steps", "agent");
+		ag->epsilon = get_double(&rd, agent, "epsilon", "agent");
+		for (size_t i = 0; i < n; i++)
+			if (ag->replay.a[i] < 0 || ag->replay.a[i] >= ENV_ACTIONS)
+				goto bad;
+	}
+	if (err[0])
+		goto out;
+	r = 0;
+	goto out;
+bad:
+	if (!err[0])
+		snprintf(err, errlen, "%s: corrupt checkpoint: inconsistent fields", path);
+	r = -EINVAL;
+out:
+	if (r < 0 && !err[0])
+		snprintf(err, errlen, "%s: cannot read checkpoint", path);
+	free(ours);
+	reader_close(&rd);
+	return r;
+}
+
+/* ---- model file ----------------------------------------------------------- */
+
+typedef struct ModelCtx {
+	const Trainer *tr;
+	const char *ticker;
+	const Backtest *bt;
+	const char *config_text;
+} ModelCtx;
+
+static void model_body(Writer *w, const void *vctx)
+{
+	const ModelCtx *c = vctx;
+	const Trainer *tr = c->tr;
+	const TrainData *d = tr->data;
+	const Backtest *bt = c->bt;
+	const Metrics *m = &bt->m;
+
+	msgpack_pack_map(&w->pk, 13);
+	pk_header(w, MODEL_FORMAT, c->ticker, c->config_text, d->fingerprint);
+	pk_str(w, "model_kind");
+	pk_str(w, "ddqn");
+	pk_layers(w, tr);
+	pk_str(w, "period");
+	msgpack_pack_map(&w->pk, 4);
+	pk_str(w, "first_date"); msgpack_pack_int32(&w->pk, d->date[0]);
+	pk_str(w, "test_start_date"); msgpack_pack_int32(&w->pk, d->date[d->test_start]);
+	pk_str(w, "last_date"); msgpack_pack_int32(&w->pk, d->date[d->n_rows - 1]);
+	pk_str(w, "rows"); msgpack_pack_int32(&w->pk, d->n_rows);
+
+	pk_str(w, "chunks");
+	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
+	for (int ci = 0; ci < d->n_chunks; ci++) {
+		int s = ci * d->chunk_length, e = s + d->chunk_length - 1;
+
+		msgpack_pack_map(&w->pk, 4);
+		pk_str(w, "start_date"); msgpack_pack_int32(&w->pk, d->date[s]);
+		pk_str(w, "end_date"); msgpack_pack_int32(&w->pk, d->date[e]);
+		pk_str(w, "start_row"); msgpack_pack_int32(&w->pk, s);
+		pk_str(w, "end_row"); msgpack_pack_int32(&w->pk, e);
+	}
+	pk_str(w, "networks");
+	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
+	for (int ci = 0; ci < d->n_chunks; ci++)
+		pk_floats(w, tr->chunk_params[ci], tr->n_params);
+
+	pk_str(w, "weight_history");
+	msgpack_pack_array(&w->pk, (size_t)bt->n_fits);
+	for (int f = 0; f < bt->n_fits; f++) {
+		msgpack_pack_array(&w->pk, 2);
+		msgpack_pack_int32(&w->pk, bt->fit_date[f]);
+		msgpack_pack_array(&w->pk, (size_t)bt->n_models);
+		for (int j = 0; j < bt->n_models; j++)
+			msgpack_pack_double(&w->pk, bt->weights[(size_t)f * bt->n_models + j]);
+	}
+	pk_str(w, "metrics");
+	msgpack_pack_map(&w->pk, 9);
+	pk_str(w, "total_return"); msgpack_pack_double(&w->pk, m->total_return);
+	pk_str(w, "sharpe"); msgpack_pack_double(&w->pk, m->sharpe);
+	pk_str(w, "max_drawdown"); msgpack_pack_double(&w->pk, m->max_drawdown);
+	pk_str(w, "volatility"); msgpack_pack_double(&w->pk, m->volatility);
+	pk_str(w, "win_rate"); msgpack_pack_double(&w->pk, m->win_rate);
+	pk_str(w, "buy_hold_return"); msgpack_pack_double(&w->pk, m->buy_hold_return);
+	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, m->trades);
+	pk_str(w, "test_days"); msgpack_pack_int64(&w->pk, m->test_days);
+	pk_str(w, "actions");
+	msgpack_pack_array(&w->pk, ENV_ACTIONS);
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		msgpack_pack_int64(&w->pk, m->actions[a]);
+	pk_str(w, "equity");
+	pk_bin(w, bt->values, (size_t)bt->n_values * sizeof(double));
+}
+
+int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
+			const char *path, uint32_t *ret_crc, char *err, size_t errlen)
+{
+	ModelCtx c = { tr, ticker, bt, NULL };
+	char *text = modelio_config_text(tr->cfg, 1);
+	int r;
+
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	c.config_text = text;
+	r = write_atomic(path, 0, model_body, &c, ret_crc, err, errlen);
+	free(text);
+	return r;
+}
+
+int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errlen)
+{
+	Reader rd;
+	ModelFile m;
+	const msgpack_object *root, *layers, *nets, *metrics, *cfgtext, *ticker, *acts;
+	size_t n_params = 0;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	err[0] = '\0';
+	r = reader_open(&rd, path, "model", err, errlen);
+	if (r < 0)
+		goto out;
+	r = -EINVAL;
+	root = &rd.un.data;
+	if (check_header(&rd, MODEL_FORMAT, NULL) < 0)
+		goto out;
+	ticker = field(&rd, root, "ticker", MSGPACK_OBJECT_STR, "");
+	cfgtext = field(&rd, root, "config", MSGPACK_OBJECT_STR, "");
+	layers = field(&rd, root, "layers", MSGPACK_OBJECT_ARRAY, "");
+	nets = field(&rd, root, "networks", MSGPACK_OBJECT_ARRAY, "");
+	metrics = field(&rd, root, "metrics", MSGPACK_OBJECT_MAP, "");
+	if (!ticker || !cfgtext || !layers || !nets || !metrics)
+		goto out;
+	snprintf(m.ticker, sizeof(m.ticker), "%.*s", (int)ticker->via.str.size, ticker->via.str.ptr);
+	m.config_text = strndup(cfgtext->via.str.ptr, cfgtext->via.str.size);
+	m.fingerprint = (uint32_t)get_u64(&rd, root, "data_fingerprint", "");
+	if (!m.config_text) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (layers->via.array.size < 2 || layers->via.array.size > NN_MAX_LAYERS + 1)
+		goto bad;
+	m.n_layers = (int)layers->via.array.size - 1;
+	for (int l = 0; l <= m.n_layers; l++) {
+		const msgpack_object *v = &layers->via.array.ptr[l];
+
+		if (v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 < 1 || v->via.u64 > 65536)
+			goto bad;
+		m.sizes[l] = (int)v->via.u64;
+	}
+	for (int l = 0; l < m.n_layers; l++)
+		n_params += (size_t)m.sizes[l + 1] * (size_t)(m.sizes[l] + 1);
+	m.n_chunks = (int)nets->via.array.size;
+	if (m.n_chunks < 1)
+		goto bad;
+	m.params = calloc((size_t)m.n_chunks, sizeof(float *));
+	if (!m.params) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int c = 0; c < m.n_chunks; c++) {
+		const msgpack_object *v = &nets->via.array.ptr[c];
+
+		if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != n_params * sizeof(float))
+			goto bad;
+		m.params[c] = malloc(n_params * sizeof(float));
+		if (!m.params[c]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(m.params[c], v->via.bin.ptr, v->via.bin.size);
+	}
+	m.metrics.total_return = get_double(&rd, metrics, "total_return", "metrics");
+	m.metrics.sharpe = get_double(&rd, metrics, "sharpe", "metrics");
+	m.metrics.max_drawdown = get_double(&rd, metrics, "max_drawdown", "metrics");
+	m.metrics.volatility = get_double(&rd, metrics, "volatility", "metrics");
+	m.metrics.win_rate = get_double(&rd, metrics, "win_rate", "metrics");
+	m.metrics.buy_hold_return = get_double(&rd, metrics, "buy_hold_return", "metrics");
+	m.metrics.trades = get_int(&rd, metrics, "trades", "metrics");
+	m.metrics.test_days = get_int(&rd, metrics, "test_days", "metrics");
+	acts = field(&rd, metrics, "actions", MSGPACK_OBJECT_ARRAY, "metrics");
+	if (!acts || acts->via.array.size != ENV_ACTIONS)
+		goto bad;
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		m.metrics.actions[a] = (int64_t)acts->via.array.ptr[a].via.u64;
+	if (err[0])
+		goto out;
+	*ret = m;
+	memset(&m, 0, sizeof(m));
+	r = 0;
+	goto out;
+bad:
+	if (!err[0])
+		snprintf(err, errlen, "%s: corrupt model file: inconsistent fields", path);
+	r = -EINVAL;
+out:
+	if (r < 0 && !err[0])
+		snprintf(err, errlen, "%s: cannot read model file", path);
+	model_file_free(&m);
+	reader_close(&rd);
+	return r;
+}
+
+void model_file_free(ModelFile *m)
+{
+	if (!m)
+		return;
+	if (m->params)
+		for (int c = 0; c < m->n_chunks; c++)
+			free(m->params[c]);
+	free(m->params);
+	free(m->config_text);
+	memset(m, 0, sizeof(*m));
+}

@@ -1,4 +1,62 @@
+/* Model files and checkpoints: msgpack, written atomically, checksummed.
+ *
+ * Both are one msgpack map whose last entry is "crc32": a uint32 written as
+ * 0xce + 4 big-endian bytes, the zlib CRC-32 of every byte of the file
+ * before that 0xce tag (so: zlib.crc32(data[:-5]) == the last 4 bytes).
+ * Float arrays are msgpack bin of little-endian float32 (the nn.h layout).
+ * docs/model-format.md describes every field.
+ *
+ * Writing: to PATH.tmp, fsync, rename over PATH (a checkpoint first moves
+ * the previous good one to PATH.prev), fsync of the folder. A crash at any
+ * point leaves either the old file or the new one, never a torn file. */
 #ifndef TV_MODELIO_H
 #define TV_MODELIO_H
-/* placeholder: being written */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backtest.h"
+#include "train.h"
+
+#define MODEL_FORMAT "tickervisor-model"
+#define CHECKPOINT_FORMAT "tickervisor-checkpoint"
+#define MODEL_VERSION 1
+
+/* Writes a checkpoint of the trainer's whole state. ret_crc: the file's
+ * checksum. Returns 0 or negative errno (err names the file). */
+int modelio_write_checkpoint(const Trainer *tr, const char *ticker, const char *path,
+			     uint32_t *ret_crc, char *err, size_t errlen);
+
+/* Restores a trainer (already trainer_init'ed for the same config and data)
+ * from a checkpoint. A bad checksum, another format/version/ticker/data or
+ * a training configuration that differs (batch_size may differ) is -EINVAL
+ * with the reason in err. */
+int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
+			    char *err, size_t errlen);
+
+/* Writes the final model file. */
+int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
+			const char *path, uint32_t *ret_crc, char *err, size_t errlen);
+
+/* What --evaluate needs back from a model file. */
+typedef struct ModelFile {
+	char ticker[64];
+	char *config_text;     /* the training configuration (INI) */
+	uint32_t fingerprint;
+	int n_layers;
+	int sizes[NN_MAX_LAYERS + 1];
+	int n_chunks;
+	float **params;        /* n_chunks networks */
+	Metrics metrics;
+} ModelFile;
+
+int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errlen);
+void model_file_free(ModelFile *m);
+
+/* The configuration text stored in models and checkpoints: config_write's
+ * output without the keys that do not change what is trained (paths, the
+ * ticker list, parallelism, budgets). With with_batch = 0, batch_size is
+ * left out too (a resume may use a halved batch). malloc'd. */
+char *modelio_config_text(const Config *cfg, int with_batch);
+
 #endif
