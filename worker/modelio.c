@@ -261,7 +261,9 @@ static void ckpt_body(Writer *w, const void *vctx)
 	const Agent *ag = &tr->agent;
 	int n_chunks = tr->data->n_chunks;
 
-	msgpack_pack_map(&w->pk, 14);
+	/* 5 header entries, layers, batch_size, pos, env, rng, agent, chunks,
+	 * and the crc32 trailer. */
+	msgpack_pack_map(&w->pk, 13);
 	pk_header(w, CHECKPOINT_FORMAT, c->ticker, c->config_text, tr->data->fingerprint);
 	pk_layers(w, tr);
 	pk_str(w, "batch_size");
@@ -760,7 +762,9 @@ static void model_body(Writer *w, const void *vctx)
 	const Backtest *bt = c->bt;
 	const Metrics *m = &bt->m;
 
-	msgpack_pack_map(&w->pk, 13);
+	/* 5 header entries, model_kind, layers, period, chunks, networks,
+	 * weight_history, metrics, equity, and the crc32 trailer. */
+	msgpack_pack_map(&w->pk, 14);
 	pk_header(w, MODEL_FORMAT, c->ticker, c->config_text, d->fingerprint);
 	pk_str(w, "model_kind");
 	pk_str(w, "ddqn");
