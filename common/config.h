@@ -112,7 +112,11 @@ int config_validate(const Config *cfg, char *err, size_t errlen);
 
 /* Writes the whole configuration as a canonical INI text (every key, fixed
  * order, values printed so that loading them back gives the same Config).
- * Used for the model file, the database and handing it to workers. */
+ * Used for the model file, the database and handing it to workers.
+ * config_load and config_set store data_dir/out_dir/signals_dir absolute,
+ * so the text means the same wherever it is loaded from; only a Config
+ * that never saw a file keeps the relative defaults "data" and "out",
+ * which a later load resolves against that file's folder. */
 int config_write(const Config *cfg, FILE *f);
 
 /* Returns 1 when a and b hold the same value for every key (doubles
