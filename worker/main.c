@@ -288,7 +288,7 @@ static int hook_episode(void *ctx, Trainer *tr, double loss, double reward)
 	m.u.progress.done_episodes = done;
 	m.u.progress.total_episodes = (int64_t)tr->data->n_chunks * cfg->episodes_per_chunk;
 	m.u.progress.loss = loss;
-	m.u.progress.epsilon = tr->agent_ready ? tr->agent.epsilon : 0.0;
+	m.u.progress.epsilon = tr->last_epsilon;
 	m.u.progress.reward = reward;
 	report_send(&w->rp, &m);
 	update_memory(w);
@@ -431,7 +431,8 @@ static int code_for(int r)
 {
 	if (r == -ENOMEM)
 		return TV_EXIT_OVER_BUDGET;
-	if (r == -EINVAL)
+	/* Input that is wrong or missing stays so: never worth a retry. */
+	if (r == -EINVAL || r == -ENOENT || r == -EACCES || r == -EISDIR || r == -ENOTDIR)
 		return TV_EXIT_BAD_INPUT;
 	return TV_EXIT_INTERNAL;
 }

@@ -167,6 +167,7 @@ int trainer_run(Trainer *tr, const TrainHooks *hooks)
 			tr->pos.episode++;
 			tr->pos.done_episodes++;
 			ag->epsilon = fmax(cfg->epsilon_min, ag->epsilon * cfg->epsilon_decay);
+			tr->last_epsilon = ag->epsilon;
 			loss = tr->pos.ep_steps ? tr->pos.ep_loss / (double)tr->pos.ep_steps : 0.0;
 			if (tr->pos.episode == cfg->episodes_per_chunk) {
 				r = finish_chunk(tr);

@@ -49,6 +49,7 @@ typedef struct Trainer {
 	Rng rng;                /* the current chunk's generator */
 	Agent agent;            /* the current chunk's agent (valid when pos.chunk < n_chunks) */
 	int agent_ready;
+	double last_epsilon;     /* epsilon after the last finished episode (for reports) */
 	float **chunk_params;   /* n_chunks finished online networks (NULL until done) */
 	size_t n_params;
 	int sizes[NN_MAX_LAYERS + 1];

@@ -275,7 +275,7 @@ __global__ void k_adam(float *__restrict__ p, const float *__restrict__ g,
 		       float *__restrict__ m, float *__restrict__ v, size_t n,
 		       const float *__restrict__ partials, int n_partials,
 		       DevScalars *scal, const StepArgs *__restrict__ args,
-		       float beta1, float beta2, float eps)
+		       float beta1, float beta2, float omb1, float omb2, float eps)
 {
 	__shared__ float s_coef;
 
@@ -299,12 +299,12 @@ __global__ void k_adam(float *__restrict__ p, const float *__restrict__ g,
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
 	     i += (size_t)gridDim.x * blockDim.x) {
 		float gi = g[i] * coef;
-		float mi = beta1 * m[i] + (1.0f - beta1) * gi;
-		float vi = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+		float mi = m[i] * beta1 + gi * omb1;
+		float vi = v[i] * beta2 + (gi * gi) * omb2;
 
 		m[i] = mi;
 		v[i] = vi;
-		p[i] -= step_size * mi / (sqrtf(vi) / bc2s + eps);
+		p[i] = p[i] - step_size * (mi / (sqrtf(vi) / bc2s + eps));
 	}
 }
 
@@ -454,7 +454,8 @@ static int capture_step(GpuAgent *g)
 							      g->partials);
 	k_adam<<<grid_for(g->n_params, 256, 512), 256, 0, g->stream>>>(
 		g->params, g->grads, g->m, g->v, g->n_params, g->partials,
-		NORM_BLOCKS, g->scal, g->args, g->beta1, g->beta2, g->eps);
+		NORM_BLOCKS, g->scal, g->args, g->beta1, g->beta2,
+		(float)(1.0 - (double)g->beta1), (float)(1.0 - (double)g->beta2), g->eps);
 	CU(cudaGetLastError());
 	capturing = 0;
 	CU(cudaStreamEndCapture(g->stream, &graph));
@@ -536,7 +537,7 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 	BL(cublasSetPointerMode(g->blas, CUBLAS_POINTER_MODE_HOST));
 	/* FP32 throughout: TF32 (10-bit mantissa) cannot stay within 1e-4 of
 	 * the CPU's FP32 results. */
-	BL(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH));
+	BL(cublasSetMathMode(g->blas, CUBLAS_DEFAULT_MATH));
 	/* A user workspace so that graph capture never allocates (cuBLAS
 	 * recommends 32 MiB on Hopper; our GEMMs are small). */
 	g->ws_bytes = (size_t)4 << 20;
