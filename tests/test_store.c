@@ -1,0 +1,2 @@
+/* Being written: the store tests. */
+int main(void) { return 77; }
