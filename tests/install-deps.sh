@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing tickervisor needs on Debian 12, from
+# Debian's archive only. Does nothing when everything is already there.
+set -euo pipefail
+pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack
+      libuv1-dev libmsgpack-dev libsqlite3-dev sqlite3 libopenblas-dev libinih-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	SUDO=
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
