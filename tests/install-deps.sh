@@ -2,7 +2,7 @@
 # Installs what building and testing tickervisor needs on Debian 12, from
 # Debian's archive only. Does nothing when everything is already there.
 set -euo pipefail
-pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack
+pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack python3-numpy
       libuv1-dev libmsgpack-dev libsqlite3-dev sqlite3 libopenblas-dev libinih-dev)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -86,5 +86,12 @@ else
 	echo "# python3-msgpack missing: frame check skipped"
 fi
 
+# The Python example of docs/model-format.md reads the model we wrote.
+if /usr/bin/python3 -c 'import msgpack, numpy' 2>/dev/null; then
+	sed -n '/^```python/,/^```$/p' "$SRC/docs/model-format.md" | sed '1d;$d' > "$T/read.py"
+	/usr/bin/python3 "$T/read.py" "$T/a/AAPL.model" > "$T/py.out" 2>&1 && grep -q "^AAPL .*chunk models" "$T/py.out" &&
+		ok "docs/model-format.md's Python example reads the model" || bad "docs example: $(cat "$T/py.out")"
+fi
+
 echo "$pass passed, $fails failed"
 [ $fails -eq 0 ]
