@@ -643,9 +643,10 @@ int proto_decoder_next(ProtoDecoder *dec, Msg *ret_msg, char *err, size_t errlen
 		msgpack_zone_clear(&dec->zone);
 		if (ur == MSGPACK_UNPACK_EXTRA_BYTES)
 			return fail(dec, err, errlen, "trailing bytes after the message");
-		if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
-			return fail(dec, err, errlen, "out of memory decoding a frame");
-		return fail(dec, err, errlen, "malformed msgpack (nested too deeply?)");
+		/* The scan proved the structure complete and its allocations
+		 * bounded, so what msgpack-c still refuses is nesting deeper
+		 * than its parser stack (it reports that as NOMEM too). */
+		return fail(dec, err, errlen, "msgpack nested too deeply (or out of memory)");
 	}
 	r = interpret(&root, &msg, why, sizeof why);
 	msgpack_zone_clear(&dec->zone);
