@@ -12,12 +12,12 @@
 # cudart are taken from the system, /usr/local/cuda, or Python's nvidia
 # packages (the ones PyTorch uses). Without a build it compiles the bench
 # alone with nvcc (the test needs the CPU reference and OpenBLAS).
-# Logs go to $OUT (or ./out-gpu) as well.
+# Each stage's log is kept in $TV_GPU_LOGDIR (default /tmp/tv-gpu-logs).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 BUILD=${1:-$ROOT/.devcarry/build-gpu}
-LOGDIR=${OUT:-$ROOT/out-gpu}
+LOGDIR=${TV_GPU_LOGDIR:-/tmp/tv-gpu-logs}
 mkdir -p "$LOGDIR"
 BUDGET=${TV_GPU_BUDGET_S:-400}
 START=$(date +%s)
