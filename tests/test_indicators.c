@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "csv.h"
 #include "indicators.h"
@@ -308,11 +309,54 @@ static void test_compute_edges(void)
 	free(feat);
 }
 
+/* The sample files end to end: every feature finite, the row count right,
+ * close-only files give a zero volume feature; prints the time taken. */
+static void test_samples(void)
+{
+	static const char *const names[] = {"AAPL", "GOOG", "MSFT", "IBM", "SPX"};
+	char path[4096], err[512];
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		struct timespec t0, t1;
+		PriceSeries p = {0};
+		float *feat = NULL;
+		size_t rows = 0;
+		int ret;
+
+		snprintf(path, sizeof(path), "%s/examples/data/%s.csv",
+			 getenv("TV_SOURCE_ROOT") ? getenv("TV_SOURCE_ROOT") : ".", names[k]);
+		ret = csv_load_prices(path, &p, err, sizeof(err));
+		CHECK(ret == 0, "%s: %s", names[k], err);
+		if (ret != 0)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		ret = indicators_compute(&p, NULL, &feat, &rows);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		CHECK(ret == 0 && rows == p.n - IND_WARMUP, "%s: %d rows %zu", names[k], ret, rows);
+		for (size_t i = 0; feat && i < rows * IND_FEATURES; i++)
+			CHECK(isfinite(feat[i]), "%s: feature %zu not finite", names[k], i);
+		for (size_t r = 0; feat && !p.has_volume && r < rows; r++)
+			CHECK(feat[r * IND_FEATURES + IND_F_VOLUME] == 0.0f, "%s: volume", names[k]);
+		/* RSI/100 in [0, 1], SMA ratios positive. */
+		for (size_t r = 0; feat && r < rows; r++) {
+			const float *f = feat + r * IND_FEATURES;
+
+			CHECK(f[IND_F_RSI] >= 0.0f && f[IND_F_RSI] <= 1.0f, "%s: rsi", names[k]);
+			CHECK(f[IND_F_SMA200] > 0.0f && f[IND_F_VOL] >= 0.0f, "%s: sma/vol", names[k]);
+		}
+		printf("indicators: %s %zu days -> %zu rows in %.3f ms\n", names[k], p.n, rows,
+		       (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+		free(feat);
+		price_series_free(&p);
+	}
+}
+
 int main(void)
 {
 	test_primitives();
 	test_compute_edges();
 	test_fixture();
+	test_samples();
 	if (failures) {
 		fprintf(stderr, "%d failures\n", failures);
 		return 1;
