@@ -30,6 +30,14 @@ static int replay_init(Replay *rb, int cap)
 	if (!rb->s || !rb->s2 || !rb->r || !rb->done || !rb->a || !rb->mark)
 		return -ENOMEM;
 	rb->bytes = c * (2 * ENV_STATE_DIM + 3) * sizeof(float) + (c + 7) / 8;
+	/* Touch every page now: the buffer's full cost shows in RSS from the
+	 * first heartbeat, so a budget that cannot hold it fails in seconds,
+	 * not hours later when the buffer fills. */
+	memset(rb->s, 0, c * ENV_STATE_DIM * sizeof(float));
+	memset(rb->s2, 0, c * ENV_STATE_DIM * sizeof(float));
+	memset(rb->r, 0, c * sizeof(float));
+	memset(rb->done, 0, c * sizeof(float));
+	memset(rb->a, 0, c * sizeof(int32_t));
 	return 0;
 }
 

@@ -661,6 +661,14 @@ int main(int argc, char **argv)
 	update_memory(&w);
 	report_heartbeat(&w.rp, 1);
 	report_send(&w.rp, &m);
+	if (w.rp.fd < 0) {
+		const MsgHeartbeat *h = &w.rp.hb;
+
+		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: replay %.1f MiB, activations %.2f MiB, "
+			"weights+optimizer %.2f MiB\n", w.args.ticker, h->rss_peak / 1048576.0,
+			h->peak_replay / 1048576.0, h->peak_activations / 1048576.0,
+			h->peak_weights / 1048576.0);
+	}
 	code = TV_EXIT_DONE;
 out:
 	backtest_free(&bt);

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,27 +94,40 @@ struct GpuAgent {
 
 /* --- error translation: the only place CUDA/cuBLAS codes become errno --- */
 
-static int cuda_err(cudaError_t e)
+/* The last failure, for the caller's log line (gpu_last_error). */
+static __thread char last_error[256];
+
+static int note(int r, const char *lib, const char *what, const char *call)
+{
+	snprintf(last_error, sizeof(last_error), "%s: %s in %s", lib, what, call);
+	return r;
+}
+
+static int cuda_err_at(cudaError_t e, const char *call)
 {
 	if (e == cudaSuccess)
 		return 0;
 	(void)cudaGetLastError(); /* clear a non-sticky error */
-	if (e == cudaErrorMemoryAllocation)
-		return -ENOMEM;
-	return -EIO;
+	return note(e == cudaErrorMemoryAllocation ? -ENOMEM : -EIO, "CUDA",
+		    cudaGetErrorString(e), call);
 }
 
-static int blas_err(cublasStatus_t s)
+static int blas_err_at(cublasStatus_t s, const char *call)
 {
 	if (s == CUBLAS_STATUS_SUCCESS)
 		return 0;
-	if (s == CUBLAS_STATUS_ALLOC_FAILED)
-		return -ENOMEM;
-	return -EIO;
+	return note(s == CUBLAS_STATUS_ALLOC_FAILED ? -ENOMEM : -EIO, "cuBLAS",
+		    cublasGetStatusString(s), call);
 }
 
-#define CU(call) do { r = cuda_err(call); if (r < 0) goto out; } while (0)
-#define BL(call) do { r = blas_err(call); if (r < 0) goto out; } while (0)
+#define cuda_err(e) cuda_err_at((e), #e)
+#define CU(call) do { r = cuda_err_at((call), #call); if (r < 0) goto out; } while (0)
+#define BL(call) do { r = blas_err_at((call), #call); if (r < 0) goto out; } while (0)
+
+extern "C" const char *gpu_last_error(void)
+{
+	return last_error;
+}
 
 /* --- kernels --- */
 

@@ -87,6 +87,10 @@ int gpu_agent_bytes(const GpuAgent *g, int64_t *ret_replay,
 
 void gpu_agent_free(GpuAgent *g);    /* accepts NULL */
 
+/* A description of the last CUDA/cuBLAS failure in this thread (library,
+ * error string, the call), for the caller's log line; "" if none. */
+const char *gpu_last_error(void);
+
 /* Debugging and tests: the unclipped gradients of the last step (n_params
  * floats, the Mlp layout), their global L2 norm before clipping, and the
  * online network's Q-values of the last batch's states s (batch x out). */

@@ -73,3 +73,8 @@ int gpu_agent_debug_last(GpuAgent *g, float *ret_grads, float *ret_norm,
 {
 	return -ENOTSUP;
 }
+
+const char *gpu_last_error(void)
+{
+	return "";
+}
