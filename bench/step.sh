@@ -1,0 +1,44 @@
+#!/bin/sh
+# One Double-DQN gradient step at 11-256-256-128-3, ours (bench_step, C on
+# OpenBLAS) against PyTorch (bench_step.py), single-threaded, same batch
+# sizes; prints the raw lines, then a table with torch_time / our_time.
+#
+# Usage: bench/step.sh [BUILD_DIR] [REPS]
+#   BUILD_DIR  a meson build of this tree with bench/bench_step built
+#              (default: ./build); REPS for batch 128 (default 2000; larger
+#              batches get proportionally fewer, PyTorch a quarter as many).
+# On a shared machine compare the cpu columns (thread CPU time); the wall
+# columns count time the benchmark was not running. Load is printed.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+build=${1:-build}
+reps=${2:-2000}
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(lscpu | sed -n 's/^Model name: *//p')," \
+     "load $(cut -d' ' -f1-3 /proc/loadavg)"
+c_out=$("$build/bench/bench_step" "$reps")
+py_out=$(/usr/bin/python3 "$here/bench_step.py" "$((reps / 4))")
+echo "$c_out"
+echo "$py_out"
+echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%s\n%s\n' "$c_out" "$py_out" | awk '
+function val(key,   i, kv) {
+	for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
+	return ""
+}
+$1 == "peak" && val("n") == 2048 { peak = val("median_gflops"); peakc = val("cpu_gflops") }
+$1 == "step" { b = val("batch"); order[++n] = b; ours[b] = val("median_us"); oursc[b] = val("median_cpu_us") }
+$1 == "torch" { b = val("batch"); th[b] = val("median_us"); thc[b] = val("median_cpu_us") }
+END {
+	flops_row = 1009408
+	printf "\nsgemm 2048 peak, 1 thread: %.1f GFLOP/s wall, %.1f GFLOP/s cpu\n", peak, peakc
+	printf "%6s %10s %10s %8s %12s %12s %8s %8s %8s\n", "batch", "ours_us", "torch_us", "ratio",
+	       "ours_cpu_us", "torch_cpu_us", "ratio", "GFLOP/s", "%peak"
+	for (i = 1; i <= n; i++) {
+		b = order[i]
+		g = b * flops_row / (oursc[b] * 1e3)
+		printf "%6d %10.1f %10.1f %8.2f %12.1f %12.1f %8.2f %8.1f %7.0f%%\n", b, ours[b], th[b],
+		       th[b] / ours[b], oursc[b], thc[b], thc[b] / oursc[b], g, 100 * g / peakc
+	}
+}'
