@@ -176,8 +176,8 @@ static int bench(int batch, int steps, Rng *rng)
 	fflush(stdout);
 out:
 	if (r < 0)
-		fprintf(stderr, "bench_gpu_step: batch %d: error %d (%s)\n", batch, r,
-			strerror(-r));
+		fprintf(stderr, "bench_gpu_step: batch %d: error %d (%s; %s)\n", batch,
+			r, strerror(-r), gpu_last_error());
 	gpu_agent_free(g);
 	free(t);
 	free(idx);

@@ -54,7 +54,8 @@ static void check(const char *what, double rel)
 
 #define REQUIRE(cond) do { \
 	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: %s failed\n", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, "%s:%d: %s failed (%s)\n", __FILE__, __LINE__, \
+			#cond, gpu_last_error()); \
 		exit(1); \
 	} \
 } while (0)
