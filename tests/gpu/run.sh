@@ -49,6 +49,9 @@ echo "== build $BUILD; LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
 
 TEST=$BUILD/tests/gpu/test_gpu_dqn
 BENCH=$BUILD/bench/gpu/bench_gpu_step
+for x in "$TEST" "$BENCH"; do
+	[ -x "$x" ] && ldd "$x" | grep 'not found' | sed "s|^|== $(basename "$x") lacks |"
+done
 if [ ! -x "$BENCH" ] && command -v nvcc >/dev/null; then
 	echo "== no build: compiling the bench with nvcc"
 	B=$LOGDIR/nvcc-build
