@@ -63,6 +63,7 @@ expect "batch_size 0" "zero.ini:2.*batch_size" -- --config "$T/zero.ini" --ticke
 printf '[rewts]\nbatch_size = 64\nbuffer_size = 32\n' > "$T/buf.ini"
 expect "buffer_size < batch_size" "buffer_size" -- --config "$T/buf.ini" --ticker X --data "$GOOD"
 expect "chunk_length larger than the data" "AAPL.csv.*chunk_length=5000" -- --config "$T/ok.ini" --set rewts.chunk_length=5000 --ticker X --data "$GOOD"
+expect "more chunks than the ensemble holds" "chunk models.*chunk_length" -- --config "$T/ok.ini" --set rewts.chunk_length=5 --ticker X --data "$SRC/examples/data/SPX.csv"
 expect "bad --set value" "--set rewts.gamma=abc.*gamma" -- --config "$T/ok.ini" --set rewts.gamma=abc --ticker X --data "$GOOD"
 expect "missing data file" "nothere.csv" -- --config "$T/ok.ini" --ticker X --data "$T/nothere.csv"
 

@@ -170,7 +170,11 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 			if (n > 0) {
 				QpInfo info;
 
-				qp_simplex_lsq(P, y, n, M, w, &info);
+				/* M <= QP_MAX_M (train_data_init); on any
+				 * other failure keep uniform weights. */
+				if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
+					for (int m = 0; m < M; m++)
+						w[m] = 1.0 / M;
 			}
 			bt.fit_date[bt.n_fits] = d->date[t];
 			memcpy(bt.weights + (size_t)bt.n_fits * M, w, (size_t)M * sizeof(double));

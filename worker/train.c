@@ -8,6 +8,7 @@
 
 #include "common/checksum.h"
 #include "indicators.h"
+#include "qp.h"
 
 int train_data_init(TrainData *d, const Config *cfg, const char *data_path,
 		    float *feat, double *close, int32_t *date, int32_t n_rows,
@@ -32,6 +33,13 @@ int train_data_init(TrainData *d, const Config *cfg, const char *data_path,
 			 "need at least one chunk (rewts.chunk_length=%d) and 2 test days",
 			 data_path, n_rows, IND_WARMUP, d->train_rows > 0 ? d->train_rows : 0,
 			 test_rows, cfg->test_fraction, cfg->chunk_length);
+		return -EINVAL;
+	}
+	if (d->n_chunks > QP_MAX_M) {
+		snprintf(err, errlen,
+			 "%s: %d training days make %d chunks of rewts.chunk_length=%d; the "
+			 "ensemble holds at most %d chunk models: raise rewts.chunk_length",
+			 data_path, d->train_rows, d->n_chunks, cfg->chunk_length, QP_MAX_M);
 		return -EINVAL;
 	}
 	crc = checksum_crc32(crc, feat, (size_t)n_rows * IND_FEATURES * sizeof(float));
