@@ -93,7 +93,7 @@ static void json_str(FILE *out, const char *s)
 static void json_num(FILE *out, double v)
 {
 	if (isfinite(v))
-		fprintf(out, "%.6g", v);
+		fprintf(out, "%.15g", v);  /* epoch seconds keep their milliseconds */
 	else
 		fputs("null", out);
 }
@@ -208,8 +208,17 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		line[width] = '\0';
 	fprintf(out, "%s\n", line);
 
-	for (int i = 0; i < jobs->n; i++) {
+	/* With max_rows, the most interesting rows first: running, failed,
+	 * pending, done; ticker order within each. */
+	static const JobState order[4] = { JOB_RUNNING, JOB_FAILED, JOB_PENDING, JOB_DONE };
+	int limit = opt->max_rows > 0 && opt->max_rows < jobs->n ? opt->max_rows : jobs->n;
+	int shown = 0;
+	for (int pass = 0; pass < 4; pass++)
+	for (int i = 0; i < jobs->n && shown < limit; i++) {
 		const JobRow *j = &jobs->rows[i];
+		if (limit < jobs->n ? j->state != order[pass] : pass > 0)
+			continue;
+		shown++;
 		double pct = job_percent(j), eta = job_eta(j);
 		char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24];
 		int running = j->state == JOB_RUNNING;
@@ -262,6 +271,8 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		fprintf(out, "%s%s%-8s%s%s\n", head, opt->color ? state_color(j->state) : "",
 		        store_job_state_name(j->state), opt->color ? "\033[0m" : "", line);
 	}
+	if (shown < jobs->n)
+		fprintf(out, "... %d more jobs (max_rows %d)\n", jobs->n - shown, opt->max_rows);
 	fprintf(out, "total: %d jobs: %" PRId64 " running, %" PRId64 " pending, %" PRId64
 	        " done, %" PRId64 " failed", jobs->n, counts[JOB_RUNNING], counts[JOB_PENDING],
 	        counts[JOB_DONE], counts[JOB_FAILED]);
@@ -405,7 +416,7 @@ int status_main(int argc, char **argv)
 	opt.json = json;
 	opt.color = tty && !no_color && !json;
 	opt.bars = tty && !json;
-	opt.width = DEFAULT_WIDTH;
+	opt.width = tty ? DEFAULT_WIDTH : 4096;  /* a pipe gets whole lines */
 	if (tty) {
 		struct winsize ws;
 		if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)

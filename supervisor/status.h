@@ -32,7 +32,11 @@ typedef struct StatusOptions {
 	int width;     /* terminal columns for the table (<= 0: 100) */
 	int color;     /* 1: ANSI colours for states */
 	int bars;      /* 1: a progress bar column (on a terminal) */
-	double now;    /* seconds since the epoch for the ETA; 0 = the clock */
+	double now;    /* seconds since the epoch; 0 = the clock (the ETA itself is
+	                * remaining episodes / the attempt's progress rate) */
+	int max_rows;  /* table only: at most this many job rows, running first,
+	                * then failed, pending, done, and a "... N more jobs" line;
+	                * 0 = every job. JSON always lists every job. */
 } StatusOptions;
 
 /* Writes the status of one open store (reader or writer) to out, inside one

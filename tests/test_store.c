@@ -880,6 +880,17 @@ static void test_status(void)
 	}
 	CHECK(longest <= 60, "table line of %d columns at width 60", longest);
 	free(text);
+
+	/* max_rows: running and failed first, then a count of the rest. */
+	text = NULL;
+	out = open_memstream(&text, &len);
+	StatusOptions few = { .width = 200, .max_rows = 2 };
+	REQUIRE(status_render(r, out, &few) == 0, "%s", store_errmsg(r));
+	fclose(out);
+	const char *pa = strstr(text, "\nAAA"), *pc = strstr(text, "\nCCC");
+	CHECK(pa && pc && pa < pc && !strstr(text, "\nBBB") && strstr(text, "... 1 more jobs"),
+	      "max_rows 2:\n%s", text);
+	free(text);
 	store_close(r);
 
 	/* JSON, for two databases (one missing), parsed back by python3. */
