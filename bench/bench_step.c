@@ -203,8 +203,9 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	openblas_set_num_threads(1);
-	printf("openblas core=%s threads=%d\n", openblas_get_corename(),
-	       openblas_get_num_threads());
+	printf("openblas core=%s threads=%d coretype_hint=%s\n", openblas_get_corename(),
+	       openblas_get_num_threads(),
+	       nn_blas_coretype_hint() ? nn_blas_coretype_hint() : "none");
 	sgemm_peak(1024, 30);
 	sgemm_peak(2048, 8);
 	if (argc > 2) {

@@ -71,7 +71,16 @@ def main():
     torch.set_num_threads(1)
     reps = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
     batches = [int(b) for b in sys.argv[2:]] or [128, 256, 512]
-    print(f"torch version={torch.__version__} threads={torch.get_num_threads()}")
+    core = "?"
+    try:  # the OpenBLAS that torch's Linear layers call (Debian's build)
+        import ctypes
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        core = lib.openblas_get_corename().decode()
+    except OSError:
+        pass
+    print(f"torch version={torch.__version__} threads={torch.get_num_threads()} "
+          f"openblas_core={core}")
     for b in batches:
         # Fewer reps for the larger batches, as bench_step.c does.
         bench(b, reps if sys.argv[2:] else max(1, reps * 128 // b))

@@ -7,6 +7,9 @@
 #   BUILD_DIR  a meson build of this tree with bench/bench_step built
 #              (default: ./build); REPS for batch 128 (default 2000; larger
 #              batches get proportionally fewer, PyTorch a quarter as many).
+# OPENBLAS_CORETYPE, if set, applies to both (bench_step prints the hint
+# of nn_blas_coretype_hint(), e.g. SkylakeX on AVX-512 CPUs that Debian 12's
+# OpenBLAS does not recognise).
 # On a shared machine compare the cpu columns (thread CPU time); the wall
 # columns count time the benchmark was not running. Load is printed.
 set -eu

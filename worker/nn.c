@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -651,4 +652,27 @@ float dqn_train_step(Mlp *online, const Mlp *target, Adam *opt,
 	norm = (float)sqrt(sumsq(online->grads, online->n_params));
 	adam_update(opt, online->params, online->grads, clip_coef(norm, grad_clip));
 	return (float)(sum / n);
+}
+
+/* ---- OpenBLAS kernel selection ------------------------------------------- */
+
+const char *nn_blas_coretype_hint(void)
+{
+#if NN_X86
+	static const char *const avx512_cores[] = {
+		"SkylakeX", "Cooperlake", "SapphireRapids",
+	};
+	const char *core = openblas_get_corename();
+
+	if (!core)
+		return NULL;
+	for (size_t i = 0; i < sizeof(avx512_cores) / sizeof(avx512_cores[0]); i++)
+		if (strcasecmp(core, avx512_cores[i]) == 0)
+			return NULL;
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+	    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+	    __builtin_cpu_supports("avx512vl"))
+		return "SkylakeX";
+#endif
+	return NULL;
 }

@@ -104,6 +104,17 @@ float dqn_train_step(Mlp *online, const Mlp *target, Adam *opt,
 		     MlpWork *w_online, MlpWork *w_target, const DqnBatch *b,
 		     float gamma, float grad_clip);
 
+/* OpenBLAS picks its kernels once, when it is loaded, from the CPU or from
+ * OPENBLAS_CORETYPE. Debian 12's OpenBLAS 0.3.21 does not know AMD Zen 4/5
+ * as AVX-512 capable and runs its Haswell (AVX2) kernels there; its
+ * SkylakeX kernels make the gradient step ~1.8x faster on such a CPU
+ * (bench/RESULTS.md). Returns "SkylakeX" when this CPU has AVX-512
+ * F/CD/BW/DQ/VL and the loaded OpenBLAS runs a kernel set without AVX-512;
+ * NULL otherwise. Only a fresh process can act on it (set the variable,
+ * re-exec). Results differ in their last bits between kernel sets, so a
+ * checkpoint resumed under another set is not byte-identical. */
+const char *nn_blas_coretype_hint(void);
+
 /* For tests and benchmarks: 0 makes the element-wise passes (bias, ReLU,
  * norm, Adam) use their portable loops, 1 (the default) lets them use AVX2
  * where the CPU has it. Both give identical bits. Not thread-safe: change
