@@ -46,7 +46,10 @@ head -2 "$T/c.log" | grep -q '(5/' && ok "resume continues after episode 4's che
 
 # Not through the train function: a backgrounded function is a subshell.
 TV_FAULT_SLOW_MS=40 "$W" --config "$T/t.ini" --ticker AAPL --data "$D" --out "$T/d" 2>/dev/null & pid=$!
-sleep 0.6; kill -TERM $pid; wait $pid; rc=$?
+# Signal once training is under way (the first checkpoint exists), then
+# it must still checkpoint at the next step boundary and exit 10.
+for _ in $(seq 100); do [ -e "$T/d/AAPL.ckpt" ] && break; sleep 0.1; done
+kill -TERM $pid; wait $pid; rc=$?
 [ $rc -eq 10 ] && ok "SIGTERM exits 10 (interrupted) after a checkpoint" || bad "SIGTERM rc=$rc"
 train --out "$T/d" --resume "$T/d/AAPL.ckpt" 2>/dev/null; rc=$?
 [ $rc -eq 0 ] && cmp -s "$T/a/AAPL.model" "$T/d/AAPL.model" && ok "SIGTERM + resume gives identical bytes" || bad "SIGTERM + resume differs (rc $rc)"

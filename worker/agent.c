@@ -146,6 +146,8 @@ int agent_init(Agent *ag, const Config *cfg, Rng *rng)
 
 void agent_free(Agent *ag)
 {
+	gpu_agent_free(ag->gpu);
+	free(ag->gpu_idx);
 	mlp_free(&ag->online);
 	mlp_free(&ag->target);
 	adam_free(&ag->opt);
@@ -173,18 +175,105 @@ int agent_argmax(const float *q, int n)
 
 int agent_act(Agent *ag, Rng *rng, const float *s, int explore)
 {
+	float q[ENV_ACTIONS];
+
 	if (explore && rng_uniform(rng) < ag->epsilon)
 		return (int)rng_below(rng, ENV_ACTIONS);
+	if (ag->gpu) {
+		/* A device failure here shows again at the next step, which
+		 * reports it; act greedily on HOLD meanwhile. */
+		if (gpu_agent_q(ag->gpu, s, q) < 0)
+			return ENV_HOLD;
+		return agent_argmax(q, ENV_ACTIONS);
+	}
 	return agent_argmax(mlp_forward(&ag->online, &ag->w_online, s, 1), ENV_ACTIONS);
 }
 
-float agent_learn(Agent *ag, Rng *rng, const Config *cfg)
+int agent_attach_gpu(Agent *ag)
+{
+	Replay *rb = &ag->replay;
+	int r;
+
+	r = gpu_agent_new(&ag->gpu, &ag->online, &ag->target, &ag->opt, ag->batch, rb->cap,
+			  ENV_STATE_DIM);
+	if (r < 0)
+		return r;
+	ag->gpu_idx = malloc((size_t)ag->batch * sizeof(int32_t));
+	if (!ag->gpu_idx)
+		return -ENOMEM;
+	/* Replay the host ring into the device ring oldest-first, so the
+	 * device's next write slot lines up with the host's head. */
+	ag->gpu_offset = rb->n == rb->cap ? rb->head : 0;
+	for (int32_t k = 0; k < rb->n; k++) {
+		size_t i = (size_t)((ag->gpu_offset + k) % rb->cap);
+
+		r = gpu_agent_push(ag->gpu, rb->s + i * ENV_STATE_DIM, rb->a[i], rb->r[i],
+				   rb->s2 + i * ENV_STATE_DIM, rb->done[i]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int agent_sync_host(Agent *ag, double *loss_sum)
+{
+	double sum = 0;
+	int64_t steps = 0;
+	int r;
+
+	if (!ag->gpu)
+		return 0;
+	r = gpu_agent_download(ag->gpu, &ag->online, &ag->target, &ag->opt);
+	if (r < 0)
+		return r;
+	r = gpu_agent_loss_sum(ag->gpu, &sum, &steps, 1);
+	if (r < 0)
+		return r;
+	*loss_sum += sum;
+	return 0;
+}
+
+int agent_remember(Agent *ag, const float *s, int32_t a, float r, const float *s2, float done)
+{
+	replay_push(&ag->replay, s, a, r, s2, done);
+	if (ag->gpu)
+		return gpu_agent_push(ag->gpu, s, a, r, s2, done);
+	return 0;
+}
+
+int64_t agent_bytes_device(const Agent *ag)
+{
+	int64_t a = 0, b = 0, c = 0;
+
+	if (!ag->gpu || gpu_agent_bytes(ag->gpu, &a, &b, &c) < 0)
+		return 0;
+	return a + b + c;
+}
+
+int agent_learn(Agent *ag, Rng *rng, const Config *cfg, float *ret_loss)
 {
 	Replay *rb = &ag->replay;
 	DqnBatch b;
-	float loss;
+	int r;
 
 	replay_sample(rb, rng, ag->batch, ag->idx);
+	if (ag->gpu) {
+		for (int k = 0; k < ag->batch; k++)
+			ag->gpu_idx[k] = (ag->idx[k] - ag->gpu_offset + rb->cap) % rb->cap;
+		r = gpu_agent_train_step(ag->gpu, ag->gpu_idx, (float)cfg->gamma,
+					 (float)cfg->grad_clip);
+		if (r < 0)
+			return r;
+		ag->opt.t++;
+		ag->grad_steps++;
+		if (ag->grad_steps % cfg->target_update_every == 0) {
+			r = gpu_agent_copy_target(ag->gpu);
+			if (r < 0)
+				return r;
+		}
+		*ret_loss = 0;
+		return 0;
+	}
 	for (int k = 0; k < ag->batch; k++) {
 		size_t i = (size_t)ag->idx[k];
 
@@ -202,12 +291,12 @@ float agent_learn(Agent *ag, Rng *rng, const Config *cfg)
 	b.r = ag->br;
 	b.s2 = ag->bs2;
 	b.done = ag->bdone;
-	loss = dqn_train_step(&ag->online, &ag->target, &ag->opt, &ag->w_online,
-			      &ag->w_target, &b, (float)cfg->gamma, (float)cfg->grad_clip);
+	*ret_loss = dqn_train_step(&ag->online, &ag->target, &ag->opt, &ag->w_online,
+				   &ag->w_target, &b, (float)cfg->gamma, (float)cfg->grad_clip);
 	ag->grad_steps++;
 	if (ag->grad_steps % cfg->target_update_every == 0)
 		mlp_copy_params(&ag->target, &ag->online);
-	return loss;
+	return 0;
 }
 
 size_t agent_bytes_weights(const Agent *ag)

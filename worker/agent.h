@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "common/rng.h"
 #include "env.h"
+#include "gpu/gpu.h"
 #include "nn.h"
 
 typedef struct Replay {
@@ -45,6 +46,13 @@ typedef struct Agent {
 	size_t batch_bytes;
 	int64_t grad_steps;
 	double epsilon;
+	/* With the CUDA backend: the device copy of networks, optimiser and
+	 * replay ring. The host Replay stays the source of truth for
+	 * checkpoints; the host networks are refreshed by agent_sync_host.
+	 * Device ring slot = (host slot - gpu_offset) mod cap. */
+	GpuAgent *gpu;
+	int32_t gpu_offset;
+	int32_t *gpu_idx;
 } Agent;
 
 /* Builds a fresh agent for cfg (layer sizes 11-hidden...-3, Adam lr), with
@@ -55,6 +63,16 @@ void agent_free(Agent *ag);
 /* Reallocates the batch-sized scratch for a new batch size (after a
  * halving, when resuming from a checkpoint). */
 int agent_set_batch(Agent *ag, int batch);
+
+/* Moves the agent's training to the GPU: uploads networks, optimiser and
+ * the replay buffer's contents. Returns 0, -ENOMEM (device memory) or -EIO. */
+int agent_attach_gpu(Agent *ag);
+/* Brings the device's networks and optimiser back into the host structs
+ * and adds the losses summed on the device since the last call to
+ * *loss_sum. A no-op (0) on the CPU. */
+int agent_sync_host(Agent *ag, double *loss_sum);
+/* Stores a transition (host buffer, and the device ring when attached). */
+int agent_remember(Agent *ag, const float *s, int32_t a, float r, const float *s2, float done);
 
 void replay_push(Replay *rb, const float *s, int32_t a, float r, const float *s2, float done);
 /* Draws n distinct indices in [0, rb->n) (Floyd's algorithm: O(n), order
@@ -67,10 +85,14 @@ int agent_act(Agent *ag, Rng *rng, const float *s, int explore);
 int agent_argmax(const float *q, int n);
 
 /* One gradient step on a batch sampled from the replay buffer, then the
- * target copy every target_update_every steps. Returns the loss. */
-float agent_learn(Agent *ag, Rng *rng, const Config *cfg);
+ * target copy every target_update_every steps. Writes the loss into
+ * *ret_loss on the CPU; on the GPU the loss stays on the device until
+ * agent_sync_host and *ret_loss is 0. Returns 0 or negative errno. */
+int agent_learn(Agent *ag, Rng *rng, const Config *cfg, float *ret_loss);
 
 size_t agent_bytes_weights(const Agent *ag);
 size_t agent_bytes_activations(const Agent *ag);
+/* Device bytes (0 on the CPU). */
+int64_t agent_bytes_device(const Agent *ag);
 
 #endif

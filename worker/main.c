@@ -18,6 +18,7 @@
 #include "common/config.h"
 #include "common/exitcodes.h"
 #include "csv.h"
+#include "gpu/gpu.h"
 #include "indicators.h"
 #include "modelio.h"
 #include "report.h"
@@ -72,6 +73,7 @@ typedef struct Worker {
 	char ckpt_path[PATH_MAX];
 	char model_path[PATH_MAX];
 	int stopped;          /* stopped by SIGTERM after a checkpoint */
+	int use_gpu;
 	int exit_code;        /* for hook errors */
 	char err[1024];
 } Worker;
@@ -211,14 +213,15 @@ static void update_memory(Worker *w)
 {
 	Trainer *tr = &w->tr;
 	int64_t weights = (int64_t)(tr->n_params * sizeof(float)) * tr->data->n_chunks;
-	int64_t replay = 0, act = 0;
+	int64_t replay = 0, act = 0, device = 0;
 
 	if (tr->agent_ready) {
 		replay = (int64_t)tr->agent.replay.bytes;
 		act = (int64_t)agent_bytes_activations(&tr->agent);
 		weights += (int64_t)agent_bytes_weights(&tr->agent);
+		device = agent_bytes_device(&tr->agent);
 	}
-	report_memory(&w->rp, replay, act, weights, 0);
+	report_memory(&w->rp, replay, act, weights, device);
 }
 
 static int checkpoint(Worker *w)
@@ -228,6 +231,13 @@ static int checkpoint(Worker *w)
 	Msg m;
 	int r;
 
+	r = trainer_sync(tr);
+	if (r < 0) {
+		snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_last_error());
+		send_error(w, r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL, w->err);
+		w->exit_code = r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
+		return r;
+	}
 	r = modelio_write_checkpoint(tr, w->args.ticker, w->ckpt_path, &crc, w->err, sizeof(w->err));
 	if (r < 0) {
 		send_error(w, TV_EXIT_INTERNAL, w->err);
@@ -317,6 +327,23 @@ static int hook_episode(void *ctx, Trainer *tr, double loss, double reward)
 		for (;;)
 			pause();
 	return handle_signals(w);
+}
+
+/* run.device: cpu, cuda (a visible CUDA device is required) or auto (the
+ * GPU when one is visible - the supervisor sets CUDA_VISIBLE_DEVICES). */
+static int choose_device(Worker *w, char *name, size_t len)
+{
+	int n = strcmp(w->cfg.device, "cpu") ? gpu_device_count() : 0;
+
+	if (!strcmp(w->cfg.device, "cuda") && n <= 0) {
+		snprintf(w->err, sizeof(w->err), "run.device = cuda, but %s",
+			 n < 0 ? "this worker was built without CUDA" : "no CUDA device is visible");
+		return -EINVAL;
+	}
+	w->use_gpu = n > 0;
+	if (w->use_gpu && gpu_device_name(0, name, len) < 0)
+		snprintf(name, len, "cuda:0");
+	return 0;
 }
 
 static int load_config(Worker *w, const char *path, char *err, size_t errlen)
@@ -529,6 +556,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	TrainHooks hooks;
 	Backtest bt;
+	char device_name[64] = "cpu";
 	pid_t parent = getppid();
 	Msg m;
 	int r, code = TV_EXIT_INTERNAL;
@@ -571,6 +599,11 @@ int main(int argc, char **argv)
 		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
 		return TV_EXIT_BAD_INPUT;
 	}
+	r = choose_device(&w, device_name, sizeof(device_name));
+	if (r < 0) {
+		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
+		return TV_EXIT_BAD_INPUT;
+	}
 	if (mkdir(w.args.out, 0755) < 0 && errno != EEXIST) {
 		snprintf(w.err, sizeof(w.err), "%s: cannot create the output folder: %s",
 			 w.args.out, strerror(errno));
@@ -592,10 +625,18 @@ int main(int argc, char **argv)
 		code = TV_EXIT_OVER_BUDGET;
 		goto out;
 	}
+	w.tr.use_gpu = w.use_gpu;
 	if (w.args.resume) {
 		r = resume(&w);
 		if (r < 0) {
 			code = code_for(r);
+			send_error(&w, code, w.err);
+			goto out;
+		}
+		r = trainer_attach_gpu(&w.tr);
+		if (r < 0) {
+			code = r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
+			snprintf(w.err, sizeof(w.err), "GPU: %s", gpu_last_error());
 			send_error(&w, code, w.err);
 			goto out;
 		}
@@ -605,8 +646,8 @@ int main(int argc, char **argv)
 	m.type = MSG_HELLO;
 	m.u.hello.pid = getpid();
 	snprintf(m.u.hello.ticker, sizeof(m.u.hello.ticker), "%s", w.args.ticker);
-	snprintf(m.u.hello.backend, sizeof(m.u.hello.backend), "cpu");
-	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "cpu");
+	snprintf(m.u.hello.backend, sizeof(m.u.hello.backend), "%s", w.use_gpu ? "cuda" : "cpu");
+	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "%s", device_name);
 	m.u.hello.batch_size = w.cfg.batch_size;
 	m.u.hello.total_chunks = w.data.n_chunks;
 	m.u.hello.episodes_per_chunk = w.cfg.episodes_per_chunk;
@@ -636,8 +677,14 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		code = w.exit_code ? w.exit_code : code_for(r == -EINVAL ? -EIO : r);
-		if (!w.exit_code)
-			send_error(&w, code, r == -ENOMEM ? "out of memory while training" : strerror(-r));
+		if (!w.exit_code) {
+			if (w.use_gpu)
+				snprintf(w.err, sizeof(w.err), "training failed on the GPU: %s", gpu_last_error());
+			else
+				snprintf(w.err, sizeof(w.err), "training failed: %s",
+					 r == -ENOMEM ? "out of memory" : strerror(-r));
+			send_error(&w, code, w.err);
+		}
 		goto out;
 	}
 

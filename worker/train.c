@@ -102,7 +102,21 @@ int trainer_start_chunk(Trainer *tr)
 		return r;
 	}
 	tr->agent_ready = 1;
-	return 0;
+	return trainer_attach_gpu(tr);
+}
+
+int trainer_attach_gpu(Trainer *tr)
+{
+	if (!tr->use_gpu || !tr->agent_ready || tr->agent.gpu)
+		return 0;
+	return agent_attach_gpu(&tr->agent);
+}
+
+int trainer_sync(Trainer *tr)
+{
+	if (!tr->agent_ready)
+		return 0;
+	return agent_sync_host(&tr->agent, &tr->pos.ep_loss);
 }
 
 /* Moves the finished chunk's online weights into chunk_params and drops the
@@ -110,9 +124,15 @@ int trainer_start_chunk(Trainer *tr)
 static int finish_chunk(Trainer *tr)
 {
 	float *p = malloc(tr->n_params * sizeof(float));
+	int r;
 
 	if (!p)
 		return -ENOMEM;
+	r = trainer_sync(tr);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
 	memcpy(p, tr->agent.online.params, tr->n_params * sizeof(float));
 	tr->chunk_params[tr->pos.chunk] = p;
 	agent_free(&tr->agent);
@@ -157,10 +177,17 @@ int trainer_run(Trainer *tr, const TrainHooks *hooks)
 				a = agent_act(ag, &tr->rng, s, 1);
 				rew = env_step(&tr->env, &tr->envp, d->close, a, &done);
 				env_observe(&tr->env, &tr->envp, d->feat, s2);
-				replay_push(&ag->replay, s, a, (float)rew, s2, (float)done);
+				r = agent_remember(ag, s, a, (float)rew, s2, (float)done);
+				if (r < 0)
+					return r;
 				tr->pos.ep_reward += rew;
 				if (ag->replay.n >= ag->batch) {
-					tr->pos.ep_loss += agent_learn(ag, &tr->rng, cfg);
+					float loss1;
+
+					r = agent_learn(ag, &tr->rng, cfg, &loss1);
+					if (r < 0)
+						return r;
+					tr->pos.ep_loss += loss1;
 					tr->pos.ep_steps++;
 				}
 				if (done)
@@ -170,6 +197,11 @@ int trainer_run(Trainer *tr, const TrainHooks *hooks)
 					if (r != 0)
 						return r;
 				}
+			}
+			if (ag->gpu) {
+				r = agent_sync_host(ag, &tr->pos.ep_loss);
+				if (r < 0)
+					return r;
 			}
 			tr->pos.in_episode = 0;
 			tr->pos.episode++;

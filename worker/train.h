@@ -49,6 +49,7 @@ typedef struct Trainer {
 	Rng rng;                /* the current chunk's generator */
 	Agent agent;            /* the current chunk's agent (valid when pos.chunk < n_chunks) */
 	int agent_ready;
+	int use_gpu;              /* train each chunk's agent on the CUDA backend */
 	double last_epsilon;     /* epsilon after the last finished episode (for reports) */
 	float **chunk_params;   /* n_chunks finished online networks (NULL until done) */
 	size_t n_params;
@@ -69,6 +70,14 @@ void trainer_free(Trainer *tr);
 
 /* Sets up the agent of pos.chunk (fresh weights from the chunk's seed). */
 int trainer_start_chunk(Trainer *tr);
+
+/* Moves the current agent (after a resume) to the GPU when use_gpu. */
+int trainer_attach_gpu(Trainer *tr);
+
+/* Brings device state back to the host (networks, optimiser, the losses
+ * summed on the device into pos.ep_loss) before a checkpoint. No-op on
+ * the CPU. */
+int trainer_sync(Trainer *tr);
 
 /* Seed of chunk c's generator. */
 uint64_t train_chunk_seed(uint64_t seed, int chunk);

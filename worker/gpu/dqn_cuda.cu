@@ -66,6 +66,15 @@ struct GpuAgent {
 
 	cudaStream_t stream;
 	cublasHandle_t blas;
+	/* The dW GEMMs run on a branch of the graph (captured on side/blas2,
+	 * with its own workspace) beside the dA chain; TV_GPU_SERIAL=1 keeps
+	 * them on the main stream. */
+	cudaStream_t side;
+	cublasHandle_t blas2;
+	void *ws2;
+	cudaEvent_t fork[NN_MAX_LAYERS + 1];
+	int n_fork;
+	int serial;
 	cudaGraphExec_t exec;
 	cudaEvent_t ev_pend;          /* h_pend's last upload has run */
 	cudaEvent_t ev_args;          /* h_args's last upload has run */
@@ -77,7 +86,9 @@ struct GpuAgent {
 	float *grads, *m, *v;
 	float *ring;                  /* cap x row */
 	float *act[NN_MAX_LAYERS + 1];/* act[0]: 2B x in; act[l]: 3B x sizes[l] */
-	float *dbuf[2];               /* B x max_width each */
+	float *dz[NN_MAX_LAYERS];     /* dL/dZ_l, B x sizes[l+1]: one per layer so
+				       * the dW branch may read it while the
+				       * main chain goes on */
 	float *ga, *gr, *gdone;       /* gathered a (as float), r, done */
 	float *partials;              /* NORM_BLOCKS */
 	float *qstate, *qout;         /* single-state forward */
@@ -346,6 +357,7 @@ __global__ void k_forward1(const float *__restrict__ params, int n_layers,
 		for (int j = warp; j < o; j += nwarps) {
 			float acc = 0.0f;
 
+#pragma unroll 4
 			for (int k = lane; k < in; k += 32)
 				acc += w[(size_t)j * in + k] * a[k];
 			for (int off = 16; off > 0; off >>= 1)
@@ -437,32 +449,37 @@ static int capture_step(GpuAgent *g)
 			tg + g->off_b[l], l + 1 < L);
 	}
 	k_loss<<<1, LOSS_THREADS, 0, g->stream>>>(
-		g->act[L], B, out, g->ga, g->gr, g->gdone, g->args, g->dbuf[0],
+		g->act[L], B, out, g->ga, g->gr, g->gdone, g->args, g->dz[L - 1],
 		g->grads + g->off_b[L - 1], g->scal, (double)g->beta1,
 		(double)g->beta2, (double)g->lr);
-	{
-		int cur = 0;
+	for (int l = L - 1; l >= 0; l--) {
+		int in = g->sizes[l], o = g->sizes[l + 1];
+		float *dz = g->dz[l];
+		cublasHandle_t hw = g->serial ? g->blas : g->blas2;
 
-		for (int l = L - 1; l >= 0; l--) {
-			int in = g->sizes[l], o = g->sizes[l + 1];
-			float *dz = g->dbuf[cur];
-
-			/* dW^T (in x o, col-major) = A^T (in x B) * dZ (B x o). */
-			BL(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_T, in, o, B, &one,
-				       g->act[l], in, dz, o, &zero,
-				       g->grads + g->off_w[l], in));
-			if (l == 0)
-				break;
-			/* dA^T (in x B) = W^T (in x o) * dZ^T (o x B). */
-			BL(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, B, o, &one,
-				       g->params + g->off_w[l], in, dz, o, &zero,
-				       g->dbuf[1 - cur], in));
-			dim3 blk(32, 8);
-			k_relu_bgrad<<<(in + 31) / 32, blk, 0, g->stream>>>(
-				g->dbuf[1 - cur], g->act[l], B, in,
-				g->grads + g->off_b[l - 1]);
-			cur = 1 - cur;
+		if (!g->serial) {
+			/* Fork: the dW GEMM of this layer needs only dz_l. */
+			CU(cudaEventRecord(g->fork[l], g->stream));
+			CU(cudaStreamWaitEvent(g->side, g->fork[l], 0));
 		}
+		/* dW^T (in x o, col-major) = A^T (in x B) * dZ (B x o). */
+		BL(cublasSgemm(hw, CUBLAS_OP_N, CUBLAS_OP_T, in, o, B, &one,
+			       g->act[l], in, dz, o, &zero,
+			       g->grads + g->off_w[l], in));
+		if (l == 0)
+			break;
+		/* dA^T (in x B) = W^T (in x o) * dZ^T (o x B). */
+		BL(cublasSgemm(g->blas, CUBLAS_OP_N, CUBLAS_OP_N, in, B, o, &one,
+			       g->params + g->off_w[l], in, dz, o, &zero,
+			       g->dz[l - 1], in));
+		dim3 blk(32, 8);
+		k_relu_bgrad<<<(in + 31) / 32, blk, 0, g->stream>>>(
+			g->dz[l - 1], g->act[l], B, in, g->grads + g->off_b[l - 1]);
+	}
+	if (!g->serial) {
+		/* Join the branch before the gradients are read. */
+		CU(cudaEventRecord(g->fork[L], g->side));
+		CU(cudaStreamWaitEvent(g->stream, g->fork[L], 0));
 	}
 	k_sumsq<<<NORM_BLOCKS, NORM_THREADS, 0, g->stream>>>(g->grads, g->n_params,
 							      g->partials);
@@ -564,6 +581,25 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 	CU(cudaMalloc(&g->ws, g->ws_bytes));
 	g->bytes_act += (int64_t)g->ws_bytes;
 	BL(cublasSetWorkspace(g->blas, g->ws, g->ws_bytes));
+	{
+		const char *serial = getenv("TV_GPU_SERIAL");
+
+		g->serial = serial && strcmp(serial, "1") == 0;
+	}
+	if (!g->serial) {
+		CU(cudaStreamCreateWithFlags(&g->side, cudaStreamNonBlocking));
+		for (int l = 0; l <= L; l++) {
+			CU(cudaEventCreateWithFlags(&g->fork[l], cudaEventDisableTiming));
+			g->n_fork = l + 1;
+		}
+		BL(cublasCreate(&g->blas2));
+		BL(cublasSetStream(g->blas2, g->side));
+		BL(cublasSetPointerMode(g->blas2, CUBLAS_POINTER_MODE_HOST));
+		BL(cublasSetMathMode(g->blas2, CUBLAS_DEFAULT_MATH));
+		CU(cudaMalloc(&g->ws2, g->ws_bytes));
+		g->bytes_act += (int64_t)g->ws_bytes;
+		BL(cublasSetWorkspace(g->blas2, g->ws2, g->ws_bytes));
+	}
 
 	{
 		size_t np = g->n_params * sizeof(float);
@@ -579,8 +615,8 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 		for (int l = 1; l <= L && r == 0; l++)
 			r = dev_alloc(&g->act[l], (size_t)GPU_SLICES * batch * g->sizes[l] *
 				      sizeof(float), &g->bytes_act);
-		for (int k = 0; k < 2 && r == 0; k++)
-			r = dev_alloc(&g->dbuf[k], (size_t)batch * g->max_width * sizeof(float),
+		for (int l = 0; l < L && r == 0; l++)
+			r = dev_alloc(&g->dz[l], (size_t)batch * g->sizes[l + 1] * sizeof(float),
 				      &g->bytes_act);
 		if (r == 0) r = dev_alloc(&g->ga, (size_t)batch * sizeof(float), &g->bytes_act);
 		if (r == 0) r = dev_alloc(&g->gr, (size_t)batch * sizeof(float), &g->bytes_act);
@@ -663,7 +699,14 @@ extern "C" void gpu_agent_free(GpuAgent *g)
 		cudaGraphExecDestroy(g->exec);
 	if (g->blas)
 		cublasDestroy(g->blas);
+	if (g->blas2)
+		cublasDestroy(g->blas2);
 	cudaFree(g->ws);
+	cudaFree(g->ws2);
+	for (int l = 0; l < g->n_fork; l++)
+		cudaEventDestroy(g->fork[l]);
+	if (g->side)
+		cudaStreamDestroy(g->side);
 	cudaFree(g->params);
 	cudaFree(g->grads);
 	cudaFree(g->m);
@@ -671,8 +714,8 @@ extern "C" void gpu_agent_free(GpuAgent *g)
 	cudaFree(g->ring);
 	for (int l = 0; l <= NN_MAX_LAYERS; l++)
 		cudaFree(g->act[l]);
-	cudaFree(g->dbuf[0]);
-	cudaFree(g->dbuf[1]);
+	for (int l = 0; l < NN_MAX_LAYERS; l++)
+		cudaFree(g->dz[l]);
 	cudaFree(g->ga);
 	cudaFree(g->gr);
 	cudaFree(g->gdone);
@@ -822,7 +865,7 @@ static int forward1(GpuAgent *g, const float *state, float *ret_q)
 	memcpy(g->h_q, state, (size_t)g->dim * sizeof(float));
 	CU(cudaMemcpyAsync(g->qstate, g->h_q, (size_t)g->dim * sizeof(float),
 			   cudaMemcpyHostToDevice, g->stream));
-	k_forward1<<<1, 256, (size_t)2 * g->max_width * sizeof(float), g->stream>>>(
+	k_forward1<<<1, 1024, (size_t)2 * g->max_width * sizeof(float), g->stream>>>(
 		g->params, L, g->qstate, g->qout, s03, s46, g->max_width);
 	CU(cudaGetLastError());
 	CU(cudaMemcpyAsync(g->h_q, g->qout, (size_t)g->sizes[L] * sizeof(float),
