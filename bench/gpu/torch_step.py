@@ -7,10 +7,11 @@ a* = argmax Q_online(s'), y = r + gamma Q_target(s', a*) (1 - done), MSE on
 Q_online(s, a), clip_grad_norm_(1.0), Adam(lr 5e-4); the loss is summed on
 the device (no per-step sync), as the C worker does.
 
-  torch_step.py [--steps N] [--batch 128 256 512] [--mode eager|compile|
-                 compile-ro]
+  torch_step.py [--steps N] [--batch 128 256 512]
+                [--mode eager|eager-fused|compile|compile-ro]
 
-eager: plain PyTorch; compile: torch.compile of the whole step (default
+eager: plain PyTorch (Adam's default foreach); eager-fused: Adam(fused=True);
+compile: torch.compile of the whole step (default
 mode); compile-ro: mode="reduce-overhead" (CUDA graphs). Per batch size it
 prints the same columns as bench_gpu_step: step+sync median (p10, p90) and
 pipelined mean us/step, plus the compile time.
@@ -34,7 +35,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch", type=int, nargs="+", default=[128, 256, 512])
-    ap.add_argument("--mode", default="eager", choices=["eager", "compile", "compile-ro"])
+    ap.add_argument("--mode", default="eager", choices=["eager", "eager-fused", "compile", "compile-ro"])
     args = ap.parse_args()
     if not torch.cuda.is_available():
         print("no CUDA device: skipped")
@@ -50,7 +51,8 @@ def main():
     for batch in args.batch:
         online = make_net().to(dev)
         target = copy.deepcopy(online)
-        opt = torch.optim.Adam(online.parameters(), lr=5e-4)
+        opt = torch.optim.Adam(online.parameters(), lr=5e-4,
+                               fused=True if args.mode == "eager-fused" else None)
         S = torch.randn(cap, dim, device=dev)
         S2 = torch.randn(cap, dim, device=dev)
         A = torch.randint(0, 3, (cap,), device=dev)
@@ -78,10 +80,18 @@ def main():
         elif args.mode == "compile-ro":
             fn = torch.compile(step, mode="reduce-overhead")
 
+        h_idx = torch.empty(batch, dtype=torch.long).pin_memory()
+        copied = torch.cuda.Event()
+        copied.record()
+
         def one():
-            # Host-drawn indices, uploaded each step (as the C bench does).
-            h = torch.randint(0, cap, (batch,), generator=gen).pin_memory()
-            idx_dev.copy_(h, non_blocking=True)
+            # Host-drawn indices into a reused pinned buffer, uploaded each
+            # step; wait until the previous upload has read it (as the C
+            # bench does with its event).
+            copied.synchronize()
+            torch.randint(0, cap, (batch,), generator=gen, out=h_idx)
+            idx_dev.copy_(h_idx, non_blocking=True)
+            copied.record()
             return fn(idx_dev)
 
         t0 = time.perf_counter()

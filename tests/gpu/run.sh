@@ -84,15 +84,19 @@ stage() {
 
 [ -x "$TEST" ] && stage test_gpu_dqn 90 "$TEST"
 [ -x "$BENCH" ] && stage bench_gpu_step 90 "$BENCH" 2000
+# The same with the dW GEMMs on the main stream (no graph branch): A/B.
+[ -x "$TEST" ] && stage test_serial 60 env TV_GPU_SERIAL=1 "$TEST"
+[ -x "$BENCH" ] && stage bench_serial 60 env TV_GPU_SERIAL=1 "$BENCH" 2000
 stage torch_eager 80 python3 bench/gpu/torch_step.py --mode eager --steps 1000
-# TF32 GEMMs, only to measure their error and speed (the default is FP32).
-[ -x "$TEST" ] && stage test_tf32 60 env TV_GPU_TF32=1 "$TEST"
-[ -x "$BENCH" ] && stage bench_tf32 60 env TV_GPU_TF32=1 "$BENCH" 1000 128 512
+stage torch_eager_fused 80 python3 bench/gpu/torch_step.py --mode eager-fused --steps 1000
 [ -x "$TEST" ] && command -v compute-sanitizer >/dev/null &&
 	stage memcheck 100 compute-sanitizer --tool memcheck --leak-check full \
 		--error-exitcode 99 "$TEST"
 stage torch_compile_ro 120 python3 bench/gpu/torch_step.py --mode compile-ro --steps 1000 --batch 128 512
-stage torch_compile 100 python3 bench/gpu/torch_step.py --mode compile --steps 1000 --batch 128
+# Kernel durations of one step's graph nodes (steps 1-2 of the warm-up).
+[ -x "$BENCH" ] && command -v ncu >/dev/null &&
+	stage ncu 60 ncu --clock-control none --graph-profiling node -c 60 \
+		--metrics gpu__time_duration.sum --csv "$BENCH" 10 128
 
 echo
 echo "== summary ($(( $(date +%s) - START )) s)"
@@ -114,18 +118,19 @@ def grab(name, pat):
     return out
 ours = grab("bench_gpu_step", r"^batch\s+(\d+): step\+sync median\s+([\d.]+).*pipelined\s+([\d.]+)")
 tor = {m: grab("torch_" + m, r"batch\s+(\d+): step\+sync median\s+([\d.]+).*pipelined\s+([\d.]+)")
-       for m in ("eager", "compile_ro", "compile")}
+       for m in ("eager", "eager_fused", "compile_ro")}
+serial = grab("bench_serial", r"^batch\s+(\d+): step\+sync median\s+([\d.]+).*pipelined\s+([\d.]+)")
 print()
 print("us per DDQN step, 11-256-256-128-3 FP32 (median with sync / pipelined mean)")
-print(f"{'batch':>5s} {'ours':>15s} {'torch eager':>15s} {'compile-ro':>15s} {'compile':>15s} {'eager/ours':>10s}")
+print(f"{'batch':>5s} {'ours':>15s} {'ours serial':>15s} {'torch eager':>15s} {'eager fused':>15s} {'compile-ro':>15s} {'eager/ours':>10s}")
 def cell(x):
     return f"{x[0]:7.1f}/{x[1]:7.1f}" if x else f"{'-':>15s}"
 for b in sorted(ours):
     o = ours[b]
     e = tor["eager"].get(b)
     ratio = f"{e[0] / o[0]:9.1f}x" if e else "-"
-    print(f"{b:5d} {cell(o)} {cell(e)} {cell(tor['compile_ro'].get(b))} "
-          f"{cell(tor['compile'].get(b))} {ratio:>10s}")
+    print(f"{b:5d} {cell(o)} {cell(serial.get(b))} {cell(e)} {cell(tor['eager_fused'].get(b))} "
+          f"{cell(tor['compile_ro'].get(b))} {ratio:>10s}")
 test = os.path.join(d, "test_gpu_dqn.log")
 if os.path.exists(test):
     lines = [l.rstrip() for l in open(test)]

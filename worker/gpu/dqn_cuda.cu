@@ -9,8 +9,9 @@
  *                bias(+ReLU) kernel over all three
  *   loss       : one block: a* = argmax Q_on(s2), y, MSE, dQ, db of the last
  *                layer, the loss sum and Adam's step counter (deterministic)
- *   backward   : per layer dW (SGEMM into grads), dA (SGEMM), ReLU mask and
- *                db (one kernel, column sums in fixed order)
+ *   backward   : per layer dA (SGEMM), ReLU mask and db (one kernel,
+ *                column sums in fixed order) on the critical path; the dW
+ *                SGEMMs (into grads) on a parallel branch of the graph
  *   clip+adam  : per-block partial sums of squares, then one kernel that
  *                reduces them (fixed order), clips and applies Adam
  * Every reduction has a fixed order, so a run is reproducible bit for bit
@@ -566,15 +567,10 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 	BL(cublasCreate(&g->blas));
 	BL(cublasSetStream(g->blas, g->stream));
 	BL(cublasSetPointerMode(g->blas, CUBLAS_POINTER_MODE_HOST));
-	/* FP32 throughout: TF32 (10-bit mantissa) cannot stay within 1e-4 of
-	 * the CPU's FP32 results. TV_GPU_TF32=1 turns it on, only to measure
-	 * that claim (tests/gpu/run.sh does). */
-	{
-		const char *tf32 = getenv("TV_GPU_TF32");
-
-		BL(cublasSetMathMode(g->blas, tf32 && strcmp(tf32, "1") == 0 ?
-				     CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-	}
+	/* FP32 throughout (no TF32): TF32 has a 10-bit mantissa, and with it
+	 * cuBLAS 13's batched GEMM failed here on the H200 with "misaligned
+	 * address" (leading dimension 11); see bench/RESULTS.md. */
+	BL(cublasSetMathMode(g->blas, CUBLAS_DEFAULT_MATH));
 	/* A user workspace so that graph capture never allocates (cuBLAS
 	 * recommends 32 MiB on Hopper; our GEMMs are small). */
 	g->ws_bytes = (size_t)4 << 20;
