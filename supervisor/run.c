@@ -231,27 +231,49 @@ static int detect_gpus(void)
 	return n;
 }
 
-/* CRC-32 of a whole file. Returns 0 and *ret_crc, or a negative errno. */
+/* The checksum of a model or checkpoint file as worker/modelio.h defines
+ * it: the zlib CRC-32 of every byte before the trailing 5-byte msgpack
+ * uint32 (0xce + 4 big-endian bytes), which must hold that same value.
+ * Returns 0 and *ret_crc, -EBADMSG when the trailer disagrees, or a
+ * negative errno. */
 static int file_crc(const char *path, uint32_t *ret_crc)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	uint32_t crc = 0;
-	char buf[65536];
+	unsigned char buf[65536], tail[5];
 	int err = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof buf);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			err = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		crc = checksum_crc32(crc, buf, (size_t)n);
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+		goto out;
 	}
+	if (st.st_size < 5) {
+		err = -EBADMSG;
+		goto out;
+	}
+	off_t left = st.st_size - 5;
+	while (left > 0) {
+		ssize_t n = read(fd, buf, left < (off_t)sizeof buf ? (size_t)left : sizeof buf);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n < 0 ? -errno : -EBADMSG;
+			goto out;
+		}
+		crc = checksum_crc32(crc, buf, (size_t)n);
+		left -= n;
+	}
+	if (read(fd, tail, 5) != 5) {
+		err = -EBADMSG;
+		goto out;
+	}
+	uint32_t stored = (uint32_t)tail[1] << 24 | (uint32_t)tail[2] << 16 |
+			  (uint32_t)tail[3] << 8 | tail[4];
+	if (tail[0] != 0xce || stored != crc)
+		err = -EBADMSG;
+out:
 	close(fd);
 	if (err == 0)
 		*ret_crc = crc;
@@ -442,8 +464,9 @@ static void child_protocol_error(Child *c, const char *msg)
 	if (c->protocol_error || c->killed_budget || c->killed_hang)
 		return;
 	c->protocol_error = 1;
-	snprintf(c->detail, sizeof c->detail, "protocol error: %s", msg);
-	sup_log(c->sup, c->job, c, "%s; killing the worker", c->detail);
+	/* The policy's reason says "protocol error: " + detail. */
+	snprintf(c->detail, sizeof c->detail, "%s", msg);
+	sup_log(c->sup, c->job, c, "protocol error: %s; killing the worker", c->detail);
 	child_kill(c);
 }
 
@@ -464,7 +487,7 @@ static void child_finish(Child *c)
 	    !c->killed_budget && !c->killed_hang) {
 		c->protocol_error = 1;
 		snprintf(c->detail, sizeof c->detail,
-			 "protocol error: worker exited 0 without a result frame");
+			 "worker exited 0 without a result frame");
 	}
 	ExitKind kind = policy_classify(exited, code, c->term_signal, c->killed_budget,
 					c->killed_hang, c->protocol_error, sup->stopping);
@@ -565,7 +588,9 @@ static void on_frame(Child *c, const Msg *m)
 	char b1[32], b2[32];
 	uint64_t now = uv_now(&sup->loop);
 	c->last_frame_ms = now;
-	if (!c->got_hello && m->type != MSG_HELLO) {
+	/* hello comes first; an error may come instead (a worker that fails
+	 * before it can say hello, e.g. on bad input). */
+	if (!c->got_hello && m->type != MSG_HELLO && m->type != MSG_ERROR) {
 		char msg[96];
 		snprintf(msg, sizeof msg, "first frame is '%s', not 'hello'", proto_type_name(m->type));
 		child_protocol_error(c, msg);
@@ -701,7 +726,10 @@ static void poll_cb(uv_timer_t *t)
 		return;
 	uint64_t now = uv_now(&sup->loop);
 	uint64_t rss = 0;
-	if (read_rss(c->pid, &rss) == 0) {
+	/* After the result frame the work is delivered and the worker is
+	 * exiting: memory touched while its libraries tear down is neither
+	 * sampled nor held against the budget. A zombie's statm reads 0. */
+	if (!c->got_result && read_rss(c->pid, &rss) == 0 && rss > 0) {
 		c->rss = rss;
 		if (rss > c->peak_rss)
 			c->peak_rss = rss;
@@ -714,7 +742,10 @@ static void poll_cb(uv_timer_t *t)
 			child_kill(c);
 			return;
 		}
-		if (budget && !c->usr1_sent && (double)rss > sup->cfg.soft_fraction * (double)budget) {
+		/* SIGUSR1 only after hello: before it the worker may not have
+		 * installed its handler yet, and the signal would kill it. */
+		if (budget && c->got_hello && !c->usr1_sent &&
+		    (double)rss > sup->cfg.soft_fraction * (double)budget) {
 			c->usr1_sent = 1;
 			sup_log(sup, c->job, c, "rss %s above %.0f%% of budget.rss %s: SIGUSR1 (checkpoint now)",
 				fmt_bytes(rss, b1, sizeof b1), sup->cfg.soft_fraction * 100.0,
@@ -742,9 +773,8 @@ static void poll_cb(uv_timer_t *t)
 	if (hang_ms > 0 && (double)(now - c->last_frame_ms) > hang_ms && !c->killed_hang &&
 	    !c->killed_budget) {
 		c->killed_hang = 1;
-		snprintf(c->detail, sizeof c->detail, "hung: no heartbeat for %g s",
-			 sup->cfg.hang_timeout);
-		sup_log(sup, c->job, c, "%s: SIGKILL", c->detail);
+		snprintf(c->detail, sizeof c->detail, "no heartbeat for %g s", sup->cfg.hang_timeout);
+		sup_log(sup, c->job, c, "hung: %s: SIGKILL", c->detail);
 		child_kill(c);
 	}
 }

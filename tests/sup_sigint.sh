@@ -1,0 +1,39 @@
+#!/bin/sh
+# SIGINT to the supervisor: no new worker starts, running workers are
+# asked to checkpoint and exit (10), the supervisor exits 0 with every
+# attempt closed as interrupted (not charged); running it again resumes
+# from the checkpoints and finishes.
+. "$TV_SOURCE_ROOT/tests/lib.sh"
+cd "$T"
+write_config run.ini
+DB=out/tickervisor.db
+
+TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,IBM >run1.out 2>&1 &
+sup=$!
+# Two workers running with progress checkpointed.
+wait_for $DB "select count(*) >= 2 from jobs where state='running' and done_episodes > 0" 60
+kill -INT "$sup"
+set +e
+wait "$sup"
+rc=$?
+set -e
+expect_eq "exit status after SIGINT" "$rc" 0
+grep -q "stopped" run1.out || fail "no 'stopped' summary"
+expect_eq "open attempts" "$(q $DB "select count(*) from attempts where ended_at is null")" 0
+nint=$(q $DB "select count(*) from attempts where exit_kind='interrupted' and charged=0 and exit_code=10")
+[ "$nint" -ge 1 ] || fail "no attempt ended interrupted (exit 10): $(q $DB 'select * from attempts')"
+expect_eq "running jobs" "$(q $DB "select count(*) from jobs where state='running'")" 0
+left=$(q $DB "select count(*) from jobs where state='pending'")
+[ "$left" -ge 1 ] || fail "nothing left to resume"
+# Nothing was started after the signal: MSFT/IBM (queued last) never ran
+# unless the first two had already finished.
+[ -z "$(workers_alive)" ] || fail "workers left: $(workers_alive)"
+ckpt_before=$(q $DB "select group_concat(ticker||'='||done_episodes) from jobs where state='pending' and done_episodes > 0")
+[ -n "$ckpt_before" ] || fail "no checkpointed progress to resume from"
+
+"$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,IBM >run2.out 2>&1 || fail "rerun failed: $(tail run2.out)"
+expect_eq "done jobs after rerun" "$(q $DB "select count(*) from jobs where state='done'")" 4
+resumed=$(q $DB "select count(*) from attempts where run_id=2 and start_episodes > 0")
+[ "$resumed" -ge 1 ] || fail "no attempt resumed from a checkpoint"
+grep -q "resuming from" run2.out || fail "no 'resuming from' in the rerun's log"
+echo "ok"
