@@ -567,9 +567,12 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 	BL(cublasCreate(&g->blas));
 	BL(cublasSetStream(g->blas, g->stream));
 	BL(cublasSetPointerMode(g->blas, CUBLAS_POINTER_MODE_HOST));
-	/* FP32 throughout (no TF32): TF32 has a 10-bit mantissa, and with it
-	 * cuBLAS 13's batched GEMM failed here on the H200 with "misaligned
-	 * address" (leading dimension 11); see bench/RESULTS.md. */
+	/* FP32 throughout (no TF32): TF32 has a 10-bit mantissa. Also, with
+	 * TF32 the batched forward GEMM failed on an H200 with "misaligned
+	 * address" (bench/RESULTS.md): probably because the target network
+	 * starts n_params floats after the online one (4-byte aligned only),
+	 * while TF32 kernels assume 16-byte aligned matrices in pointer arrays
+	 * they cannot inspect. Pad that offset before ever enabling TF32. */
 	BL(cublasSetMathMode(g->blas, CUBLAS_DEFAULT_MATH));
 	/* A user workspace so that graph capture never allocates (cuBLAS
 	 * recommends 32 MiB on Hopper; our GEMMs are small). */
