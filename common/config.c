@@ -107,6 +107,7 @@ static const Key keys[] = {
 	KINT("rewts", lstm_window, 1, 1 << 20),
 	KDBL("rewts", lstm_learning_rate, 0, 10, LO_OPEN),
 	KINT("rewts", lstm_epochs, 1, INT_MAX),
+	KINT("rewts", lstm_patience, 0, INT_MAX),
 
 	KDBL("env", initial_balance, 0, 1e15, LO_OPEN),
 	KDBL("env", transaction_cost, 0, 1, HI_OPEN),
@@ -730,6 +731,7 @@ void config_defaults(Config *cfg)
 	cfg->lstm_window = 42;
 	cfg->lstm_learning_rate = 1e-3;
 	cfg->lstm_epochs = 50;
+	cfg->lstm_patience = 10;
 
 	cfg->initial_balance = 10000;
 	cfg->transaction_cost = 0.0015;

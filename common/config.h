@@ -68,6 +68,8 @@ typedef struct Config {
 	int lstm_window;                /* 42 */
 	double lstm_learning_rate;      /* 1e-3 */
 	int lstm_epochs;                /* 50 */
+	int lstm_patience;              /* epochs without a better validation loss before
+					 * early stopping; 0 = never stop early (default 10) */
 
 	/* [env] */
 	double initial_balance;         /* 10000 */

@@ -137,6 +137,7 @@ static void test_defaults(void)
 	CHECK(c.epsilon_start == 1.0 && c.epsilon_decay == 0.998 && c.epsilon_min == 0.05, "epsilon");
 	CHECK(c.lstm_hidden == 64 && c.lstm_layers == 2 && c.lstm_window == 42, "lstm shape");
 	CHECK(c.lstm_learning_rate == 1e-3 && c.lstm_epochs == 50, "lstm training");
+	CHECK(c.lstm_patience == 10, "lstm_patience %d", c.lstm_patience);
 	CHECK(c.initial_balance == 10000 && c.transaction_cost == 0.0015 && c.buy_fraction == 0.95,
 	      "env money");
 	CHECK(c.vol_penalty == 2.0 && c.dd_penalty == 5.0 && c.dd_threshold == 0.05 &&
@@ -346,6 +347,11 @@ static void test_set_precedence(void)
 	CHECK_STR(c.name, "a b");
 	CHECK(config_set(&c, "RUN.Device=CUDA", err, sizeof err) == 0, "case: %s", err);
 	CHECK_STR(c.device, "cuda");
+	CHECK(config_set(&c, "rewts.lstm_patience=0", err, sizeof err) == 0, "patience 0: %s", err);
+	CHECK(c.lstm_patience == 0, "lstm_patience %d", c.lstm_patience);
+	CHECK(config_set(&c, "rewts.lstm_patience=-1", err, sizeof err) == -EINVAL, "patience -1 accepted");
+	CHECK(config_set(&c, "rewts.lstm_patience=7", err, sizeof err) == 0, "patience 7: %s", err);
+	CHECK(c.lstm_patience == 7, "lstm_patience %d", c.lstm_patience);
 
 	CHECK(config_origin(&c, "rewts.batch_size", err, sizeof err) == 0, "origin");
 	CHECK_STR(err, "--set rewts.batch_size=32");
