@@ -85,8 +85,8 @@ struct Child {
 	uint64_t start_ms;        /* uv_now() at spawn */
 	uint64_t start_ns;        /* uv_hrtime() just before uv_spawn (latency) */
 	uint64_t last_frame_ms;   /* uv_now() of the last frame (or spawn) */
-	uint64_t rss;             /* bytes, last /proc sample */
-	uint64_t peak_rss;        /* bytes, max of the samples and VmHWM reports */
+	uint64_t rss;             /* bytes, last /proc sample (private: read_rss) */
+	uint64_t peak_rss;        /* bytes, max of the samples */
 	uint64_t peak_vram;       /* bytes, from heartbeats */
 	MsgHeartbeat hb;          /* the last heartbeat */
 	int got_hello, got_result;
@@ -180,8 +180,12 @@ static const char *fmt_bytes(uint64_t b, char *buf, size_t len)
 
 /* ---- small helpers ---- */
 
-/* Reads the resident set of pid from /proc/PID/statm. Returns 0 and
- * *ret_bytes, or a negative errno (the process is gone). */
+/* Reads the private resident memory of pid from /proc/PID/statm:
+ * resident - shared, i.e. RssAnon, the memory the worker itself allocated
+ * and touched. File-backed pages (the text of OpenBLAS, the CUDA libraries:
+ * 50-150 MiB, shared between workers, reclaimable, and varying by several
+ * MiB from one start to the next) are not held against budget.rss.
+ * Returns 0 and *ret_bytes, or a negative errno (the process is gone). */
 static int read_rss(int pid, uint64_t *ret_bytes)
 {
 	char path[64], buf[128];
@@ -195,10 +199,11 @@ static int read_rss(int pid, uint64_t *ret_bytes)
 	if (err < 0)
 		return err;
 	buf[n] = '\0';
-	unsigned long long size, resident;
-	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+	unsigned long long size, resident, shared;
+	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3)
 		return -EINVAL;
-	*ret_bytes = (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t pages = resident > shared ? resident - shared : 0;
+	*ret_bytes = pages * (uint64_t)sysconf(_SC_PAGESIZE);
 	return 0;
 }
 
@@ -613,10 +618,10 @@ static void on_frame(Child *c, const Msg *m)
 			err = store_progress(sup->store, job->id, c->attempt_id, &m->u.progress);
 		break;
 	case MSG_HEARTBEAT: {
+		/* The worker's rss_peak (VmHWM) counts file-backed pages too; the
+		 * budget and peak_rss are private memory (read_rss), so it is
+		 * not mixed in. */
 		c->hb = m->u.heartbeat;
-		uint64_t hwm = m->u.heartbeat.rss_peak > 0 ? (uint64_t)m->u.heartbeat.rss_peak : 0;
-		if (hwm > c->peak_rss)
-			c->peak_rss = hwm;
 		uint64_t dev = m->u.heartbeat.bytes_device > 0 ? (uint64_t)m->u.heartbeat.bytes_device : 0;
 		uint64_t pdev = m->u.heartbeat.peak_device > 0 ? (uint64_t)m->u.heartbeat.peak_device : 0;
 		if (pdev > c->peak_vram)

@@ -27,8 +27,8 @@ SETS="--set run.tickers=GOOG --set run.parallel=1 --set run.heartbeat=0.01
  --set rewts.chunk_length=520 --set rewts.episodes_per_chunk=5"
 
 # peak NAME BATCH FAULT: runs one attempt without a budget and prints its
-# peak RSS in bytes (the larger of the supervisor's samples and the
-# worker's VmHWM). FAULT stops it early with exit 12 (not retried).
+# peak RSS in bytes as the supervisor measures it (private resident memory,
+# sampled every poll_ms). FAULT stops it early with exit 12 (not retried).
 peak() {
 	set +e
 	env $3 TV_FAULT_SLOW_MS=100 "$TV_SUPERVISOR" run run.ini $SETS \
