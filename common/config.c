@@ -81,6 +81,7 @@ static const Key keys[] = {
 	KINT("run", checkpoint_every, 1, INT_MAX),
 	KINT("run", threads, 1, 1024),
 	KDBL("run", heartbeat, 0, 3600, LO_OPEN),
+	KINT("run", chunks_at_once, 0, 16),
 
 	{ "budget", "rss", "budget_rss", T_SIZE, FLD(budget_rss), 0, 0, 0, NULL },
 	{ "budget", "vram", "budget_vram", T_SIZE, FLD(budget_vram), 0, 0, 0, NULL },
@@ -702,6 +703,7 @@ void config_defaults(Config *cfg)
 	cfg->checkpoint_every = 10;
 	cfg->threads = 1;
 	cfg->heartbeat = 1;
+	cfg->chunks_at_once = 0;
 
 	cfg->budget_rss = 0;
 	cfg->budget_vram = 0;

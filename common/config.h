@@ -39,6 +39,8 @@ typedef struct Config {
 	int checkpoint_every;           /* episodes (default 10) */
 	int threads;                    /* BLAS threads in a worker (default 1) */
 	double heartbeat;               /* seconds between worker heartbeats (default 1) */
+	int chunks_at_once;             /* chunk agents trained together in one worker
+	                                 * (0 = auto: 1 on the CPU, up to 8 on a GPU) */
 
 	/* [budget] */
 	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */

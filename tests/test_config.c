@@ -118,6 +118,7 @@ static void test_defaults(void)
 	CHECK(c.checkpoint_every == 10, "%d", c.checkpoint_every);
 	CHECK(c.threads == 1, "%d", c.threads);
 	CHECK(c.heartbeat == 1, "%g", c.heartbeat);
+	CHECK(c.chunks_at_once == 0, "chunks_at_once %d", c.chunks_at_once);
 	CHECK(c.budget_rss == 0 && c.budget_vram == 0, "budgets unlimited");
 	CHECK(c.poll_ms == 100, "%d", c.poll_ms);
 	CHECK(c.soft_fraction == 0.9, "%g", c.soft_fraction);
@@ -347,6 +348,9 @@ static void test_set_precedence(void)
 	CHECK_STR(c.name, "a b");
 	CHECK(config_set(&c, "RUN.Device=CUDA", err, sizeof err) == 0, "case: %s", err);
 	CHECK_STR(c.device, "cuda");
+	CHECK(config_set(&c, "run.chunks_at_once=17", err, sizeof err) == -EINVAL, "chunks_at_once 17 accepted");
+	CHECK(config_set(&c, "run.chunks_at_once=4", err, sizeof err) == 0 && c.chunks_at_once == 4,
+	      "chunks_at_once 4: %s", err);
 	CHECK(config_set(&c, "rewts.lstm_patience=0", err, sizeof err) == 0, "patience 0: %s", err);
 	CHECK(c.lstm_patience == 0, "lstm_patience %d", c.lstm_patience);
 	CHECK(config_set(&c, "rewts.lstm_patience=-1", err, sizeof err) == -EINVAL, "patience -1 accepted");

@@ -38,6 +38,14 @@ cmp -s "$T/a/AAPL.model" "$T/b/AAPL.model" && ok "same seed, same bytes" || bad 
 train --out "$T/s" --set run.seed=8 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/s/AAPL.model" && bad "another seed gives the same model" || ok "another seed, another model"
 
+# Chunks trained several at once (as on a GPU) give the same model, also
+# when a crash in a wave of 4 is resumed in waves of 3.
+train --out "$T/w" --set run.chunks_at_once=4 2>/dev/null
+cmp -s "$T/a/AAPL.model" "$T/w/AAPL.model" && ok "4 chunks at once, same bytes" || bad "chunks_at_once changes the model"
+TV_FAULT_CRASH_AT=7 train --out "$T/w3" --set run.chunks_at_once=4 2>/dev/null
+train --out "$T/w3" --set run.chunks_at_once=3 --resume "$T/w3/AAPL.ckpt" 2>/dev/null
+cmp -s "$T/a/AAPL.model" "$T/w3/AAPL.model" && ok "crash in a wave of 4, resumed in waves of 3: same bytes" || bad "wave resume differs"
+
 TV_FAULT_CRASH_AT=5 train --out "$T/c" 2>/dev/null; rc=$?
 [ $rc -ne 0 ] && [ ! -e "$T/c/AAPL.model" ] && [ -s "$T/c/AAPL.ckpt" ] && ok "fault injection crashes at episode 5 (rc $rc)" || bad "crash injection rc=$rc"
 train --out "$T/c" --resume "$T/c/AAPL.ckpt" 2>"$T/c.log"; rc=$?

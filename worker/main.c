@@ -215,11 +215,13 @@ static void update_memory(Worker *w)
 	int64_t weights = (int64_t)(tr->n_params * sizeof(float)) * tr->data->n_chunks;
 	int64_t replay = 0, act = 0, device = 0;
 
-	if (tr->agent_ready) {
-		replay = (int64_t)tr->agent.replay.bytes;
-		act = (int64_t)agent_bytes_activations(&tr->agent);
-		weights += (int64_t)agent_bytes_weights(&tr->agent);
-		device = agent_bytes_device(&tr->agent);
+	for (int i = 0; i < tr->pos.n_active; i++) {
+		const Agent *ag = &tr->run[i].agent;
+
+		replay += (int64_t)ag->replay.bytes;
+		act += (int64_t)agent_bytes_activations(ag);
+		weights += (int64_t)agent_bytes_weights(ag);
+		device += agent_bytes_device(ag);
 	}
 	report_memory(&w->rp, replay, act, weights, device);
 }
@@ -282,29 +284,38 @@ static int hook_step(void *ctx, Trainer *tr)
 	return handle_signals(w);
 }
 
-static int hook_episode(void *ctx, Trainer *tr, double loss, double reward)
+/* True when a count that grew from before to after passed k (k > 0). */
+static int passed(long before, long after, long k)
+{
+	return k > 0 && before < k && after >= k;
+}
+
+static int hook_episode(void *ctx, Trainer *tr)
 {
 	Worker *w = ctx;
 	const Config *cfg = &w->cfg;
 	long done = (long)tr->pos.done_episodes;
+	long before = done - tr->last_n;
+	int wave_done = tr->pos.n_active == 0;
 	Msg m;
 	int r;
 
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_PROGRESS;
-	m.u.progress.chunk = tr->agent_ready ? tr->pos.chunk : tr->pos.chunk - 1;
-	m.u.progress.episode = tr->agent_ready ? tr->pos.episode : cfg->episodes_per_chunk;
-	m.u.progress.step = tr->agent_ready ? tr->agent.grad_steps : 0;
+	m.u.progress.chunk = wave_done ? tr->pos.chunk - tr->last_n : tr->pos.chunk;
+	m.u.progress.episode = wave_done ? cfg->episodes_per_chunk : tr->pos.episode;
+	m.u.progress.step = wave_done ? 0 : tr->run[0].agent.grad_steps;
 	m.u.progress.done_episodes = done;
 	m.u.progress.total_episodes = (int64_t)tr->data->n_chunks * cfg->episodes_per_chunk;
-	m.u.progress.loss = loss;
+	m.u.progress.loss = tr->last_loss;
 	m.u.progress.epsilon = tr->last_epsilon;
-	m.u.progress.reward = reward;
+	m.u.progress.reward = tr->last_reward;
 	report_send(&w->rp, &m);
 	update_memory(w);
 	report_heartbeat(&w->rp, 0);
 
-	if (!tr->agent_ready || done % cfg->checkpoint_every == 0 || g_stop || g_checkpoint) {
+	if (wave_done || done / cfg->checkpoint_every != before / cfg->checkpoint_every ||
+	    g_stop || g_checkpoint) {
 		g_checkpoint = 0;
 		r = checkpoint(w);
 		if (r < 0)
@@ -319,11 +330,11 @@ static int hook_episode(void *ctx, Trainer *tr, double loss, double reward)
 
 		nanosleep(&ts, NULL);
 	}
-	if (w->faults.crash_at == done && fault_fires(&w->faults))
+	if (passed(before, done, w->faults.crash_at) && fault_fires(&w->faults))
 		abort();
-	if (w->faults.exit_at == done && fault_fires(&w->faults))
+	if (passed(before, done, w->faults.exit_at) && fault_fires(&w->faults))
 		_exit(w->faults.exit_code);
-	if (w->faults.hang_at == done && fault_fires(&w->faults))
+	if (passed(before, done, w->faults.hang_at) && fault_fires(&w->faults))
 		for (;;)
 			pause();
 	return handle_signals(w);
@@ -626,6 +637,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	w.tr.use_gpu = w.use_gpu;
+	/* On a GPU several chunk agents keep the device busy; on the CPU
+	 * they would only share one core. */
+	w.tr.wave = w.cfg.chunks_at_once > 0 ? w.cfg.chunks_at_once : w.use_gpu ? 8 : 1;
 	if (w.args.resume) {
 		r = resume(&w);
 		if (r < 0) {

@@ -252,34 +252,8 @@ static void pk_layers(Writer *w, const Trainer *tr)
 		msgpack_pack_int(&w->pk, tr->sizes[l]);
 }
 
-static void ckpt_body(Writer *w, const void *vctx)
+static void pk_env(Writer *w, const EnvState *e)
 {
-	const CkptCtx *c = vctx;
-	const Trainer *tr = c->tr;
-	const TrainPos *p = &tr->pos;
-	const EnvState *e = &tr->env;
-	const Agent *ag = &tr->agent;
-	int n_chunks = tr->data->n_chunks;
-
-	/* 5 header entries, layers, batch_size, pos, env, rng, agent, chunks,
-	 * and the crc32 trailer. */
-	msgpack_pack_map(&w->pk, 13);
-	pk_header(w, CHECKPOINT_FORMAT, c->ticker, c->config_text, tr->data->fingerprint);
-	pk_layers(w, tr);
-	pk_str(w, "batch_size");
-	msgpack_pack_int(&w->pk, tr->cfg->batch_size);
-
-	pk_str(w, "pos");
-	msgpack_pack_map(&w->pk, 7);
-	pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, p->chunk);
-	pk_str(w, "episode"); msgpack_pack_int32(&w->pk, p->episode);
-	pk_str(w, "in_episode"); msgpack_pack_int32(&w->pk, p->in_episode);
-	pk_str(w, "done_episodes"); msgpack_pack_int64(&w->pk, p->done_episodes);
-	pk_str(w, "ep_steps"); msgpack_pack_int64(&w->pk, p->ep_steps);
-	pk_str(w, "ep_loss"); msgpack_pack_double(&w->pk, p->ep_loss);
-	pk_str(w, "ep_reward"); msgpack_pack_double(&w->pk, p->ep_reward);
-
-	pk_str(w, "env");
 	msgpack_pack_map(&w->pk, 12);
 	pk_str(w, "t"); msgpack_pack_int32(&w->pk, e->t);
 	pk_str(w, "end"); msgpack_pack_int32(&w->pk, e->end);
@@ -296,34 +270,71 @@ static void ckpt_body(Writer *w, const void *vctx)
 	msgpack_pack_array(&w->pk, ENV_HIST);
 	for (int i = 0; i < ENV_HIST; i++)
 		msgpack_pack_double(&w->pk, e->ret_hist[i]);
+}
 
-	pk_str(w, "rng");
-	msgpack_pack_array(&w->pk, 4);
-	for (int i = 0; i < 4; i++)
-		msgpack_pack_uint64(&w->pk, tr->rng.s[i]);
+static void pk_agent(Writer *w, const Agent *ag)
+{
+	const Replay *rb = &ag->replay;
+	size_t n = (size_t)rb->n;
 
-	pk_str(w, "agent");
-	if (!tr->agent_ready) {
-		msgpack_pack_nil(&w->pk);
-	} else {
-		const Replay *rb = &ag->replay;
-		size_t n = (size_t)rb->n;
+	msgpack_pack_map(&w->pk, 14);
+	pk_str(w, "online"); pk_floats(w, ag->online.params, ag->online.n_params);
+	pk_str(w, "target"); pk_floats(w, ag->target.params, ag->target.n_params);
+	pk_str(w, "adam_m"); pk_floats(w, ag->opt.m, ag->opt.n);
+	pk_str(w, "adam_v"); pk_floats(w, ag->opt.v, ag->opt.n);
+	pk_str(w, "adam_t"); msgpack_pack_int64(&w->pk, ag->opt.t);
+	pk_str(w, "grad_steps"); msgpack_pack_int64(&w->pk, ag->grad_steps);
+	pk_str(w, "epsilon"); msgpack_pack_double(&w->pk, ag->epsilon);
+	pk_str(w, "replay_n"); msgpack_pack_int32(&w->pk, rb->n);
+	pk_str(w, "replay_head"); msgpack_pack_int32(&w->pk, rb->head);
+	pk_str(w, "replay_s"); pk_floats(w, rb->s, n * ENV_STATE_DIM);
+	pk_str(w, "replay_s2"); pk_floats(w, rb->s2, n * ENV_STATE_DIM);
+	pk_str(w, "replay_a"); pk_bin(w, rb->a, n * sizeof(int32_t));
+	pk_str(w, "replay_r"); pk_floats(w, rb->r, n);
+	pk_str(w, "replay_done"); pk_floats(w, rb->done, n);
+}
 
-		msgpack_pack_map(&w->pk, 14);
-		pk_str(w, "online"); pk_floats(w, ag->online.params, ag->online.n_params);
-		pk_str(w, "target"); pk_floats(w, ag->target.params, ag->target.n_params);
-		pk_str(w, "adam_m"); pk_floats(w, ag->opt.m, ag->opt.n);
-		pk_str(w, "adam_v"); pk_floats(w, ag->opt.v, ag->opt.n);
-		pk_str(w, "adam_t"); msgpack_pack_int64(&w->pk, ag->opt.t);
-		pk_str(w, "grad_steps"); msgpack_pack_int64(&w->pk, ag->grad_steps);
-		pk_str(w, "epsilon"); msgpack_pack_double(&w->pk, ag->epsilon);
-		pk_str(w, "replay_n"); msgpack_pack_int32(&w->pk, rb->n);
-		pk_str(w, "replay_head"); msgpack_pack_int32(&w->pk, rb->head);
-		pk_str(w, "replay_s"); pk_floats(w, rb->s, n * ENV_STATE_DIM);
-		pk_str(w, "replay_s2"); pk_floats(w, rb->s2, n * ENV_STATE_DIM);
-		pk_str(w, "replay_a"); pk_bin(w, rb->a, n * sizeof(int32_t));
-		pk_str(w, "replay_r"); pk_floats(w, rb->r, n);
-		pk_str(w, "replay_done"); pk_floats(w, rb->done, n);
+static void ckpt_body(Writer *w, const void *vctx)
+{
+	const CkptCtx *c = vctx;
+	const Trainer *tr = c->tr;
+	const TrainPos *p = &tr->pos;
+	int n_chunks = tr->data->n_chunks;
+
+	/* 5 header entries, layers, batch_size, pos, runs, chunks, and the
+	 * crc32 trailer. */
+	msgpack_pack_map(&w->pk, 11);
+	pk_header(w, CHECKPOINT_FORMAT, c->ticker, c->config_text, tr->data->fingerprint);
+	pk_layers(w, tr);
+	pk_str(w, "batch_size");
+	msgpack_pack_int(&w->pk, tr->cfg->batch_size);
+
+	pk_str(w, "pos");
+	msgpack_pack_map(&w->pk, 5);
+	pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, p->chunk);
+	pk_str(w, "n_active"); msgpack_pack_int32(&w->pk, p->n_active);
+	pk_str(w, "episode"); msgpack_pack_int32(&w->pk, p->episode);
+	pk_str(w, "in_episode"); msgpack_pack_int32(&w->pk, p->in_episode);
+	pk_str(w, "done_episodes"); msgpack_pack_int64(&w->pk, p->done_episodes);
+
+	/* The chunks of the wave in progress, each with everything it needs
+	 * to continue alone. */
+	pk_str(w, "runs");
+	msgpack_pack_array(&w->pk, (size_t)p->n_active);
+	for (int i = 0; i < p->n_active; i++) {
+		const ChunkRun *cr = &tr->run[i];
+
+		msgpack_pack_map(&w->pk, 7);
+		pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, cr->chunk);
+		pk_str(w, "ep_steps"); msgpack_pack_int64(&w->pk, cr->ep_steps);
+		pk_str(w, "ep_loss"); msgpack_pack_double(&w->pk, cr->ep_loss);
+		pk_str(w, "ep_reward"); msgpack_pack_double(&w->pk, cr->ep_reward);
+		pk_str(w, "env"); pk_env(w, &cr->env);
+		pk_str(w, "rng");
+		msgpack_pack_array(&w->pk, 4);
+		for (int k = 0; k < 4; k++)
+			msgpack_pack_uint64(&w->pk, cr->rng.s[k]);
+		pk_str(w, "agent"); pk_agent(w, &cr->agent);
 	}
 
 	pk_str(w, "chunks");
@@ -566,15 +577,88 @@ static int check_header(Reader *rd, const char *format, const char *ticker)
 	return 0;
 }
 
+static int read_env(Reader *rd, const msgpack_object *env, EnvState *e, const char *where)
+{
+	const msgpack_object *h;
+
+	memset(e, 0, sizeof(*e));
+	e->t = (int32_t)get_int(rd, env, "t", where);
+	e->end = (int32_t)get_int(rd, env, "end", where);
+	e->position = (int32_t)get_int(rd, env, "position", where);
+	e->prev_action = (int32_t)get_int(rd, env, "prev_action", where);
+	e->n_ret = (int32_t)get_int(rd, env, "n_ret", where);
+	e->ret_head = (int32_t)get_int(rd, env, "ret_head", where);
+	e->trades = get_int(rd, env, "trades", where);
+	e->cash = get_double(rd, env, "cash", where);
+	e->shares = get_double(rd, env, "shares", where);
+	e->value = get_double(rd, env, "value", where);
+	e->peak = get_double(rd, env, "peak", where);
+	h = field(rd, env, "ret_hist", MSGPACK_OBJECT_ARRAY, where);
+	if (!h || h->via.array.size != ENV_HIST)
+		return -EINVAL;
+	for (int i = 0; i < ENV_HIST; i++) {
+		const msgpack_object *v = &h->via.array.ptr[i];
+
+		if (v->type != MSGPACK_OBJECT_FLOAT64 && v->type != MSGPACK_OBJECT_FLOAT32)
+			return -EINVAL;
+		e->ret_hist[i] = v->via.f64;
+	}
+	return 0;
+}
+
+/* Restores one chunk's agent into cr (already holding its chunk and rng).
+ * Returns 0, -ENOMEM or -EINVAL. */
+static int read_agent(Reader *rd, const msgpack_object *agent, Trainer *tr, ChunkRun *cr)
+{
+	Agent *ag = &cr->agent;
+	Rng scratch = cr->rng;
+	int32_t rn, rh;
+	size_t n;
+	int r;
+
+	if (!agent || agent->type != MSGPACK_OBJECT_MAP)
+		return -EINVAL;
+	/* agent_init draws initial weights from a generator: give it a
+	 * scratch copy, since every weight is overwritten below. */
+	r = agent_init(ag, tr->cfg, &scratch);
+	if (r < 0)
+		return r;
+	rn = (int32_t)get_int(rd, agent, "replay_n", "runs.agent");
+	rh = (int32_t)get_int(rd, agent, "replay_head", "runs.agent");
+	if (rn < 0 || rn > ag->replay.cap || rh < 0 || rh >= ag->replay.cap)
+		return -EINVAL;
+	n = (size_t)rn;
+	ag->replay.n = rn;
+	ag->replay.head = rh;
+	if (get_bin(rd, agent, "online", "runs.agent", ag->online.params, ag->online.n_params * 4) ||
+	    get_bin(rd, agent, "target", "runs.agent", ag->target.params, ag->target.n_params * 4) ||
+	    get_bin(rd, agent, "adam_m", "runs.agent", ag->opt.m, ag->opt.n * 4) ||
+	    get_bin(rd, agent, "adam_v", "runs.agent", ag->opt.v, ag->opt.n * 4) ||
+	    get_bin(rd, agent, "replay_s", "runs.agent", ag->replay.s, n * ENV_STATE_DIM * 4) ||
+	    get_bin(rd, agent, "replay_s2", "runs.agent", ag->replay.s2, n * ENV_STATE_DIM * 4) ||
+	    get_bin(rd, agent, "replay_a", "runs.agent", ag->replay.a, n * 4) ||
+	    get_bin(rd, agent, "replay_r", "runs.agent", ag->replay.r, n * 4) ||
+	    get_bin(rd, agent, "replay_done", "runs.agent", ag->replay.done, n * 4))
+		return -EINVAL;
+	ag->opt.t = get_int(rd, agent, "adam_t", "runs.agent");
+	ag->grad_steps = get_int(rd, agent, "grad_steps", "runs.agent");
+	ag->epsilon = get_double(rd, agent, "epsilon", "runs.agent");
+	cr->last_epsilon = ag->epsilon;
+	for (size_t i = 0; i < n; i++)
+		if (ag->replay.a[i] < 0 || ag->replay.a[i] >= ENV_ACTIONS)
+			return -EINVAL;
+	return 0;
+}
+
 int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
 			    char *err, size_t errlen)
 {
+	const TrainData *d = tr->data;
 	Reader rd;
-	const msgpack_object *root, *pos, *env, *rng, *agent, *chunks, *layers;
+	const msgpack_object *root, *pos, *runs, *chunks, *layers;
 	char *ours = NULL;
-	int r;
 	TrainPos p;
-	EnvState e;
+	int r;
 
 	err[0] = '\0';
 	r = reader_open(&rd, path, "checkpoint", err, errlen);
@@ -591,7 +675,7 @@ int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
 	}
 	if (check_config(&rd, field(&rd, root, "config", MSGPACK_OBJECT_STR, ""), ours) < 0)
 		goto out;
-	if ((uint32_t)get_u64(&rd, root, "data_fingerprint", "") != tr->data->fingerprint) {
+	if ((uint32_t)get_u64(&rd, root, "data_fingerprint", "") != d->fingerprint) {
 		if (!err[0])
 			snprintf(err, errlen, "%s: checkpoint was made from other price data "
 				 "than the file given now", path);
@@ -604,60 +688,22 @@ int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
 	pos = field(&rd, root, "pos", MSGPACK_OBJECT_MAP, "");
 	memset(&p, 0, sizeof(p));
 	p.chunk = (int32_t)get_int(&rd, pos, "chunk", "pos");
+	p.n_active = (int32_t)get_int(&rd, pos, "n_active", "pos");
 	p.episode = (int32_t)get_int(&rd, pos, "episode", "pos");
 	p.in_episode = (int32_t)get_int(&rd, pos, "in_episode", "pos");
 	p.done_episodes = get_int(&rd, pos, "done_episodes", "pos");
-	p.ep_steps = get_int(&rd, pos, "ep_steps", "pos");
-	p.ep_loss = get_double(&rd, pos, "ep_loss", "pos");
-	p.ep_reward = get_double(&rd, pos, "ep_reward", "pos");
-
-	env = field(&rd, root, "env", MSGPACK_OBJECT_MAP, "");
-	memset(&e, 0, sizeof(e));
-	e.t = (int32_t)get_int(&rd, env, "t", "env");
-	e.end = (int32_t)get_int(&rd, env, "end", "env");
-	e.position = (int32_t)get_int(&rd, env, "position", "env");
-	e.prev_action = (int32_t)get_int(&rd, env, "prev_action", "env");
-	e.n_ret = (int32_t)get_int(&rd, env, "n_ret", "env");
-	e.ret_head = (int32_t)get_int(&rd, env, "ret_head", "env");
-	e.trades = get_int(&rd, env, "trades", "env");
-	e.cash = get_double(&rd, env, "cash", "env");
-	e.shares = get_double(&rd, env, "shares", "env");
-	e.value = get_double(&rd, env, "value", "env");
-	e.peak = get_double(&rd, env, "peak", "env");
-	{
-		const msgpack_object *h = field(&rd, env, "ret_hist", MSGPACK_OBJECT_ARRAY, "env");
-
-		if (!h || h->via.array.size != ENV_HIST)
-			goto bad;
-		for (int i = 0; i < ENV_HIST; i++) {
-			const msgpack_object *v = &h->via.array.ptr[i];
-
-			if (v->type != MSGPACK_OBJECT_FLOAT64 && v->type != MSGPACK_OBJECT_FLOAT32)
-				goto bad;
-			e.ret_hist[i] = v->via.f64;
-		}
-	}
 	if (err[0])
 		goto out;
-	if (p.chunk < 0 || p.chunk > tr->data->n_chunks || p.episode < 0 ||
-	    p.episode > tr->cfg->episodes_per_chunk || e.n_ret < 0 || e.n_ret > ENV_HIST ||
-	    e.ret_head < 0 || e.ret_head >= ENV_HIST || e.t < 0 || e.t >= tr->data->n_rows ||
-	    e.end < 0 || e.end >= tr->data->n_rows || p.done_episodes < 0)
+	if (p.chunk < 0 || p.chunk > d->n_chunks || p.n_active < 0 || p.n_active > TRAIN_MAX_WAVE ||
+	    p.chunk + p.n_active > d->n_chunks || p.episode < 0 ||
+	    p.episode >= tr->cfg->episodes_per_chunk || p.done_episodes < 0 ||
+	    (p.n_active == 0 && (p.episode != 0 || p.in_episode)))
 		goto bad;
-
-	rng = field(&rd, root, "rng", MSGPACK_OBJECT_ARRAY, "");
-	if (!rng || rng->via.array.size != 4)
-		goto bad;
-	for (int i = 0; i < 4; i++) {
-		if (rng->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
-			goto bad;
-		tr->rng.s[i] = rng->via.array.ptr[i].via.u64;
-	}
 
 	chunks = field(&rd, root, "chunks", MSGPACK_OBJECT_ARRAY, "");
-	if (!chunks || (int)chunks->via.array.size != tr->data->n_chunks)
+	if (!chunks || (int)chunks->via.array.size != d->n_chunks)
 		goto bad;
-	for (int c = 0; c < tr->data->n_chunks; c++) {
+	for (int c = 0; c < d->n_chunks; c++) {
 		const msgpack_object *v = &chunks->via.array.ptr[c];
 
 		if (v->type == MSGPACK_OBJECT_NIL) {
@@ -675,62 +721,49 @@ int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
 		memcpy(tr->chunk_params[c], v->via.bin.ptr, v->via.bin.size);
 	}
 
-	agent = NULL;
-	for (uint32_t i = 0; i < root->via.map.size; i++) {
-		const msgpack_object *k = &root->via.map.ptr[i].key;
-
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 5 &&
-		    !memcmp(k->via.str.ptr, "agent", 5))
-			agent = &root->via.map.ptr[i].val;
-	}
-	if (!agent)
+	runs = field(&rd, root, "runs", MSGPACK_OBJECT_ARRAY, "");
+	if (!runs || (int)runs->via.array.size != p.n_active)
 		goto bad;
-	tr->pos = p;
-	tr->env = e;
-	if (agent->type == MSGPACK_OBJECT_NIL) {
-		tr->agent_ready = 0;
-	} else {
-		Agent *ag = &tr->agent;
-		Rng saved = tr->rng;
-		int32_t rn, rh;
-		size_t n;
+	for (int i = 0; i < p.n_active; i++) {
+		const msgpack_object *m = &runs->via.array.ptr[i];
+		const msgpack_object *rng, *env;
+		ChunkRun *cr = &tr->run[i];
 
-		if (agent->type != MSGPACK_OBJECT_MAP || p.chunk >= tr->data->n_chunks)
+		if (m->type != MSGPACK_OBJECT_MAP)
 			goto bad;
-		/* agent_init draws initial weights from the generator: keep the
-		 * stored state, since every weight is overwritten below. */
-		r = agent_init(ag, tr->cfg, &tr->rng);
-		tr->rng = saved;
-		if (r < 0)
+		cr->chunk = (int32_t)get_int(&rd, m, "chunk", "runs");
+		cr->ep_steps = get_int(&rd, m, "ep_steps", "runs");
+		cr->ep_loss = get_double(&rd, m, "ep_loss", "runs");
+		cr->ep_reward = get_double(&rd, m, "ep_reward", "runs");
+		if (err[0])
 			goto out;
-		r = -EINVAL;
-		tr->agent_ready = 1;
-		rn = (int32_t)get_int(&rd, agent, "replay_n", "agent");
-		rh = (int32_t)get_int(&rd, agent, "replay_head", "agent");
-		if (rn < 0 || rn > ag->replay.cap || rh < 0 || rh >= ag->replay.cap)
+		if (cr->chunk != p.chunk + i)
 			goto bad;
-		n = (size_t)rn;
-		ag->replay.n = rn;
-		ag->replay.head = rh;
-		if (get_bin(&rd, agent, "online", "agent", ag->online.params, ag->online.n_params * 4) ||
-		    get_bin(&rd, agent, "target", "agent", ag->target.params, ag->target.n_params * 4) ||
-		    get_bin(&rd, agent, "adam_m", "agent", ag->opt.m, ag->opt.n * 4) ||
-		    get_bin(&rd, agent, "adam_v", "agent", ag->opt.v, ag->opt.n * 4) ||
-		    get_bin(&rd, agent, "replay_s", "agent", ag->replay.s, n * ENV_STATE_DIM * 4) ||
-		    get_bin(&rd, agent, "replay_s2", "agent", ag->replay.s2, n * ENV_STATE_DIM * 4) ||
-		    get_bin(&rd, agent, "replay_a", "agent", ag->replay.a, n * 4) ||
-		    get_bin(&rd, agent, "replay_r", "agent", ag->replay.r, n * 4) ||
-		    get_bin(&rd, agent, "replay_done", "agent", ag->replay.done, n * 4))
-			goto out;
-		ag->opt.t = get_int(&rd, agent, "adam_t", "agent");
-		ag->grad_steps = get_int(&rd, agent, "grad_steps", "agent");
-		ag->epsilon = get_double(&rd, agent, "epsilon", "agent");
-		for (size_t i = 0; i < n; i++)
-			if (ag->replay.a[i] < 0 || ag->replay.a[i] >= ENV_ACTIONS)
+		rng = field(&rd, m, "rng", MSGPACK_OBJECT_ARRAY, "runs");
+		if (!rng || rng->via.array.size != 4)
+			goto bad;
+		for (int k = 0; k < 4; k++) {
+			if (rng->via.array.ptr[k].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 				goto bad;
+			cr->rng.s[k] = rng->via.array.ptr[k].via.u64;
+		}
+		env = field(&rd, m, "env", MSGPACK_OBJECT_MAP, "runs");
+		if (!env || read_env(&rd, env, &cr->env, "runs.env") < 0 || err[0])
+			goto bad;
+		if (cr->env.n_ret < 0 || cr->env.n_ret > ENV_HIST || cr->env.ret_head < 0 ||
+		    cr->env.ret_head >= ENV_HIST || cr->env.t < 0 || cr->env.t >= d->n_rows ||
+		    cr->env.end < cr->env.t || cr->env.end >= d->n_rows)
+			goto bad;
+		r = read_agent(&rd, field(&rd, m, "agent", MSGPACK_OBJECT_MAP, "runs"), tr, cr);
+		if (r == -ENOMEM)
+			goto out;
+		if (r < 0)
+			goto bad;
+		r = -EINVAL;
 	}
 	if (err[0])
 		goto out;
+	tr->pos = p;
 	r = 0;
 	goto out;
 bad:
@@ -836,6 +869,9 @@ int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *b
 	return r;
 }
 
+static int model_is_lstm(Reader *rd);
+static int read_lstm_model(Reader *rd, ModelFile *m);
+
 int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errlen)
 {
 	Reader rd;
@@ -853,6 +889,28 @@ int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errle
 	root = &rd.un.data;
 	if (check_header(&rd, MODEL_FORMAT, NULL) < 0)
 		goto out;
+	snprintf(m.model_kind, sizeof(m.model_kind), "ddqn");
+	if (model_is_lstm(&rd)) {
+		ticker = field(&rd, root, "ticker", MSGPACK_OBJECT_STR, "");
+		cfgtext = field(&rd, root, "config", MSGPACK_OBJECT_STR, "");
+		if (!ticker || !cfgtext)
+			goto out;
+		snprintf(m.ticker, sizeof(m.ticker), "%.*s", (int)ticker->via.str.size, ticker->via.str.ptr);
+		m.config_text = strndup(cfgtext->via.str.ptr, cfgtext->via.str.size);
+		m.fingerprint = (uint32_t)get_u64(&rd, root, "data_fingerprint", "");
+		if (!m.config_text) {
+			r = -ENOMEM;
+			goto out;
+		}
+		r = read_lstm_model(&rd, &m);
+		if (r == -EINVAL)
+			goto bad;
+		if (r < 0)
+			goto out;
+		*ret = m;
+		memset(&m, 0, sizeof(m));
+		goto out;
+	}
 	ticker = field(&rd, root, "ticker", MSGPACK_OBJECT_STR, "");
 	cfgtext = field(&rd, root, "config", MSGPACK_OBJECT_STR, "");
 	layers = field(&rd, root, "layers", MSGPACK_OBJECT_ARRAY, "");
@@ -940,4 +998,390 @@ void model_file_free(ModelFile *m)
 	free(m->params);
 	free(m->config_text);
 	memset(m, 0, sizeof(*m));
+}
+
+/* ---- LSTM job (model = lstm) ----------------------------------------------- */
+
+/* The "lstm" shape map of LSTM checkpoints and model files. */
+static void pk_lstm_shape(Writer *w, const LstmJob *j)
+{
+	pk_str(w, "lstm");
+	msgpack_pack_map(&w->pk, 5);
+	pk_str(w, "input"); msgpack_pack_int(&w->pk, j->input);
+	pk_str(w, "hidden"); msgpack_pack_int(&w->pk, j->hidden);
+	pk_str(w, "layers"); msgpack_pack_int(&w->pk, j->layers);
+	pk_str(w, "window"); msgpack_pack_int(&w->pk, j->window);
+	pk_str(w, "target_scale"); msgpack_pack_double(&w->pk, LSTM_TARGET_SCALE);
+}
+
+typedef struct LstmCkptCtx {
+	const LstmJob *j;
+	const char *ticker;
+	const char *config_text;
+} LstmCkptCtx;
+
+static void lstm_ckpt_body(Writer *w, const void *vctx)
+{
+	const LstmCkptCtx *c = vctx;
+	const LstmJob *j = c->j;
+	const LstmPos *p = &j->pos;
+	int n_chunks = j->data->n_chunks;
+
+	/* 5 header entries, model_kind, lstm, batch_size, pos, rng, net,
+	 * chunks, and the crc32 trailer. */
+	msgpack_pack_map(&w->pk, 13);
+	pk_header(w, CHECKPOINT_FORMAT, c->ticker, c->config_text, j->data->fingerprint);
+	pk_str(w, "model_kind");
+	pk_str(w, "lstm");
+	pk_lstm_shape(w, j);
+	pk_str(w, "batch_size");
+	msgpack_pack_int(&w->pk, j->cfg->batch_size);
+	pk_str(w, "pos");
+	msgpack_pack_map(&w->pk, 5);
+	pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, p->chunk);
+	pk_str(w, "epoch"); msgpack_pack_int32(&w->pk, p->epoch);
+	pk_str(w, "done_episodes"); msgpack_pack_int64(&w->pk, p->done_episodes);
+	pk_str(w, "bad_epochs"); msgpack_pack_int32(&w->pk, p->bad_epochs);
+	pk_str(w, "best_val"); msgpack_pack_double(&w->pk, p->best_val);
+	pk_str(w, "rng");
+	msgpack_pack_array(&w->pk, 4);
+	for (int i = 0; i < 4; i++)
+		msgpack_pack_uint64(&w->pk, j->rng.s[i]);
+	pk_str(w, "net");
+	if (!j->net_ready) {
+		msgpack_pack_nil(&w->pk);
+	} else {
+		msgpack_pack_map(&w->pk, 5);
+		pk_str(w, "params"); pk_floats(w, j->net.params, j->n_params);
+		pk_str(w, "best"); pk_floats(w, j->best, j->n_params);
+		pk_str(w, "adam_m"); pk_floats(w, j->opt.m, j->opt.n);
+		pk_str(w, "adam_v"); pk_floats(w, j->opt.v, j->opt.n);
+		pk_str(w, "adam_t"); msgpack_pack_int64(&w->pk, j->opt.t);
+	}
+	pk_str(w, "chunks");
+	msgpack_pack_array(&w->pk, (size_t)n_chunks);
+	for (int ci = 0; ci < n_chunks; ci++) {
+		if (j->chunk_models[ci])
+			pk_floats(w, j->chunk_models[ci], j->n_model);
+		else
+			msgpack_pack_nil(&w->pk);
+	}
+}
+
+int modelio_write_lstm_checkpoint(const LstmJob *j, const char *ticker, const char *path,
+				  uint32_t *ret_crc, char *err, size_t errlen)
+{
+	LstmCkptCtx c = { j, ticker, NULL };
+	char *text = modelio_config_text(j->cfg, 0);
+	int r;
+
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	c.config_text = text;
+	r = write_atomic(path, 1, lstm_ckpt_body, &c, ret_crc, err, errlen);
+	free(text);
+	return r;
+}
+
+/* Checks model_kind == "lstm" and the shape map against the job's. */
+static int check_lstm_shape(Reader *rd, const LstmJob *j, const char *what)
+{
+	const msgpack_object *root = &rd->un.data;
+	const msgpack_object *k = field(rd, root, "model_kind", MSGPACK_OBJECT_STR, "");
+	const msgpack_object *s;
+
+	if (!k || k->via.str.size != 4 || memcmp(k->via.str.ptr, "lstm", 4)) {
+		rd->err[0] = '\0';
+		snprintf(rd->err, rd->errlen, "%s: not an LSTM %s", rd->path, what);
+		return -EINVAL;
+	}
+	s = field(rd, root, "lstm", MSGPACK_OBJECT_MAP, "");
+	if (!s)
+		return -EINVAL;
+	if (get_int(rd, s, "input", "lstm") != j->input || get_int(rd, s, "hidden", "lstm") != j->hidden ||
+	    get_int(rd, s, "layers", "lstm") != j->layers || get_int(rd, s, "window", "lstm") != j->window) {
+		if (!rd->err[0])
+			snprintf(rd->err, rd->errlen, "%s: %s of another LSTM shape", rd->path, what);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int modelio_read_lstm_checkpoint(LstmJob *j, const char *ticker, const char *path,
+				 char *err, size_t errlen)
+{
+	Reader rd;
+	const msgpack_object *root, *pos, *rng, *net = NULL, *chunks;
+	char *ours = NULL;
+	LstmPos p;
+	Rng g;
+	int r;
+
+	err[0] = '\0';
+	r = reader_open(&rd, path, "checkpoint", err, errlen);
+	if (r < 0)
+		goto out;
+	r = -EINVAL;
+	root = &rd.un.data;
+	if (check_header(&rd, CHECKPOINT_FORMAT, ticker) < 0)
+		goto out;
+	ours = modelio_config_text(j->cfg, 0);
+	if (!ours) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (check_config(&rd, field(&rd, root, "config", MSGPACK_OBJECT_STR, ""), ours) < 0)
+		goto out;
+	if ((uint32_t)get_u64(&rd, root, "data_fingerprint", "") != j->data->fingerprint) {
+		if (!err[0])
+			snprintf(err, errlen, "%s: checkpoint was made from other price data "
+				 "than the file given now", path);
+		goto out;
+	}
+	if (check_lstm_shape(&rd, j, "checkpoint") < 0)
+		goto out;
+	pos = field(&rd, root, "pos", MSGPACK_OBJECT_MAP, "");
+	memset(&p, 0, sizeof(p));
+	p.chunk = (int32_t)get_int(&rd, pos, "chunk", "pos");
+	p.epoch = (int32_t)get_int(&rd, pos, "epoch", "pos");
+	p.done_episodes = get_int(&rd, pos, "done_episodes", "pos");
+	p.bad_epochs = (int32_t)get_int(&rd, pos, "bad_epochs", "pos");
+	p.best_val = get_double(&rd, pos, "best_val", "pos");
+	rng = field(&rd, root, "rng", MSGPACK_OBJECT_ARRAY, "");
+	chunks = field(&rd, root, "chunks", MSGPACK_OBJECT_ARRAY, "");
+	if (err[0])
+		goto out;
+	if (p.chunk < 0 || p.chunk > j->data->n_chunks || p.epoch < 0 ||
+	    p.epoch >= j->cfg->lstm_epochs || p.bad_epochs < 0 || p.done_episodes < 0)
+		goto bad;
+	if (!rng || rng->via.array.size != 4)
+		goto bad;
+	for (int i = 0; i < 4; i++) {
+		if (rng->via.array.ptr[i].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+			goto bad;
+		g.s[i] = rng->via.array.ptr[i].via.u64;
+	}
+	if (!chunks || (int)chunks->via.array.size != j->data->n_chunks)
+		goto bad;
+	for (int c = 0; c < j->data->n_chunks; c++) {
+		const msgpack_object *v = &chunks->via.array.ptr[c];
+
+		if (v->type == MSGPACK_OBJECT_NIL) {
+			if (c < p.chunk)
+				goto bad;
+			continue;
+		}
+		if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != j->n_model * sizeof(float) ||
+		    c >= p.chunk)
+			goto bad;
+		j->chunk_models[c] = malloc(j->n_model * sizeof(float));
+		if (!j->chunk_models[c]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		memcpy(j->chunk_models[c], v->via.bin.ptr, v->via.bin.size);
+	}
+	for (uint32_t i = 0; i < root->via.map.size; i++) {
+		const msgpack_object *k = &root->via.map.ptr[i].key;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 3 &&
+		    !memcmp(k->via.str.ptr, "net", 3))
+			net = &root->via.map.ptr[i].val;
+	}
+	if (!net)
+		goto bad;
+	j->pos = p;
+	j->rng = g;
+	if (net->type != MSGPACK_OBJECT_NIL) {
+		if (net->type != MSGPACK_OBJECT_MAP || p.chunk >= j->data->n_chunks)
+			goto bad;
+		r = lstm_job_start_chunk(j, 0);
+		if (r < 0)
+			goto out;
+		r = -EINVAL;
+		if (get_bin(&rd, net, "params", "net", j->net.params, j->n_params * 4) ||
+		    get_bin(&rd, net, "best", "net", j->best, j->n_params * 4) ||
+		    get_bin(&rd, net, "adam_m", "net", j->opt.m, j->opt.n * 4) ||
+		    get_bin(&rd, net, "adam_v", "net", j->opt.v, j->opt.n * 4))
+			goto out;
+		j->opt.t = get_int(&rd, net, "adam_t", "net");
+	} else if (p.epoch != 0) {
+		goto bad;
+	}
+	if (err[0])
+		goto out;
+	r = 0;
+	goto out;
+bad:
+	if (!err[0])
+		snprintf(err, errlen, "%s: corrupt checkpoint: inconsistent fields", path);
+	r = -EINVAL;
+out:
+	if (r < 0 && !err[0])
+		snprintf(err, errlen, "%s: cannot read checkpoint", path);
+	free(ours);
+	reader_close(&rd);
+	return r;
+}
+
+typedef struct LstmModelCtx {
+	const LstmJob *j;
+	const char *ticker;
+	const Backtest *bt;
+	const char *config_text;
+} LstmModelCtx;
+
+static void lstm_model_body(Writer *w, const void *vctx)
+{
+	const LstmModelCtx *c = vctx;
+	const LstmJob *j = c->j;
+	const TrainData *d = j->data;
+	const Backtest *bt = c->bt;
+	const Metrics *m = &bt->m;
+
+	/* 5 header entries, model_kind, lstm, period, chunks, networks,
+	 * weight_history, metrics, equity, and the crc32 trailer. */
+	msgpack_pack_map(&w->pk, 14);
+	pk_header(w, MODEL_FORMAT, c->ticker, c->config_text, d->fingerprint);
+	pk_str(w, "model_kind");
+	pk_str(w, "lstm");
+	pk_lstm_shape(w, j);
+	pk_str(w, "period");
+	msgpack_pack_map(&w->pk, 4);
+	pk_str(w, "first_date"); msgpack_pack_int32(&w->pk, d->date[0]);
+	pk_str(w, "test_start_date"); msgpack_pack_int32(&w->pk, d->date[d->test_start]);
+	pk_str(w, "last_date"); msgpack_pack_int32(&w->pk, d->date[d->n_rows - 1]);
+	pk_str(w, "rows"); msgpack_pack_int32(&w->pk, d->n_rows);
+	pk_str(w, "chunks");
+	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
+	for (int ci = 0; ci < d->n_chunks; ci++) {
+		int s = ci * d->chunk_length, e = s + d->chunk_length - 1;
+
+		msgpack_pack_map(&w->pk, 4);
+		pk_str(w, "start_date"); msgpack_pack_int32(&w->pk, d->date[s]);
+		pk_str(w, "end_date"); msgpack_pack_int32(&w->pk, d->date[e]);
+		pk_str(w, "start_row"); msgpack_pack_int32(&w->pk, s);
+		pk_str(w, "end_row"); msgpack_pack_int32(&w->pk, e);
+	}
+	pk_str(w, "networks");
+	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
+	for (int ci = 0; ci < d->n_chunks; ci++)
+		pk_floats(w, j->chunk_models[ci], j->n_model);
+	pk_str(w, "weight_history");
+	msgpack_pack_array(&w->pk, (size_t)bt->n_fits);
+	for (int f = 0; f < bt->n_fits; f++) {
+		msgpack_pack_array(&w->pk, 2);
+		msgpack_pack_int32(&w->pk, bt->fit_date[f]);
+		msgpack_pack_array(&w->pk, (size_t)bt->n_models);
+		for (int k = 0; k < bt->n_models; k++)
+			msgpack_pack_double(&w->pk, bt->weights[(size_t)f * bt->n_models + k]);
+	}
+	pk_str(w, "metrics");
+	msgpack_pack_map(&w->pk, 9);
+	pk_str(w, "total_return"); msgpack_pack_double(&w->pk, m->total_return);
+	pk_str(w, "sharpe"); msgpack_pack_double(&w->pk, m->sharpe);
+	pk_str(w, "max_drawdown"); msgpack_pack_double(&w->pk, m->max_drawdown);
+	pk_str(w, "volatility"); msgpack_pack_double(&w->pk, m->volatility);
+	pk_str(w, "win_rate"); msgpack_pack_double(&w->pk, m->win_rate);
+	pk_str(w, "buy_hold_return"); msgpack_pack_double(&w->pk, m->buy_hold_return);
+	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, m->trades);
+	pk_str(w, "test_days"); msgpack_pack_int64(&w->pk, m->test_days);
+	pk_str(w, "actions");
+	msgpack_pack_array(&w->pk, ENV_ACTIONS);
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		msgpack_pack_int64(&w->pk, m->actions[a]);
+	pk_str(w, "equity");
+	pk_bin(w, bt->values, (size_t)bt->n_values * sizeof(double));
+}
+
+int modelio_write_lstm_model(const LstmJob *j, const char *ticker, const Backtest *bt,
+			     const char *path, uint32_t *ret_crc, char *err, size_t errlen)
+{
+	LstmModelCtx c = { j, ticker, bt, NULL };
+	char *text = modelio_config_text(j->cfg, 1);
+	int r;
+
+	if (!text) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	c.config_text = text;
+	r = write_atomic(path, 0, lstm_model_body, &c, ret_crc, err, errlen);
+	free(text);
+	return r;
+}
+
+/* The LSTM part of modelio_read_model: shape, networks, metrics. */
+static int read_lstm_model(Reader *rd, ModelFile *m)
+{
+	const msgpack_object *root = &rd->un.data;
+	const msgpack_object *s, *nets, *metrics, *acts;
+	size_t n_floats;
+
+	snprintf(m->model_kind, sizeof(m->model_kind), "lstm");
+	s = field(rd, root, "lstm", MSGPACK_OBJECT_MAP, "");
+	nets = field(rd, root, "networks", MSGPACK_OBJECT_ARRAY, "");
+	metrics = field(rd, root, "metrics", MSGPACK_OBJECT_MAP, "");
+	if (!s || !nets || !metrics)
+		return -EINVAL;
+	m->lstm_input = (int)get_int(rd, s, "input", "lstm");
+	m->lstm_hidden = (int)get_int(rd, s, "hidden", "lstm");
+	m->lstm_layers = (int)get_int(rd, s, "layers", "lstm");
+	m->lstm_window = (int)get_int(rd, s, "window", "lstm");
+	if (rd->err[0])
+		return -EINVAL;
+	if (m->lstm_input != LSTM_JOB_INPUTS || m->lstm_hidden < 1 || m->lstm_hidden > 65536 ||
+	    m->lstm_layers < 1 || m->lstm_layers > 64 || m->lstm_window < 1)
+		return -EINVAL;
+	n_floats = lstm_param_count(m->lstm_input, m->lstm_hidden, m->lstm_layers) +
+		   2 * (size_t)m->lstm_input;
+	m->n_chunks = (int)nets->via.array.size;
+	if (m->n_chunks < 1)
+		return -EINVAL;
+	m->params = calloc((size_t)m->n_chunks, sizeof(float *));
+	if (!m->params)
+		return -ENOMEM;
+	for (int c = 0; c < m->n_chunks; c++) {
+		const msgpack_object *v = &nets->via.array.ptr[c];
+
+		if (v->type != MSGPACK_OBJECT_BIN || v->via.bin.size != n_floats * sizeof(float))
+			return -EINVAL;
+		m->params[c] = malloc(n_floats * sizeof(float));
+		if (!m->params[c])
+			return -ENOMEM;
+		memcpy(m->params[c], v->via.bin.ptr, v->via.bin.size);
+	}
+	m->metrics.total_return = get_double(rd, metrics, "total_return", "metrics");
+	m->metrics.sharpe = get_double(rd, metrics, "sharpe", "metrics");
+	m->metrics.max_drawdown = get_double(rd, metrics, "max_drawdown", "metrics");
+	m->metrics.volatility = get_double(rd, metrics, "volatility", "metrics");
+	m->metrics.win_rate = get_double(rd, metrics, "win_rate", "metrics");
+	m->metrics.buy_hold_return = get_double(rd, metrics, "buy_hold_return", "metrics");
+	m->metrics.trades = get_int(rd, metrics, "trades", "metrics");
+	m->metrics.test_days = get_int(rd, metrics, "test_days", "metrics");
+	acts = field(rd, metrics, "actions", MSGPACK_OBJECT_ARRAY, "metrics");
+	if (!acts || acts->via.array.size != ENV_ACTIONS)
+		return -EINVAL;
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		m->metrics.actions[a] = (int64_t)acts->via.array.ptr[a].via.u64;
+	return rd->err[0] ? -EINVAL : 0;
+}
+
+/* 1 when the model file's model_kind is "lstm" (DDQN files say "ddqn"). */
+static int model_is_lstm(Reader *rd)
+{
+	const msgpack_object *root = &rd->un.data;
+
+	for (uint32_t i = 0; i < root->via.map.size; i++) {
+		const msgpack_object *k = &root->via.map.ptr[i].key;
+		const msgpack_object *v = &root->via.map.ptr[i].val;
+
+		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 10 &&
+		    !memcmp(k->via.str.ptr, "model_kind", 10))
+			return v->type == MSGPACK_OBJECT_STR && v->via.str.size == 4 &&
+			       !memcmp(v->via.str.ptr, "lstm", 4);
+	}
+	return 0;
 }

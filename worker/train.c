@@ -67,6 +67,7 @@ int trainer_init(Trainer *tr, const Config *cfg, const TrainData *data)
 	memset(tr, 0, sizeof(*tr));
 	tr->cfg = cfg;
 	tr->data = data;
+	tr->wave = 1;
 	env_params_from_config(&tr->envp, cfg);
 	tr->sizes[0] = ENV_STATE_DIM;
 	for (int i = 0; i < cfg->n_hidden; i++)
@@ -80,115 +81,160 @@ int trainer_init(Trainer *tr, const Config *cfg, const TrainData *data)
 	return tr->chunk_params ? 0 : -ENOMEM;
 }
 
+static void free_runs(Trainer *tr)
+{
+	for (int i = 0; i < TRAIN_MAX_WAVE; i++)
+		agent_free(&tr->run[i].agent);
+	memset(tr->run, 0, sizeof(tr->run));
+}
+
 void trainer_free(Trainer *tr)
 {
 	if (tr->chunk_params)
 		for (int c = 0; c < tr->data->n_chunks; c++)
 			free(tr->chunk_params[c]);
 	free(tr->chunk_params);
-	agent_free(&tr->agent);
+	free_runs(tr);
 	memset(tr, 0, sizeof(*tr));
 }
 
-int trainer_start_chunk(Trainer *tr)
+int trainer_start_wave(Trainer *tr)
 {
+	int left = tr->data->n_chunks - tr->pos.chunk;
 	int r;
 
-	agent_free(&tr->agent);
-	rng_seed(&tr->rng, train_chunk_seed(tr->cfg->seed, tr->pos.chunk));
-	r = agent_init(&tr->agent, tr->cfg, &tr->rng);
-	if (r < 0) {
-		agent_free(&tr->agent);
-		return r;
+	free_runs(tr);
+	tr->pos.n_active = left < tr->wave ? left : tr->wave;
+	tr->pos.episode = 0;
+	tr->pos.in_episode = 0;
+	for (int i = 0; i < tr->pos.n_active; i++) {
+		ChunkRun *cr = &tr->run[i];
+
+		cr->chunk = tr->pos.chunk + i;
+		rng_seed(&cr->rng, train_chunk_seed(tr->cfg->seed, cr->chunk));
+		r = agent_init(&cr->agent, tr->cfg, &cr->rng);
+		if (r < 0)
+			return r;
+		cr->last_epsilon = cr->agent.epsilon;
 	}
-	tr->agent_ready = 1;
 	return trainer_attach_gpu(tr);
 }
 
 int trainer_attach_gpu(Trainer *tr)
 {
-	if (!tr->use_gpu || !tr->agent_ready || tr->agent.gpu)
+	if (!tr->use_gpu)
 		return 0;
-	return agent_attach_gpu(&tr->agent);
+	for (int i = 0; i < tr->pos.n_active; i++) {
+		int r;
+
+		if (tr->run[i].agent.gpu)
+			continue;
+		r = agent_attach_gpu(&tr->run[i].agent);
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
 int trainer_sync(Trainer *tr)
 {
-	if (!tr->agent_ready)
-		return 0;
-	return agent_sync_host(&tr->agent, &tr->pos.ep_loss);
+	for (int i = 0; i < tr->pos.n_active; i++) {
+		int r = agent_sync_host(&tr->run[i].agent, &tr->run[i].ep_loss);
+
+		if (r < 0)
+			return r;
+	}
+	return 0;
 }
 
-/* Moves the finished chunk's online weights into chunk_params and drops the
- * agent, so its replay buffer is returned before the next chunk starts. */
-static int finish_chunk(Trainer *tr)
+/* Moves the wave's finished online weights into chunk_params and drops the
+ * agents, so their replay buffers are returned before the next wave. */
+static int finish_wave(Trainer *tr)
 {
-	float *p = malloc(tr->n_params * sizeof(float));
-	int r;
+	for (int i = 0; i < tr->pos.n_active; i++) {
+		ChunkRun *cr = &tr->run[i];
+		float *p = malloc(tr->n_params * sizeof(float));
 
-	if (!p)
-		return -ENOMEM;
-	r = trainer_sync(tr);
-	if (r < 0) {
-		free(p);
-		return r;
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, cr->agent.online.params, tr->n_params * sizeof(float));
+		tr->chunk_params[cr->chunk] = p;
 	}
-	memcpy(p, tr->agent.online.params, tr->n_params * sizeof(float));
-	tr->chunk_params[tr->pos.chunk] = p;
-	agent_free(&tr->agent);
-	tr->agent_ready = 0;
-	tr->pos.chunk++;
+	tr->pos.chunk += tr->pos.n_active;
+	tr->pos.n_active = 0;
 	tr->pos.episode = 0;
+	free_runs(tr);
 	return 0;
+}
+
+/* One environment step of one chunk: act, step, remember, learn. Returns
+ * 1 when the episode ended, 0 otherwise, or a negative errno. */
+static int chunk_step(Trainer *tr, ChunkRun *cr)
+{
+	const TrainData *d = tr->data;
+	float s[ENV_STATE_DIM], s2[ENV_STATE_DIM];
+	Agent *ag = &cr->agent;
+	int a, done, r;
+	double rew;
+
+	env_observe(&cr->env, &tr->envp, d->feat, s);
+	a = agent_act(ag, &cr->rng, s, 1);
+	rew = env_step(&cr->env, &tr->envp, d->close, a, &done);
+	env_observe(&cr->env, &tr->envp, d->feat, s2);
+	r = agent_remember(ag, s, a, (float)rew, s2, (float)done);
+	if (r < 0)
+		return r;
+	cr->ep_reward += rew;
+	if (ag->replay.n >= ag->batch) {
+		float loss;
+
+		r = agent_learn(ag, &cr->rng, tr->cfg, &loss);
+		if (r < 0)
+			return r;
+		cr->ep_loss += loss;
+		cr->ep_steps++;
+	}
+	return done;
 }
 
 int trainer_run(Trainer *tr, const TrainHooks *hooks)
 {
 	const TrainData *d = tr->data;
 	const Config *cfg = tr->cfg;
-	float s[ENV_STATE_DIM], s2[ENV_STATE_DIM];
 	int r;
 
 	while (tr->pos.chunk < d->n_chunks) {
-		int start = tr->pos.chunk * d->chunk_length;
-		int end = start + d->chunk_length - 1;
-		Agent *ag = &tr->agent;
-
-		if (!tr->agent_ready) {
-			r = trainer_start_chunk(tr);
+		if (tr->pos.n_active == 0) {
+			r = trainer_start_wave(tr);
 			if (r < 0)
 				return r;
 		}
 		while (tr->pos.episode < cfg->episodes_per_chunk) {
-			double loss;
+			int n = tr->pos.n_active;
+			double loss = 0, reward = 0;
 
 			if (!tr->pos.in_episode) {
-				env_reset(&tr->env, &tr->envp, start, end, d->close);
+				for (int i = 0; i < n; i++) {
+					ChunkRun *cr = &tr->run[i];
+					int start = cr->chunk * d->chunk_length;
+
+					env_reset(&cr->env, &tr->envp, start, start + d->chunk_length - 1, d->close);
+					cr->ep_loss = 0;
+					cr->ep_reward = 0;
+					cr->ep_steps = 0;
+				}
 				tr->pos.in_episode = 1;
-				tr->pos.ep_loss = 0;
-				tr->pos.ep_reward = 0;
-				tr->pos.ep_steps = 0;
 			}
+			/* Every chunk has chunk_length days: the wave's episodes
+			 * end on the same step. */
 			for (;;) {
-				int a, done;
-				double rew;
+				int done = 0;
 
-				env_observe(&tr->env, &tr->envp, d->feat, s);
-				a = agent_act(ag, &tr->rng, s, 1);
-				rew = env_step(&tr->env, &tr->envp, d->close, a, &done);
-				env_observe(&tr->env, &tr->envp, d->feat, s2);
-				r = agent_remember(ag, s, a, (float)rew, s2, (float)done);
-				if (r < 0)
-					return r;
-				tr->pos.ep_reward += rew;
-				if (ag->replay.n >= ag->batch) {
-					float loss1;
-
-					r = agent_learn(ag, &tr->rng, cfg, &loss1);
+				for (int i = 0; i < n; i++) {
+					r = chunk_step(tr, &tr->run[i]);
 					if (r < 0)
 						return r;
-					tr->pos.ep_loss += loss1;
-					tr->pos.ep_steps++;
+					done = r;
 				}
 				if (done)
 					break;
@@ -198,34 +244,37 @@ int trainer_run(Trainer *tr, const TrainHooks *hooks)
 						return r;
 				}
 			}
-			if (ag->gpu) {
-				r = agent_sync_host(ag, &tr->pos.ep_loss);
-				if (r < 0)
-					return r;
+			r = trainer_sync(tr);
+			if (r < 0)
+				return r;
+			for (int i = 0; i < n; i++) {
+				ChunkRun *cr = &tr->run[i];
+				Agent *ag = &cr->agent;
+
+				ag->epsilon = fmax(cfg->epsilon_min, ag->epsilon * cfg->epsilon_decay);
+				cr->last_epsilon = ag->epsilon;
+				loss += cr->ep_steps ? cr->ep_loss / (double)cr->ep_steps : 0.0;
+				reward += cr->ep_reward;
 			}
+			tr->last_loss = loss / n;
+			tr->last_reward = reward / n;
+			tr->last_epsilon = tr->run[0].last_epsilon;
+			tr->last_n = n;
 			tr->pos.in_episode = 0;
 			tr->pos.episode++;
-			tr->pos.done_episodes++;
-			ag->epsilon = fmax(cfg->epsilon_min, ag->epsilon * cfg->epsilon_decay);
-			tr->last_epsilon = ag->epsilon;
-			loss = tr->pos.ep_steps ? tr->pos.ep_loss / (double)tr->pos.ep_steps : 0.0;
+			tr->pos.done_episodes += n;
 			if (tr->pos.episode == cfg->episodes_per_chunk) {
-				r = finish_chunk(tr);
+				r = finish_wave(tr);
 				if (r < 0)
 					return r;
 			}
 			if (hooks && hooks->episode) {
-				r = hooks->episode(hooks->ctx, tr, loss, tr->pos.ep_reward);
+				r = hooks->episode(hooks->ctx, tr);
 				if (r != 0)
 					return r;
 			}
-			if (!tr->agent_ready)
+			if (tr->pos.n_active == 0)
 				break;
-		}
-		if (hooks && hooks->chunk) {
-			r = hooks->chunk(hooks->ctx, tr);
-			if (r != 0)
-				return r;
 		}
 	}
 	return 0;

@@ -15,6 +15,7 @@
 #include "common/config.h"
 #include "common/rng.h"
 #include "env.h"
+#include "nn.h"
 
 typedef struct TrainData {
 	int32_t n_rows;         /* usable days (after the indicator warm-up) */
@@ -28,33 +29,50 @@ typedef struct TrainData {
 	uint32_t fingerprint;   /* CRC-32 of feat, close and date: the data a checkpoint belongs to */
 } TrainData;
 
-/* Position and per-episode accumulators: plain data, stored as is. */
+/* Chunks train in waves of up to `wave` chunks at once, in lockstep (the
+ * same episode and day in each): on the GPU each chunk's steps run on its
+ * own stream, so a wave keeps the device busy; on the CPU a wave of 1 is the
+ * plain sequential loop. Chunks never share state, so the result does not
+ * depend on the wave size. */
+#define TRAIN_MAX_WAVE 16
+
+/* Where the current wave stands: plain data, stored as is. */
 typedef struct TrainPos {
-	int32_t chunk;          /* chunk being trained (n_chunks when all are done) */
-	int32_t episode;        /* episodes finished in this chunk */
-	int32_t in_episode;     /* 1 when env holds an episode in progress */
-	int32_t pad;
-	int64_t done_episodes;  /* over the whole ticker */
+	int32_t chunk;          /* first chunk of the current wave (n_chunks when all are done) */
+	int32_t n_active;       /* chunks in the current wave (0 between waves) */
+	int32_t episode;        /* episodes finished by every chunk of the wave */
+	int32_t in_episode;     /* 1 when the wave's environments hold an episode in progress */
+	int64_t done_episodes;  /* chunk-episodes finished over the whole ticker */
+} TrainPos;
+
+/* One chunk of the current wave. */
+typedef struct ChunkRun {
+	int32_t chunk;
+	EnvState env;
+	Rng rng;                /* the chunk's own generator */
+	Agent agent;
 	int64_t ep_steps;       /* gradient steps in the current episode */
 	double ep_loss;         /* sum of losses in the current episode */
 	double ep_reward;       /* sum of rewards in the current episode */
-} TrainPos;
+	double last_epsilon;    /* epsilon after the last finished episode */
+} ChunkRun;
 
 typedef struct Trainer {
 	const Config *cfg;
 	EnvParams envp;
 	const TrainData *data;
 	TrainPos pos;
-	EnvState env;
-	Rng rng;                /* the current chunk's generator */
-	Agent agent;            /* the current chunk's agent (valid when pos.chunk < n_chunks) */
-	int agent_ready;
-	int use_gpu;              /* train each chunk's agent on the CUDA backend */
-	double last_epsilon;     /* epsilon after the last finished episode (for reports) */
+	ChunkRun run[TRAIN_MAX_WAVE];   /* run[0..pos.n_active) */
+	int wave;                       /* chunks per wave for new waves */
+	int use_gpu;                    /* train the agents on the CUDA backend */
 	float **chunk_params;   /* n_chunks finished online networks (NULL until done) */
 	size_t n_params;
 	int sizes[NN_MAX_LAYERS + 1];
 	int n_layers;
+	double last_loss;       /* mean loss over the wave's last episode */
+	double last_reward;     /* mean total reward over the wave's last episode */
+	double last_epsilon;
+	int last_n;             /* chunks in the wave of the last finished episode */
 } Trainer;
 
 /* Cuts the series into train/test and chunks. Errors (-EINVAL, message
@@ -68,15 +86,16 @@ void train_data_free(TrainData *d);
 int trainer_init(Trainer *tr, const Config *cfg, const TrainData *data);
 void trainer_free(Trainer *tr);
 
-/* Sets up the agent of pos.chunk (fresh weights from the chunk's seed). */
-int trainer_start_chunk(Trainer *tr);
+/* Starts the next wave at pos.chunk: fresh agents, weights from each
+ * chunk's seed. */
+int trainer_start_wave(Trainer *tr);
 
-/* Moves the current agent (after a resume) to the GPU when use_gpu. */
+/* Moves the wave's agents (after a resume) to the GPU when use_gpu. */
 int trainer_attach_gpu(Trainer *tr);
 
 /* Brings device state back to the host (networks, optimiser, the losses
- * summed on the device into pos.ep_loss) before a checkpoint. No-op on
- * the CPU. */
+ * summed on the device into each run's ep_loss) before a checkpoint.
+ * No-op on the CPU. */
 int trainer_sync(Trainer *tr);
 
 /* Seed of chunk c's generator. */
@@ -89,10 +108,9 @@ typedef struct TrainHooks {
 	void *ctx;
 	/* After every environment step: cheap checks (signals, heartbeat). */
 	int (*step)(void *ctx, Trainer *tr);
-	/* After every finished episode (pos already advanced). */
-	int (*episode)(void *ctx, Trainer *tr, double loss, double reward);
-	/* After a finished chunk (its model stored in chunk_params). */
-	int (*chunk)(void *ctx, Trainer *tr);
+	/* After every finished episode of the wave (pos already advanced;
+	 * pos.n_active == 0 when the wave just finished its last one). */
+	int (*episode)(void *ctx, Trainer *tr);
 } TrainHooks;
 
 /* Trains from the current position to the end. Returns 0 when all chunks
