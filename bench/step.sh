@@ -30,12 +30,16 @@ function val(key,   i, kv) {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == key) return kv[2] }
 	return ""
 }
-$1 == "peak" && val("n") == 2048 { peak = val("median_gflops"); peakc = val("cpu_gflops") }
+# Peak: the better of the 1024 and 2048 runs (medians), so that a burst of
+# load during one of them does not inflate the step percentage.
+$1 == "peak" { w = val("median_gflops") + 0; c = val("cpu_gflops") + 0
+               if (w > peak) peak = w
+               if (c > peakc) peakc = c }
 $1 == "step" { b = val("batch"); order[++n] = b; ours[b] = val("median_us"); oursc[b] = val("median_cpu_us") }
 $1 == "torch" { b = val("batch"); th[b] = val("median_us"); thc[b] = val("median_cpu_us") }
 END {
 	flops_row = 1009408
-	printf "\nsgemm 2048 peak, 1 thread: %.1f GFLOP/s wall, %.1f GFLOP/s cpu\n", peak, peakc
+	printf "\nsgemm peak (1024/2048 square), 1 thread: %.1f GFLOP/s wall, %.1f GFLOP/s cpu\n", peak, peakc
 	printf "%6s %10s %10s %8s %12s %12s %8s %8s %8s\n", "batch", "ours_us", "torch_us", "ratio",
 	       "ours_cpu_us", "torch_cpu_us", "ratio", "GFLOP/s", "%peak"
 	for (i = 1; i <= n; i++) {
