@@ -565,6 +565,13 @@ static void test_dqn(void)
 				    clips[step - 1]);
 
 		compare("dqn loss", (size_t)step, lf, loss, 1e-7, 1e-5, &shown);
+		/* Contract: rows 0..n-1 of the online scratch hold Q(s) of the
+		 * forward (before the update); rows n..2n-1 Q(s'). */
+		for (int i = 0; i < B * 3; i++) {
+			compare("dqn scratch Q(s)", (size_t)i, won.act[3][i], q[i], 1e-6, 1e-5, &shown);
+			compare("dqn scratch Q(s')", (size_t)i, won.act[3][B * 3 + i], q2[i], 1e-6,
+				1e-5, &shown);
+		}
 		for (size_t k = 0; k < on.n_params; k++) {
 			compare("dqn unclipped grad", k, on.grads[k], grad[k], 1e-7, 1e-4, &shown);
 			compare("dqn adam m", k, opt.m[k], md[k], 1e-9, 1e-4, &shown);
