@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "backtest.h"
+#include "lstm_job.h"
 #include "train.h"
 
 #define MODEL_FORMAT "tickervisor-model"
@@ -46,8 +47,10 @@ typedef struct ModelFile {
 	int n_layers;
 	int sizes[NN_MAX_LAYERS + 1];
 	int n_chunks;
-	float **params;        /* n_chunks networks */
+	float **params;        /* n_chunks networks (LSTM: chunk models, lstm_job.h layout) */
 	Metrics metrics;
+	char model_kind[8];    /* "ddqn" or "lstm" */
+	int lstm_input, lstm_hidden, lstm_layers, lstm_window;   /* model_kind "lstm" */
 } ModelFile;
 
 int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errlen);
@@ -58,5 +61,19 @@ void model_file_free(ModelFile *m);
  * ticker list, parallelism, budgets). With with_batch = 0, batch_size is
  * left out too (a resume may use a halved batch). malloc'd. */
 char *modelio_config_text(const Config *cfg, int with_batch);
+
+/* model = lstm (lstm_job.h): a checkpoint of the whole job (position,
+ * generator, the current chunk's parameters, best parameters and Adam
+ * state, finished chunk models) and the model file (model_kind "lstm",
+ * shape map "lstm" instead of "layers"; docs/model-format.md). Same
+ * atomic writing, checksum and refusals as the DDQN functions above;
+ * modelio_read_model reads both kinds. The reader wants a job
+ * lstm_job_init'ed for the same configuration and data. */
+int modelio_write_lstm_checkpoint(const LstmJob *j, const char *ticker, const char *path,
+				  uint32_t *ret_crc, char *err, size_t errlen);
+int modelio_read_lstm_checkpoint(LstmJob *j, const char *ticker, const char *path,
+				 char *err, size_t errlen);
+int modelio_write_lstm_model(const LstmJob *j, const char *ticker, const Backtest *bt,
+			     const char *path, uint32_t *ret_crc, char *err, size_t errlen);
 
 #endif

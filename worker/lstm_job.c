@@ -1,0 +1,552 @@
+#include "lstm_job.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "env.h"
+#include "gpu/gpu_lstm.h"
+#include "qp.h"
+
+#define ADAM_BETA1 0.9f
+#define ADAM_BETA2 0.999f
+#define ADAM_EPS 1e-8f
+/* Windows per forward in the backtest (bounds its scratch memory). */
+#define BT_BATCH 128
+
+int lstm_job_init(LstmJob *j, const Config *cfg, const TrainData *d, char *err, size_t errlen)
+{
+	memset(j, 0, sizeof(*j));
+	j->cfg = cfg;
+	j->data = d;
+	j->input = LSTM_JOB_INPUTS;
+	j->hidden = cfg->lstm_hidden;
+	j->layers = cfg->lstm_layers;
+	j->window = cfg->lstm_window;
+	j->n_params = lstm_param_count(j->input, j->hidden, j->layers);
+	j->n_model = j->n_params + 2 * (size_t)j->input;
+	j->n_windows = d->chunk_length - j->window;
+	if (j->n_windows < 4) {
+		snprintf(err, errlen, "rewts.chunk_length=%d leaves %d windows of rewts.lstm_window=%d "
+			 "days per chunk; model = lstm needs chunk_length >= lstm_window + 4",
+			 d->chunk_length, j->n_windows > 0 ? j->n_windows : 0, j->window);
+		return -EINVAL;
+	}
+	j->n_val = j->n_windows / 4 > 1 ? j->n_windows / 4 : 1;
+	j->n_train = j->n_windows - j->n_val;
+	j->chunk_models = calloc((size_t)d->n_chunks, sizeof(float *));
+	if (!j->chunk_models)
+		return -ENOMEM;
+	return 0;
+}
+
+static void free_chunk_state(LstmJob *j)
+{
+	gpu_lstm_free(j->gpu);
+	j->gpu = NULL;
+	lstm_free(&j->net);
+	adam_free(&j->opt);
+	lstm_work_free(&j->work);
+	free(j->best);
+	free(j->norm);
+	free(j->cx);
+	free(j->cy);
+	free(j->xb);
+	free(j->yb);
+	free(j->perm);
+	j->best = j->norm = j->cx = j->cy = j->xb = j->yb = NULL;
+	j->perm = NULL;
+	j->net_ready = 0;
+}
+
+void lstm_job_free(LstmJob *j)
+{
+	if (!j)
+		return;
+	free_chunk_state(j);
+	if (j->chunk_models && j->data)
+		for (int c = 0; c < j->data->n_chunks; c++)
+			free(j->chunk_models[c]);
+	free(j->chunk_models);
+	memset(j, 0, sizeof(*j));
+}
+
+/* The input row of day r (not standardised) into out[LSTM_JOB_INPUTS]. */
+static void raw_inputs(const TrainData *d, int r, double *out)
+{
+	for (int k = 0; k < IND_FEATURES; k++)
+		out[k] = d->feat[(size_t)r * IND_FEATURES + k];
+	out[IND_FEATURES] = r > 0 ? d->close[r] / d->close[r - 1] - 1.0 : 0.0;
+}
+
+/* Means and deviations (population) of the inputs over days [s, e]. */
+static void chunk_norm(const TrainData *d, int s, int e, float *norm)
+{
+	double sum[LSTM_JOB_INPUTS] = { 0 }, sq[LSTM_JOB_INPUTS] = { 0 }, v[LSTM_JOB_INPUTS];
+	int n = e - s + 1;
+
+	for (int r = s; r <= e; r++) {
+		raw_inputs(d, r, v);
+		for (int k = 0; k < LSTM_JOB_INPUTS; k++)
+			sum[k] += v[k];
+	}
+	for (int k = 0; k < LSTM_JOB_INPUTS; k++)
+		sum[k] /= n;
+	for (int r = s; r <= e; r++) {
+		raw_inputs(d, r, v);
+		for (int k = 0; k < LSTM_JOB_INPUTS; k++)
+			sq[k] += (v[k] - sum[k]) * (v[k] - sum[k]);
+	}
+	for (int k = 0; k < LSTM_JOB_INPUTS; k++) {
+		double sd = sqrt(sq[k] / n);
+
+		norm[k] = (float)sum[k];
+		norm[LSTM_JOB_INPUTS + k] = (float)(sd < 1e-6 ? 1.0 : sd);
+	}
+}
+
+/* Standardised inputs of day r with a model's norm. */
+static void norm_inputs(const TrainData *d, int r, const float *norm, float *out)
+{
+	double v[LSTM_JOB_INPUTS];
+
+	raw_inputs(d, r, v);
+	for (int k = 0; k < LSTM_JOB_INPUTS; k++)
+		out[k] = (float)((v[k] - norm[k]) / norm[LSTM_JOB_INPUTS + k]);
+}
+
+int lstm_job_start_chunk(LstmJob *j, int fresh)
+{
+	const TrainData *d = j->data;
+	int L = d->chunk_length, s = j->pos.chunk * L, B = j->cfg->batch_size;
+	size_t F = (size_t)j->input, W = (size_t)j->window;
+	Rng scratch;
+	int r;
+
+	free_chunk_state(j);
+	if (fresh)
+		rng_seed(&j->rng, train_chunk_seed(j->cfg->seed, j->pos.chunk));
+	else
+		rng_seed(&scratch, 0);
+	r = lstm_init(&j->net, j->input, j->hidden, j->layers, fresh ? &j->rng : &scratch);
+	if (r < 0)
+		goto fail;
+	r = adam_init(&j->opt, j->n_params, (float)j->cfg->lstm_learning_rate, ADAM_BETA1,
+		      ADAM_BETA2, ADAM_EPS);
+	if (r < 0)
+		goto fail;
+	r = lstm_work_init(&j->work, &j->net, B, j->window);
+	if (r < 0)
+		goto fail;
+	r = -ENOMEM;
+	j->best = malloc(j->n_params * sizeof(float));
+	j->norm = malloc(2 * F * sizeof(float));
+	j->cx = malloc((size_t)L * F * sizeof(float));
+	j->cy = malloc((size_t)L * sizeof(float));
+	j->xb = malloc((size_t)B * W * F * sizeof(float));
+	j->yb = malloc((size_t)B * W * sizeof(float));
+	j->perm = malloc((size_t)j->n_train * sizeof(int32_t));
+	if (!j->best || !j->norm || !j->cx || !j->cy || !j->xb || !j->yb || !j->perm)
+		goto fail;
+	memcpy(j->best, j->net.params, j->n_params * sizeof(float));
+	chunk_norm(d, s, s + L - 1, j->norm);
+	for (int i = 0; i < L; i++) {
+		norm_inputs(d, s + i, j->norm, j->cx + (size_t)i * F);
+		/* The last day's target lies outside the chunk and no window uses it. */
+		j->cy[i] = i + 1 < L ? (float)(LSTM_TARGET_SCALE *
+					       (d->close[s + i + 1] / d->close[s + i] - 1.0)) : 0.0f;
+	}
+	if (fresh) {
+		j->pos.epoch = 0;
+		j->pos.bad_epochs = 0;
+		j->pos.best_val = INFINITY;
+	}
+	j->net_ready = 1;
+	if (fresh)
+		return lstm_job_attach_gpu(j);
+	return 0;
+fail:
+	free_chunk_state(j);
+	return r;
+}
+
+int lstm_job_attach_gpu(LstmJob *j)
+{
+	int r;
+
+	if (!j->use_gpu || !j->net_ready || j->gpu)
+		return 0;
+	r = gpu_lstm_new(&j->gpu, j->input, j->hidden, j->layers, j->window, j->cfg->batch_size,
+			 j->opt.lr, j->opt.beta1, j->opt.beta2, j->opt.eps);
+	if (r < 0)
+		return r;
+	return gpu_lstm_upload(j->gpu, j->net.params, j->opt.m, j->opt.v, j->opt.t);
+}
+
+int lstm_job_sync(LstmJob *j)
+{
+	if (!j->net_ready || !j->gpu)
+		return 0;
+	return gpu_lstm_download(j->gpu, j->net.params, j->opt.m, j->opt.v, &j->opt.t);
+}
+
+void lstm_job_bytes(const LstmJob *j, int64_t *ret_activations, int64_t *ret_weights,
+		    int64_t *ret_device)
+{
+	int64_t act = 0, weights = 0, device = 0;
+	size_t B = (size_t)j->cfg->batch_size, W = (size_t)j->window, F = (size_t)j->input;
+
+	if (j->chunk_models)
+		for (int c = 0; c < j->data->n_chunks; c++)
+			if (j->chunk_models[c])
+				weights += (int64_t)(j->n_model * sizeof(float));
+	if (j->net_ready) {
+		act = (int64_t)(j->work.bytes + B * W * (F + 1) * sizeof(float));
+		/* params, grads, Adam m and v, best */
+		weights += (int64_t)(5 * j->n_params * sizeof(float));
+		if (j->gpu) {
+			int64_t res = 0, ws = 0, a = 0, w = 0;
+
+			if (gpu_lstm_bytes(j->gpu, &res, &ws, &a, &w) >= 0)
+				device = res + ws + a + w;
+		}
+	}
+	*ret_activations = act;
+	*ret_weights = weights;
+	*ret_device = device;
+}
+
+/* Copies windows idx[0..n-1] (0 = the chunk's first) into xb/yb. */
+static void gather(LstmJob *j, const int32_t *idx, int first, int n)
+{
+	size_t F = (size_t)j->input, W = (size_t)j->window;
+
+	for (int b = 0; b < n; b++) {
+		int k = idx ? idx[b] : first + b;
+
+		memcpy(j->xb + (size_t)b * W * F, j->cx + (size_t)k * F, W * F * sizeof(float));
+		memcpy(j->yb + (size_t)b * W, j->cy + k, W * sizeof(float));
+	}
+}
+
+/* Mean validation MSE with the current parameters. */
+static int validate(LstmJob *j, double *ret_loss)
+{
+	int B = j->cfg->batch_size;
+	double sum = 0;
+	int r;
+
+	for (int s = 0; s < j->n_val; s += B) {
+		int nb = j->n_val - s < B ? j->n_val - s : B;
+
+		gather(j, NULL, j->n_train + s, nb);
+		if (j->gpu) {
+			size_t n = (size_t)nb * j->window;
+
+			r = gpu_lstm_forward(j->gpu, j->xb, nb, 0, j->work.out);
+			if (r < 0)
+				return r;
+			for (size_t k = 0; k < n; k++) {
+				double e = (double)j->work.out[k] - j->yb[k];
+
+				sum += e * e / (double)j->window;
+			}
+		} else {
+			lstm_forward(&j->net, NULL, &j->work, j->xb, nb);
+			sum += lstm_mse(&j->net, &j->work, j->yb, 0) * nb;
+		}
+	}
+	*ret_loss = sum / j->n_val;
+	return 0;
+}
+
+static int train_epoch(LstmJob *j, const LstmHooks *hooks, double *ret_loss)
+{
+	int B = j->cfg->batch_size;
+	double sum = 0;
+	int r;
+
+	for (int i = 0; i < j->n_train; i++)
+		j->perm[i] = i;
+	for (int i = j->n_train - 1; i > 0; i--) {
+		int k = (int)rng_below(&j->rng, (uint64_t)i + 1);
+		int32_t t = j->perm[i];
+
+		j->perm[i] = j->perm[k];
+		j->perm[k] = t;
+	}
+	for (int s = 0; s < j->n_train; s += B) {
+		int nb = j->n_train - s < B ? j->n_train - s : B;
+		double loss;
+
+		gather(j, j->perm + s, 0, nb);
+		if (j->gpu) {
+			r = gpu_lstm_forward(j->gpu, j->xb, nb, 1, NULL);
+			if (r >= 0)
+				r = gpu_lstm_mse_backward(j->gpu, j->yb, &loss, NULL);
+			if (r >= 0)
+				r = gpu_lstm_adam_step(j->gpu);
+			if (r < 0)
+				return r;
+		} else {
+			lstm_forward(&j->net, NULL, &j->work, j->xb, nb);
+			loss = lstm_mse(&j->net, &j->work, j->yb, 1);
+			adam_step(&j->opt, j->net.params, j->net.grads);
+		}
+		sum += loss * nb;
+		if (hooks && hooks->step) {
+			r = hooks->step(hooks->ctx, j);
+			if (r != 0)
+				return r;
+		}
+	}
+	*ret_loss = sum / j->n_train;
+	return 0;
+}
+
+int lstm_job_run(LstmJob *j, const LstmHooks *hooks)
+{
+	const Config *cfg = j->cfg;
+	int r;
+
+	while (j->pos.chunk < j->data->n_chunks) {
+		double tl, vl;
+		int stop;
+
+		if (!j->net_ready) {
+			r = lstm_job_start_chunk(j, 1);
+			if (r < 0)
+				return r;
+		}
+		r = train_epoch(j, hooks, &tl);
+		if (r != 0)
+			return r;
+		r = validate(j, &vl);
+		if (r < 0)
+			return r;
+		j->pos.epoch++;
+		j->pos.done_episodes++;
+		j->last_train_loss = tl;
+		j->last_val_loss = vl;
+		if (vl < j->pos.best_val) {
+			j->pos.best_val = vl;
+			j->pos.bad_epochs = 0;
+			if (j->gpu)
+				r = gpu_lstm_download(j->gpu, j->best, NULL, NULL, NULL);
+			else
+				memcpy(j->best, j->net.params, j->n_params * sizeof(float));
+			if (r < 0)
+				return r;
+		} else {
+			j->pos.bad_epochs++;
+		}
+		stop = j->pos.epoch >= cfg->lstm_epochs ||
+		       (cfg->lstm_patience > 0 && j->pos.bad_epochs >= cfg->lstm_patience);
+		if (stop) {
+			float *m = malloc(j->n_model * sizeof(float));
+
+			if (!m)
+				return -ENOMEM;
+			memcpy(m, j->best, j->n_params * sizeof(float));
+			memcpy(m + j->n_params, j->norm, 2 * (size_t)j->input * sizeof(float));
+			j->chunk_models[j->pos.chunk] = m;
+			free_chunk_state(j);
+			j->pos.chunk++;
+			j->pos.done_episodes = (int64_t)j->pos.chunk * cfg->lstm_epochs;
+			j->pos.epoch = 0;
+			j->pos.bad_epochs = 0;
+			j->pos.best_val = INFINITY;
+		}
+		if (hooks && hooks->epoch) {
+			r = hooks->epoch(hooks->ctx, j, tl, vl);
+			if (r != 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+/* ---- backtest --------------------------------------------------------------- */
+
+/* The metrics of backtest.c (same definitions, see backtest.h). */
+static void compute_metrics(Backtest *bt, const TrainData *d, const EnvState *env)
+{
+	Metrics *mt = &bt->m;
+	int n = bt->n_values - 1;
+	double mean = 0, var = 0, peak = bt->values[0], mdd = 0;
+	int wins = 0;
+
+	for (int k = 1; k <= n; k++) {
+		double r = bt->values[k] / bt->values[k - 1] - 1.0;
+
+		mean += r;
+		wins += r > 0;
+	}
+	mean = n > 0 ? mean / n : 0;
+	for (int k = 1; k <= n; k++) {
+		double r = bt->values[k] / bt->values[k - 1] - 1.0;
+
+		var += (r - mean) * (r - mean);
+	}
+	var = n > 1 ? var / (n - 1) : 0;
+	for (int k = 0; k <= n; k++) {
+		if (bt->values[k] > peak)
+			peak = bt->values[k];
+		if ((peak - bt->values[k]) / peak > mdd)
+			mdd = (peak - bt->values[k]) / peak;
+	}
+	mt->total_return = bt->values[n] / bt->values[0] - 1.0;
+	mt->sharpe = var > 0 ? sqrt(252.0) * mean / sqrt(var) : 0.0;
+	mt->volatility = sqrt(var) * sqrt(252.0);
+	mt->max_drawdown = mdd;
+	mt->win_rate = n > 0 ? (double)wins / n : 0.0;
+	mt->trades = env->trades;
+	mt->test_days = n;
+	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
+}
+
+/* Forecasts fc[k] of r(first+k+1) for k in [0, span) by one chunk model;
+ * 0 where the window would start before the first row. */
+static int model_forecasts(const Config *cfg, const TrainData *d, const float *model,
+			   int first, int span, double *fc)
+{
+	int F = LSTM_JOB_INPUTS, W = cfg->lstm_window;
+	size_t n_params = lstm_param_count(F, cfg->lstm_hidden, cfg->lstm_layers);
+	const float *norm = model + n_params;
+	Lstm view;
+	LstmWork work;
+	float *xn = NULL, *xb = NULL;
+	int lo = first > W - 1 ? first : W - 1, r;
+
+	memset(&view, 0, sizeof(view));
+	view.input = F;
+	view.hidden = cfg->lstm_hidden;
+	view.layers = cfg->lstm_layers;
+	view.n_params = n_params;
+	r = lstm_work_init(&work, &view, BT_BATCH, W);
+	if (r < 0)
+		return r;
+	xn = malloc((size_t)d->n_rows * F * sizeof(float));
+	xb = malloc((size_t)BT_BATCH * W * F * sizeof(float));
+	if (!xn || !xb) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (int row = lo - (W - 1); row < d->n_rows; row++)
+		norm_inputs(d, row, norm, xn + (size_t)row * F);
+	for (int k = 0; k < span && first + k < lo; k++)
+		fc[k] = 0.0;
+	for (int day = lo; day < first + span; day += BT_BATCH) {
+		int nb = first + span - day < BT_BATCH ? first + span - day : BT_BATCH;
+		const float *out;
+
+		for (int b = 0; b < nb; b++)
+			memcpy(xb + (size_t)b * W * F, xn + (size_t)(day + b - W + 1) * F,
+			       (size_t)W * F * sizeof(float));
+		out = lstm_forward(&view, model, &work, xb, nb);
+		for (int b = 0; b < nb; b++)
+			fc[day + b - first] = out[(size_t)b * W + W - 1] / LSTM_TARGET_SCALE;
+	}
+	r = 0;
+out:
+	free(xn);
+	free(xb);
+	lstm_work_free(&work);
+	return r;
+}
+
+int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *models,
+		      Backtest *ret)
+{
+	int M = d->n_chunks;
+	int first = d->test_start - cfg->lookback_length - 1;
+	int span, test_steps, max_fits;
+	EnvParams envp;
+	EnvState env;
+	double *fc = NULL, *P = NULL, *y = NULL, *w = NULL;
+	Backtest bt;
+	int r = -ENOMEM;
+
+	memset(&bt, 0, sizeof(bt));
+	if (first < 0)
+		first = 0;
+	span = d->n_rows - first;
+	test_steps = d->n_rows - 1 - d->test_start;
+	max_fits = test_steps / cfg->fit_weights_every + 1;
+	env_params_from_config(&envp, cfg);
+
+	fc = malloc((size_t)M * (size_t)span * sizeof(double));
+	P = malloc((size_t)cfg->lookback_length * (size_t)M * sizeof(double));
+	y = malloc((size_t)cfg->lookback_length * sizeof(double));
+	w = malloc((size_t)M * sizeof(double));
+	bt.fit_date = malloc((size_t)max_fits * sizeof(int32_t));
+	bt.weights = malloc((size_t)max_fits * (size_t)M * sizeof(double));
+	bt.values = malloc((size_t)(test_steps + 1) * sizeof(double));
+	if (!fc || !P || !y || !w || !bt.fit_date || !bt.weights || !bt.values)
+		goto out;
+	for (int m = 0; m < M; m++) {
+		r = model_forecasts(cfg, d, models[m], first, span, fc + (size_t)m * span);
+		if (r < 0)
+			goto out;
+	}
+	r = -ENOMEM;
+
+	for (int m = 0; m < M; m++)
+		w[m] = 1.0 / M;
+	env_reset(&env, &envp, d->test_start, d->n_rows - 1, d->close);
+	bt.values[0] = env.value;
+	for (int t = d->test_start, k = 0; t < d->n_rows - 1; t++, k++) {
+		double e = 0;
+		int a, done;
+
+		/* The refit of backtest.c: lookback days before t only. */
+		if (k % cfg->fit_weights_every == 0) {
+			int lo = t - cfg->lookback_length;
+			int n = 0;
+
+			if (lo < first)
+				lo = first;
+			for (int dd = lo; dd < t; dd++, n++) {
+				for (int m = 0; m < M; m++)
+					P[(size_t)n * M + m] = fc[(size_t)m * span + (dd - first)];
+				y[n] = d->close[dd + 1] / d->close[dd] - 1.0;
+			}
+			if (n > 0) {
+				QpInfo info;
+
+				if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
+					for (int m = 0; m < M; m++)
+						w[m] = 1.0 / M;
+			}
+			bt.fit_date[bt.n_fits] = d->date[t];
+			memcpy(bt.weights + (size_t)bt.n_fits * M, w, (size_t)M * sizeof(double));
+			bt.n_fits++;
+		}
+		for (int m = 0; m < M; m++)
+			e += w[m] * fc[(size_t)m * span + (t - first)];
+		if (e > 0 && env.position == 0)
+			a = ENV_LONG;
+		else if (!(e > 0) && env.position == 1)
+			a = ENV_SHORT;
+		else
+			a = ENV_HOLD;
+		bt.m.actions[a]++;
+		env_step(&env, &envp, d->close, a, &done);
+		bt.values[k + 1] = env.value;
+	}
+	bt.n_values = test_steps + 1;
+	bt.n_models = M;
+	compute_metrics(&bt, d, &env);
+	*ret = bt;
+	memset(&bt, 0, sizeof(bt));
+	r = 0;
+out:
+	backtest_free(&bt);
+	free(fc);
+	free(P);
+	free(y);
+	free(w);
+	return r;
+}
