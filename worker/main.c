@@ -19,7 +19,9 @@
 #include "common/exitcodes.h"
 #include "csv.h"
 #include "gpu/gpu.h"
+#include "gpu/gpu_lstm.h"
 #include "indicators.h"
+#include "lstm_job.h"
 #include "modelio.h"
 #include "report.h"
 #include "train.h"
@@ -69,6 +71,7 @@ typedef struct Worker {
 	Faults faults;
 	Reporter rp;
 	Trainer tr;
+	LstmJob lj;           /* model = lstm */
 	TrainData data;
 	char ckpt_path[PATH_MAX];
 	char model_path[PATH_MAX];
@@ -515,7 +518,12 @@ static int evaluate(Worker *w)
 		code = TV_EXIT_BAD_INPUT;
 		goto out;
 	}
-	r = backtest_run(&w->cfg, &w->data, mf.params, mf.sizes, mf.n_layers, &bt);
+	if (!strcmp(mf.model_kind, "lstm"))
+		r = mf.lstm_hidden == w->cfg.lstm_hidden && mf.lstm_layers == w->cfg.lstm_layers &&
+		    mf.lstm_window == w->cfg.lstm_window ?
+			lstm_backtest_run(&w->cfg, &w->data, mf.params, &bt) : -EINVAL;
+	else
+		r = backtest_run(&w->cfg, &w->data, mf.params, mf.sizes, mf.n_layers, &bt);
 	if (r < 0) {
 		fprintf(stderr, "tickervisor-worker: backtest failed: %s\n", strerror(-r));
 		code = code_for(r);
@@ -561,6 +569,244 @@ static int resume(Worker *w)
 	return 0;
 }
 
+/* ---- model = lstm (lstm_job.h) ----------------------------------------------
+ * The same reporting, checkpoint, signal and fault machinery as the DDQN
+ * path above, with epochs counted as episodes. */
+
+static int lstm_fail_code(int r)
+{
+	return r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
+}
+
+static void lstm_update_memory(Worker *w)
+{
+	int64_t act, weights, device;
+
+	lstm_job_bytes(&w->lj, &act, &weights, &device);
+	report_memory(&w->rp, 0, act, weights, device);
+}
+
+static int lstm_checkpoint(Worker *w)
+{
+	LstmJob *j = &w->lj;
+	uint32_t crc;
+	Msg m;
+	int r;
+
+	r = lstm_job_sync(j);
+	if (r < 0) {
+		snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_lstm_last_error());
+		w->exit_code = lstm_fail_code(r);
+		send_error(w, w->exit_code, w->err);
+		return r;
+	}
+	r = modelio_write_lstm_checkpoint(j, w->args.ticker, w->ckpt_path, &crc, w->err,
+					  sizeof(w->err));
+	if (r < 0) {
+		w->exit_code = TV_EXIT_INTERNAL;
+		send_error(w, TV_EXIT_INTERNAL, w->err);
+		return r;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_CHECKPOINT;
+	snprintf(m.u.checkpoint.path, sizeof(m.u.checkpoint.path), "%s", w->ckpt_path);
+	m.u.checkpoint.checksum = crc;
+	m.u.checkpoint.chunk = j->pos.chunk;
+	m.u.checkpoint.episode = j->pos.epoch;
+	m.u.checkpoint.done_episodes = j->pos.done_episodes;
+	report_send(&w->rp, &m);
+	return 0;
+}
+
+/* After every minibatch: heartbeats only. Signals are acted on at the next
+ * epoch boundary, where a checkpoint continues exactly. */
+static int lstm_hook_step(void *ctx, LstmJob *j)
+{
+	Worker *w = ctx;
+
+	(void)j;
+	if (w->rp.fd >= 0 && report_now() - w->rp.last_beat >= w->rp.interval) {
+		lstm_update_memory(w);
+		report_heartbeat(&w->rp, 1);
+	}
+	return 0;
+}
+
+static int lstm_hook_epoch(void *ctx, LstmJob *j, double train_loss, double val_loss)
+{
+	Worker *w = ctx;
+	const Config *cfg = &w->cfg;
+	long done = (long)j->pos.done_episodes;
+	int chunk_done = !j->net_ready;
+	Msg m;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_PROGRESS;
+	m.u.progress.chunk = chunk_done ? j->pos.chunk - 1 : j->pos.chunk;
+	m.u.progress.episode = chunk_done ? cfg->lstm_epochs : j->pos.epoch;
+	m.u.progress.step = 0;
+	m.u.progress.done_episodes = done;
+	m.u.progress.total_episodes = (int64_t)j->data->n_chunks * cfg->lstm_epochs;
+	m.u.progress.loss = train_loss;
+	m.u.progress.epsilon = 0;
+	/* The reward slot carries the validation loss (lower is better). */
+	m.u.progress.reward = val_loss;
+	report_send(&w->rp, &m);
+	lstm_update_memory(w);
+	report_heartbeat(&w->rp, 0);
+
+	if (chunk_done || done % cfg->checkpoint_every == 0 || g_stop || g_checkpoint) {
+		g_checkpoint = 0;
+		r = lstm_checkpoint(w);
+		if (r < 0)
+			return r;
+		if (g_stop) {
+			w->stopped = 1;
+			return 1;
+		}
+	}
+	if (w->faults.slow_ms > 0) {
+		struct timespec ts = { w->faults.slow_ms / 1000, (w->faults.slow_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (w->faults.crash_at == done && fault_fires(&w->faults))
+		abort();
+	if (w->faults.exit_at == done && fault_fires(&w->faults))
+		_exit(w->faults.exit_code);
+	if (w->faults.hang_at == done && fault_fires(&w->faults))
+		for (;;)
+			pause();
+	return 0;
+}
+
+/* Resumes the LSTM job from path, or from path.prev (see resume()). */
+static int lstm_resume(Worker *w)
+{
+	char prev[PATH_MAX + 8];
+	char err2[1024];
+	int r;
+
+	r = modelio_read_lstm_checkpoint(&w->lj, w->args.ticker, w->args.resume, w->err,
+					 sizeof(w->err));
+	if (r >= 0)
+		return 0;
+	snprintf(prev, sizeof(prev), "%s.prev", w->args.resume);
+	if (r == -ENOMEM || access(prev, F_OK) != 0)
+		return r;
+	lstm_job_free(&w->lj);
+	if (lstm_job_init(&w->lj, &w->cfg, &w->data, err2, sizeof(err2)) < 0)
+		return -ENOMEM;
+	w->lj.use_gpu = w->use_gpu;
+	if (modelio_read_lstm_checkpoint(&w->lj, w->args.ticker, prev, err2, sizeof(err2)) < 0)
+		return r;
+	fprintf(stderr, "tickervisor-worker[%d] %s: warning: %s; resuming from the previous checkpoint %s\n",
+		(int)getpid(), w->args.ticker, w->err, prev);
+	return 0;
+}
+
+/* The whole LSTM run after the data is loaded; returns the exit code. */
+static int run_lstm(Worker *w, const char *device_name)
+{
+	LstmJob *j = &w->lj;
+	LstmHooks hooks;
+	Backtest bt;
+	Msg m;
+	int r, code;
+
+	memset(&bt, 0, sizeof(bt));
+	r = lstm_job_init(j, &w->cfg, &w->data, w->err, sizeof(w->err));
+	if (r < 0) {
+		code = code_for(r);
+		send_error(w, code, r == -ENOMEM ? "out of memory" : w->err);
+		goto out;
+	}
+	j->use_gpu = w->use_gpu;
+	if (w->args.resume) {
+		r = lstm_resume(w);
+		if (r < 0) {
+			code = code_for(r);
+			send_error(w, code, w->err);
+			goto out;
+		}
+		r = lstm_job_attach_gpu(j);
+		if (r < 0) {
+			code = lstm_fail_code(r);
+			snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_lstm_last_error());
+			send_error(w, code, w->err);
+			goto out;
+		}
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_HELLO;
+	m.u.hello.pid = getpid();
+	snprintf(m.u.hello.ticker, sizeof(m.u.hello.ticker), "%s", w->args.ticker);
+	snprintf(m.u.hello.backend, sizeof(m.u.hello.backend), "%s", w->use_gpu ? "cuda" : "cpu");
+	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "%s", device_name);
+	m.u.hello.batch_size = w->cfg.batch_size;
+	m.u.hello.total_chunks = w->data.n_chunks;
+	m.u.hello.episodes_per_chunk = w->cfg.lstm_epochs;
+	report_send(&w->rp, &m);
+	report_heartbeat(&w->rp, 1);
+
+	memset(&hooks, 0, sizeof(hooks));
+	hooks.ctx = w;
+	hooks.step = lstm_hook_step;
+	hooks.epoch = lstm_hook_epoch;
+	r = lstm_job_run(j, &hooks);
+	if (r > 0 && w->stopped) {
+		code = TV_EXIT_INTERRUPTED;
+		goto out;
+	}
+	if (r < 0) {
+		code = w->exit_code ? w->exit_code : code_for(r == -EINVAL ? -EIO : r);
+		if (!w->exit_code) {
+			if (w->use_gpu)
+				snprintf(w->err, sizeof(w->err), "training failed on the GPU: %s",
+					 gpu_lstm_last_error());
+			else
+				snprintf(w->err, sizeof(w->err), "training failed: %s",
+					 r == -ENOMEM ? "out of memory" : strerror(-r));
+			send_error(w, code, w->err);
+		}
+		goto out;
+	}
+	r = lstm_backtest_run(&w->cfg, &w->data, j->chunk_models, &bt);
+	if (r < 0) {
+		code = code_for(r == -EINVAL ? -EIO : r);
+		send_error(w, code, "backtest failed: out of memory");
+		goto out;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_RESULT;
+	r = modelio_write_lstm_model(j, w->args.ticker, &bt, w->model_path, &m.u.result.checksum,
+				     w->err, sizeof(w->err));
+	if (r < 0) {
+		code = TV_EXIT_INTERNAL;
+		send_error(w, code, w->err);
+		goto out;
+	}
+	snprintf(m.u.result.model_path, sizeof(m.u.result.model_path), "%s", w->model_path);
+	fill_result(&m.u.result, &bt.m);
+	lstm_update_memory(w);
+	report_heartbeat(&w->rp, 1);
+	report_send(&w->rp, &m);
+	if (w->rp.fd < 0) {
+		const MsgHeartbeat *h = &w->rp.hb;
+
+		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: activations %.2f MiB, "
+			"weights+optimizer %.2f MiB, device %.2f MiB\n", w->args.ticker,
+			h->rss_peak / 1048576.0, h->peak_activations / 1048576.0,
+			h->peak_weights / 1048576.0, h->peak_device / 1048576.0);
+	}
+	code = TV_EXIT_DONE;
+out:
+	backtest_free(&bt);
+	lstm_job_free(j);
+	return code;
+}
+
 int main(int argc, char **argv)
 {
 	static Worker w;
@@ -604,12 +850,6 @@ int main(int argc, char **argv)
 	}
 	w.rp.interval = w.cfg.heartbeat;
 	openblas_set_num_threads(w.cfg.threads);
-	if (strcmp(w.cfg.model, "ddqn") != 0) {
-		snprintf(w.err, sizeof(w.err), "run.model = %s: this worker trains only 'ddqn' on the CPU; "
-			 "'lstm' needs the CUDA build", w.cfg.model);
-		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
-		return TV_EXIT_BAD_INPUT;
-	}
 	r = choose_device(&w, device_name, sizeof(device_name));
 	if (r < 0) {
 		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
@@ -628,6 +868,11 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		code = code_for(r);
 		send_error(&w, code, w.err);
+		return code;
+	}
+	if (!strcmp(w.cfg.model, "lstm")) {
+		code = run_lstm(&w, device_name);
+		train_data_free(&w.data);
 		return code;
 	}
 	r = trainer_init(&w.tr, &w.cfg, &w.data);
