@@ -6,7 +6,8 @@
  * download convert between that layout (PyTorch's, gates i, f, g, o) and
  * cuDNN's weight space (CUDNN_LSTM, CUDNN_UNIDIRECTIONAL,
  * CUDNN_LINEAR_INPUT, CUDNN_RNN_DOUBLE_BIAS, FP32 math with
- * CUDNN_DEFAULT_MATH: no TF32), so the CPU code can continue from,
+ * CUDNN_FMA_MATH: no TF32, which CUDNN_DEFAULT_MATH would allow on
+ * Ampere and later), so the CPU code can continue from,
  * checkpoint or store what the device trained. Results match the CPU
  * within rounding, not bit for bit.
  *

@@ -306,10 +306,15 @@ extern "C" int gpu_lstm_new(GpuLstm **ret, int input, int hidden, int layers, in
 	/* No dropout: cuDNN accepts no state buffer then (PyTorch does the same). */
 	DNN(cudnnSetDropoutDescriptor(g->drop, g->dnn, 0.0f, NULL, 0, 0));
 	DNN(cudnnCreateRNNDescriptor(&g->rnn));
+	/* FP32 without tensor ops: CUDNN_DEFAULT_MATH lets cuDNN use TF32 on
+	 * Ampere and later (10-bit mantissa: ~1e-3 errors), so this asks for
+	 * CUDNN_FMA_MATH, as PyTorch does for float RNNs with TF32 off.
+	 * Padded I/O is what permits the batch-major unpacked layout (every
+	 * sequence has the full length, so nothing is padded in fact). */
 	DNN(cudnnSetRNNDescriptor_v8(g->rnn, CUDNN_RNN_ALGO_STANDARD, CUDNN_LSTM,
 				     CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL, CUDNN_LINEAR_INPUT,
-				     CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_DEFAULT_MATH, input,
-				     hidden, hidden, layers, g->drop, CUDNN_RNN_PADDED_IO_DISABLED));
+				     CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, CUDNN_FMA_MATH, input,
+				     hidden, hidden, layers, g->drop, CUDNN_RNN_PADDED_IO_ENABLED));
 	DNN(cudnnCreateRNNDataDescriptor(&g->x_desc));
 	DNN(cudnnCreateRNNDataDescriptor(&g->y_desc));
 	DNN(cudnnCreateTensorDescriptor(&g->h_desc));
