@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "nn.h"
 
@@ -692,12 +694,59 @@ static void test_determinism(void)
 	free(p3); free(m3); free(v3);
 }
 
-int main(void)
+/* With --coretype=NAME the test re-executes itself with OPENBLAS_CORETYPE
+ * set (OpenBLAS reads it when it is loaded), so every check also runs on
+ * that kernel set; exit 77 (skipped) where the CPU cannot run it. */
+static int coretype_setup(int argc, char **argv)
+{
+	const char *ct, *env;
+
+	if (argc < 2 || strncmp(argv[1], "--coretype=", 11) != 0)
+		return 0;
+	ct = argv[1] + 11;
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (strcasecmp(ct, "SkylakeX") == 0 &&
+	    !(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+	      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+	      __builtin_cpu_supports("avx512vl"))) {
+		printf("SKIP: no AVX-512 for OpenBLAS %s kernels\n", ct);
+		return 77;
+	}
+#endif
+	env = getenv("OPENBLAS_CORETYPE");
+	if (!env || strcmp(env, ct) != 0) {
+		if (setenv("OPENBLAS_CORETYPE", ct, 1) != 0)
+			return 1;
+		execv("/proc/self/exe", argv);
+		perror("execv /proc/self/exe");
+		return 1;
+	}
+	CHECK(strcasecmp(openblas_get_corename(), ct) == 0, "OpenBLAS runs %s, not %s",
+	      openblas_get_corename(), ct);
+	return 0;
+}
+
+int main(int argc, char **argv)
 {
 	static const int small[] = { 4, 40, 33, 3 };
 	static const int big[] = { 11, 256, 256, 128, 3 };
+	const char *hint;
+	int rc = coretype_setup(argc, argv);
 
+	if (rc)
+		return rc;
 	openblas_set_num_threads(1);
+	/* The hint names AVX-512 kernels only when OpenBLAS is not already
+	 * running AVX-512 ones and the CPU has the instructions. */
+	hint = nn_blas_coretype_hint();
+	printf("openblas core %s, hint %s\n", openblas_get_corename(), hint ? hint : "none");
+	if (hint) {
+		CHECK(strcasecmp(openblas_get_corename(), "SkylakeX") != 0,
+		      "hint %s while OpenBLAS already runs SkylakeX", hint);
+#if defined(__x86_64__) && defined(__GNUC__)
+		CHECK(__builtin_cpu_supports("avx512f"), "hint %s without AVX-512", hint);
+#endif
+	}
 	test_init();
 	check_grads("mlp 4-40-33-3", small, 3, 5, 0, 21);
 	check_grads("mlp 11-256-256-128-3", big, 4, 8, 40, 22);
