@@ -8,7 +8,11 @@
  * options are ignored.  Behaviour, from the environment:
  *   FAKE_EPISODES=N   progress frames to send (default 0: hello + result)
  *   FAKE_SLEEP_MS=N   sleep after each episode (default 0)
- *   FAKE_ALLOC_MB=N   touch N MiB of memory before the episodes (default 0)
+ *   FAKE_ALLOC_MB=N   touch N MiB of memory before the episodes (default 0),
+ *                     page by page, after FAKE_ALLOC_DELAY_MS (default 0)
+ *   FAKE_MARK_BYTES=N while touching, write "mark SEC.NSEC" (CLOCK_REALTIME)
+ *                     to stderr when N bytes are touched (budget benchmark)
+ *   FAKE_HOLD_MS=N    after touching, sleep N ms before the episodes
  * It sends hello, one heartbeat, the progress frames, a checkpoint frame
  * every FAKE_CKPT_EVERY episodes (default 0 = never), and a result frame,
  * writes DIR/TICKER.model (a few bytes) and exits 0.
@@ -93,10 +97,30 @@ int main(int argc, char **argv)
 
 	char *mem = NULL;
 	if (alloc_mb > 0) {
-		mem = malloc((size_t)alloc_mb << 20);
+		long delay_ms = env_long("FAKE_ALLOC_DELAY_MS", 0);
+		long mark = env_long("FAKE_MARK_BYTES", -1);
+		long hold_ms = env_long("FAKE_HOLD_MS", 0);
+		size_t len = (size_t)alloc_mb << 20;
+		if (delay_ms > 0) {
+			struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
+		mem = malloc(len);
 		if (!mem)
 			return TV_EXIT_OVER_BUDGET;
-		memset(mem, 1, (size_t)alloc_mb << 20);
+		for (size_t off = 0; off < len; off += 4096) {
+			mem[off] = 1;
+			if (mark >= 0 && off + 4096 >= (size_t)mark && off < (size_t)mark) {
+				struct timespec now;
+				clock_gettime(CLOCK_REALTIME, &now);
+				fprintf(stderr, "mark %lld.%09ld\n", (long long)now.tv_sec, now.tv_nsec);
+				fflush(stderr);
+			}
+		}
+		if (hold_ms > 0) {
+			struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
+			nanosleep(&ts, NULL);
+		}
 	}
 	memset(&m, 0, sizeof m);
 	m.type = MSG_HEARTBEAT;

@@ -38,10 +38,15 @@ peak() {
 	[ -n "$v" ] && [ "$v" -gt 0 ] || fail "calibration $1: no peak"
 	echo "$v"
 }
+# At B: stop after episode 5 (the attempt at B is killed there anyway).
+# At B/2: the whole job from scratch, which the --retrain run repeats.
 pB=$(peak calB $B TV_FAULT_EXIT_AT=5:12)
-pH=$(peak calH $H TV_FAULT_EXIT_AT=3:12)
+pH=$(peak calH $H TV_FAULT_NONE=1)
 echo "peak RSS at batch $B: $pB B; at batch $H: $pH B"
 gap=$((pB - pH))
+# Under AddressSanitizer the allocator keeps freed memory resident, so RSS
+# grows with run time more than with the batch size: the gap closes and
+# the test says so instead of guessing.
 [ "$gap" -ge $((2 * 1024 * 1024)) ] || skip "peaks at $B and $H differ by only $gap bytes"
 budget=$(( (pB + pH) / 2 ))
 
