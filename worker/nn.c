@@ -80,8 +80,10 @@ static void bias_act_ref(float *z, const float *b, int rows, int cols, int relu)
 	}
 }
 
-/* d[i][j] = a[i][j] > 0 ? d[i][j] : 0 (if a is not NULL), and
- * db[j] = sum over i (ascending) of d[i][j], starting from 0. */
+/* The ReLU derivative and the bias gradient of the layer below in one pass:
+ * d[i][j] = a[i][j] > 0 ? d[i][j] : 0 (a = relu output, so a > 0 exactly
+ * where the pre-activation was), and db[j] = sum over i (ascending) of
+ * d[i][j], starting from 0. */
 static void mask_colsum_ref(float *d, const float *a, float *db, int rows,
 			    int cols)
 {
@@ -89,15 +91,12 @@ static void mask_colsum_ref(float *d, const float *a, float *db, int rows,
 		db[j] = 0.0f;
 	for (int i = 0; i < rows; i++) {
 		float *di = d + (size_t)i * cols;
-		const float *ai = a ? a + (size_t)i * cols : NULL;
+		const float *ai = a + (size_t)i * cols;
 
 		for (int j = 0; j < cols; j++) {
-			float x = di[j];
+			float x = ai[j] > 0.0f ? di[j] : 0.0f;
 
-			if (ai && !(ai[j] > 0.0f))
-				x = 0.0f;
-			if (ai)
-				di[j] = x;
+			di[j] = x;
 			db[j] += x;
 		}
 	}
@@ -193,23 +192,22 @@ static void mask_colsum_avx2(float *d, const float *a, float *db, int rows,
 
 		for (int i = 0; i < rows; i++) {
 			float *di = d + (size_t)i * cols + j;
-			__m256 x0 = _mm256_loadu_ps(di);
-			__m256 x1 = _mm256_loadu_ps(di + 8);
-			__m256 x2 = _mm256_loadu_ps(di + 16);
-			__m256 x3 = _mm256_loadu_ps(di + 24);
+			const float *ai = a + (size_t)i * cols + j;
+			/* and with the all-ones/all-zeros compare mask gives d or
+			 * +0, as the portable loop does. */
+			__m256 x0 = _mm256_and_ps(_mm256_loadu_ps(di),
+						  _mm256_cmp_ps(_mm256_loadu_ps(ai), zero, _CMP_GT_OQ));
+			__m256 x1 = _mm256_and_ps(_mm256_loadu_ps(di + 8),
+						  _mm256_cmp_ps(_mm256_loadu_ps(ai + 8), zero, _CMP_GT_OQ));
+			__m256 x2 = _mm256_and_ps(_mm256_loadu_ps(di + 16),
+						  _mm256_cmp_ps(_mm256_loadu_ps(ai + 16), zero, _CMP_GT_OQ));
+			__m256 x3 = _mm256_and_ps(_mm256_loadu_ps(di + 24),
+						  _mm256_cmp_ps(_mm256_loadu_ps(ai + 24), zero, _CMP_GT_OQ));
 
-			if (a) {
-				const float *ai = a + (size_t)i * cols + j;
-
-				x0 = _mm256_and_ps(x0, _mm256_cmp_ps(_mm256_loadu_ps(ai), zero, _CMP_GT_OQ));
-				x1 = _mm256_and_ps(x1, _mm256_cmp_ps(_mm256_loadu_ps(ai + 8), zero, _CMP_GT_OQ));
-				x2 = _mm256_and_ps(x2, _mm256_cmp_ps(_mm256_loadu_ps(ai + 16), zero, _CMP_GT_OQ));
-				x3 = _mm256_and_ps(x3, _mm256_cmp_ps(_mm256_loadu_ps(ai + 24), zero, _CMP_GT_OQ));
-				_mm256_storeu_ps(di, x0);
-				_mm256_storeu_ps(di + 8, x1);
-				_mm256_storeu_ps(di + 16, x2);
-				_mm256_storeu_ps(di + 24, x3);
-			}
+			_mm256_storeu_ps(di, x0);
+			_mm256_storeu_ps(di + 8, x1);
+			_mm256_storeu_ps(di + 16, x2);
+			_mm256_storeu_ps(di + 24, x3);
 			s0 = _mm256_add_ps(s0, x0);
 			s1 = _mm256_add_ps(s1, x1);
 			s2 = _mm256_add_ps(s2, x2);
@@ -225,13 +223,9 @@ static void mask_colsum_avx2(float *d, const float *a, float *db, int rows,
 
 		for (int i = 0; i < rows; i++) {
 			float *dij = d + (size_t)i * cols + j;
-			float x = *dij;
+			float x = a[(size_t)i * cols + j] > 0.0f ? *dij : 0.0f;
 
-			if (a) {
-				if (!(a[(size_t)i * cols + j] > 0.0f))
-					x = 0.0f;
-				*dij = x;
-			}
+			*dij = x;
 			s += x;
 		}
 		db[j] = s;
