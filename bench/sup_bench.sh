@@ -107,11 +107,14 @@ for line in open(os.path.join(d, "log")):
         t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
         kills[m.group(2)] = t
 lags = []
-for f in glob.glob(os.path.join(d, "out", "*.log")):
-    tk = os.path.basename(f)[:-4]
-    marks = [float(l.split()[1]) for l in open(f) if l.startswith("mark ")]
-    if marks and tk in kills:
-        lags.append((kills[tk] - marks[0]) * 1000)
+marks = {}
+for l in open(os.path.join(d, "out", "workers.log")):
+    if l.startswith("mark "):
+        _, tk, t = l.split()
+        marks.setdefault(tk, float(t))
+for tk, t in marks.items():
+    if tk in kills:
+        lags.append((kills[tk] - t) * 1000)
 lags.sort()
 print("3. budget breach -> SIGKILL (poll_ms 100): n %d  median %.1f ms  max %.1f ms  (target <= 200 ms)"
       % (len(lags), statistics.median(lags), lags[-1]))

@@ -10,7 +10,7 @@
  *   FAKE_SLEEP_MS=N   sleep after each episode (default 0)
  *   FAKE_ALLOC_MB=N   touch N MiB of memory before the episodes (default 0),
  *                     page by page, after FAKE_ALLOC_DELAY_MS (default 0)
- *   FAKE_MARK_BYTES=N while touching, write "mark SEC.NSEC" (CLOCK_REALTIME)
+ *   FAKE_MARK_BYTES=N while touching, write "mark TICKER SEC.NSEC" (CLOCK_REALTIME)
  *                     to stderr when N bytes are touched (budget benchmark)
  *   FAKE_HOLD_MS=N    after touching, sleep N ms before the episodes
  * It sends hello, one heartbeat, the progress frames, a checkpoint frame
@@ -113,7 +113,8 @@ int main(int argc, char **argv)
 			if (mark >= 0 && off + 4096 >= (size_t)mark && off < (size_t)mark) {
 				struct timespec now;
 				clock_gettime(CLOCK_REALTIME, &now);
-				fprintf(stderr, "mark %lld.%09ld\n", (long long)now.tv_sec, now.tv_nsec);
+				fprintf(stderr, "mark %s %lld.%09ld\n", ticker, (long long)now.tv_sec,
+					now.tv_nsec);
 				fflush(stderr);
 			}
 		}
