@@ -13,6 +13,8 @@ sup=$!
 wait_for $DB "select count(*) from jobs where state='running' and done_episodes >= 5" 60
 pid=$(q $DB "select pid from attempts where ended_at is null")
 [ -n "$pid" ] || fail "no open attempt"
+# The kernel's OOM killer is pointed at workers, not the supervisor.
+expect_eq "worker oom_score_adj" "$(cat /proc/$pid/oom_score_adj)" 1000
 kill -9 "$pid"
 set +e
 wait "$sup"
