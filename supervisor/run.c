@@ -1080,8 +1080,12 @@ static void flush_cb(uv_timer_t *t)
 	int err = store_flush(sup->store);
 	if (err < 0)
 		fatal_store(sup, NULL, "store_flush", err);
-	if (sup->tty)
+	if (sup->tty) {
+		/* status_render() takes its own read snapshot (store_begin), which
+		 * cannot nest inside the iteration's open transaction. */
+		sup_commit(sup);
 		render_tty(sup);
+	}
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
