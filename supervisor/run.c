@@ -846,12 +846,16 @@ static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len)
 static int spawn_child(Sup *sup, Job *job, int gpu)
 {
 	char bs[64], cuda_env[64], prev[PATH_MAX + 8];
-	const char *argv[64 + 24];
+	/* Every --set pair, plus at most 22 fixed arguments and the NULL. */
+	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 24, sizeof *argv);
 	char **env = NULL;
 	int argc = 0, rc = 0;
 	Child *c = calloc(1, sizeof *c);
-	if (!c)
+	if (!c || !argv) {
+		free(c);
+		free(argv);
 		return -ENOMEM;
+	}
 	c->sup = sup;
 	c->job = job;
 	c->gpu = gpu;
@@ -859,13 +863,14 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	c->dec = proto_decoder_new();
 	if (!c->dec) {
 		free(c);
+		free(argv);
 		return -ENOMEM;
 	}
 
 	argv[argc++] = sup->worker;
 	argv[argc++] = "--config";
 	argv[argc++] = sup->config_abs;
-	for (int i = 0; i < sup->opt->n_sets && argc < 64; i++) {
+	for (int i = 0; i < sup->opt->n_sets; i++) {
 		argv[argc++] = "--set";
 		argv[argc++] = sup->opt->sets[i];
 	}
@@ -993,14 +998,18 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		c->attempt_id = 0;
 		fatal_store(sup, job, "store_attempt_begin", err);
 	}
-	sup_log(sup, job, c, "started batch %d on %s%s%s", job->batch_size,
-		gpu == PLACEMENT_CPU ? "cpu" : "gpu", gpu == PLACEMENT_CPU ? "" : " ",
-		gpu == PLACEMENT_CPU ? "" : (snprintf(bs, sizeof bs, "%d", gpu), bs));
+	char where[32];
+	if (gpu == PLACEMENT_CPU)
+		snprintf(where, sizeof where, "cpu");
+	else
+		snprintf(where, sizeof where, "gpu %d", gpu);
+	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
 	if (resume)
 		sup_log(sup, job, c, "resuming from %s", resume);
 	c = NULL;
 out:
 	free(env);
+	free(argv);
 	if (c && rc < 0 && c->handles_open == 0) {
 		proto_decoder_free(c->dec);
 		free(c);
