@@ -19,7 +19,7 @@ ROOT=$PWD
 BUILD=${1:-$ROOT/.devcarry/build-gpu}
 LOGDIR=${TV_GPU_LOGDIR:-/tmp/tv-gpu-logs}
 mkdir -p "$LOGDIR"
-BUDGET=${TV_GPU_BUDGET_S:-400}
+BUDGET=${TV_GPU_BUDGET_S:-380}
 START=$(date +%s)
 DEADLINE=$((START + BUDGET))
 SUMMARY=$LOGDIR/summary.txt
@@ -28,7 +28,7 @@ SUMMARY=$LOGDIR/summary.txt
 # --- libraries -------------------------------------------------------------
 LIBS=""
 [ -d "$ROOT/.devcarry/lib" ] && LIBS="$ROOT/.devcarry/lib"
-if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13'; then
+if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13' || ! ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.9'; then
 	for d in /usr/local/cuda/lib64 /usr/local/cuda/lib; do
 		[ -e "$d/libcublas.so.13" ] && LIBS="$LIBS:$d"
 	done
@@ -36,7 +36,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so\.13'; then
 	     python3 -c 'import nvidia; print(list(nvidia.__path__)[0])' 2>/dev/null)
 	if [ -n "$NV" ]; then
 		for f in $(find "$NV" -name 'libcublas.so.13' -o -name 'libcudart.so.13' \
-			   -o -name 'libcublasLt.so.13' 2>/dev/null); do
+			   -o -name 'libcublasLt.so.13' -o -name 'libcudnn.so.9' 2>/dev/null); do
 			LIBS="$LIBS:$(dirname "$f")"
 		done
 	fi
@@ -82,21 +82,24 @@ stage() {
 	echo "$name $rc $(( $(date +%s) - t0 ))" >> "$SUMMARY"
 }
 
-[ -x "$TEST" ] && stage test_gpu_dqn 90 "$TEST"
-[ -x "$BENCH" ] && stage bench_gpu_step 90 "$BENCH" 2000
-# The same with the dW GEMMs on the main stream (no graph branch): A/B.
-[ -x "$TEST" ] && stage test_serial 60 env TV_GPU_SERIAL=1 "$TEST"
-[ -x "$BENCH" ] && stage bench_serial 60 env TV_GPU_SERIAL=1 "$BENCH" 2000
-stage torch_eager 80 python3 bench/gpu/torch_step.py --mode eager --steps 1000
-stage torch_eager_fused 80 python3 bench/gpu/torch_step.py --mode eager-fused --steps 1000
-[ -x "$TEST" ] && command -v compute-sanitizer >/dev/null &&
-	stage memcheck 100 compute-sanitizer --tool memcheck --leak-check full \
-		--error-exitcode 99 "$TEST"
-stage torch_compile_ro 120 python3 bench/gpu/torch_step.py --mode compile-ro --steps 1000 --batch 128 512
-# Kernel durations of one step's graph nodes (steps 1-2 of the warm-up).
-[ -x "$BENCH" ] && command -v ncu >/dev/null &&
-	stage ncu 60 ncu --clock-control none --graph-profiling node -c 60 \
-		--metrics gpu__time_duration.sum --csv "$BENCH" 10 128
+# Correctness first, then benchmarks: stages past the budget are skipped.
+export TV_WORKER=$BUILD/worker/tickervisor-worker TV_SUPERVISOR=$BUILD/supervisor/tickervisor
+export TV_SOURCE_ROOT=$ROOT TV_GPU_MODULE=$BUILD/worker/gpu/libtickervisor-gpu.so
+[ -x "$TEST" ] && stage test_gpu_dqn 60 "$TEST"
+[ -x "$BUILD/tests/test_gpu_lstm" ] && stage test_gpu_lstm 60 "$BUILD/tests/test_gpu_lstm"
+[ -x "$TV_WORKER" ] && stage worker_gpu 120 bash tests/gpu/worker_gpu.sh
+[ -x "$TV_WORKER" ] && stage lstm_gpu 60 bash -c '
+	W=$TV_WORKER; D=examples/data/AAPL.csv; O=$(mktemp -d)
+	for dev in cuda cpu; do
+		s=$(date +%s.%N)
+		"$W" --config /dev/null --set run.model=lstm --set run.device=$dev --ticker AAPL --data $D --out $O/$dev 2>$O/$dev.log
+		echo "lstm $dev: rc $? in $(python3 -c "import time; print(round(time.time() - $s, 1))") s: $(grep -o "cuda on [^,]*\|cpu on cpu" $O/$dev.log | head -1); $(grep "test .* days" $O/$dev.log | sed "s/.*days: //")"
+	done
+	"$W" --evaluate $O/cuda/AAPL.model --data $D >/dev/null && echo "lstm: GPU model evaluates on the CPU to its stored metrics"'
+[ -x "$TV_SUPERVISOR" ] && stage sup_vram 100 bash tests/gpu/sup_vram.sh
+[ -x "$BENCH" ] && stage bench_gpu_step 60 "$BENCH" 2000
+stage torch_eager 70 python3 bench/gpu/torch_step.py --mode eager --steps 1000
+[ -x "$TV_SUPERVISOR" ] && stage tickers 200 env EPISODES=10 bash bench/gpu/tickers.sh "$BUILD"
 
 echo
 echo "== summary ($(( $(date +%s) - START )) s)"
@@ -131,6 +134,11 @@ for b in sorted(ours):
     ratio = f"{e[0] / o[0]:9.1f}x" if e else "-"
     print(f"{b:5d} {cell(o)} {cell(serial.get(b))} {cell(e)} {cell(tor['eager_fused'].get(b))} "
           f"{cell(tor['compile_ro'].get(b))} {ratio:>10s}")
+for name in ("worker_gpu", "sup_vram", "test_gpu_lstm", "lstm_gpu", "tickers"):
+    p = os.path.join(d, name + ".log")
+    if os.path.exists(p):
+        keep = [l.rstrip() for l in open(p) if l.startswith(("ok", "FAIL", "#", "lstm", "chunks_at_once", "workers", "    ", "relative", "reserve"))]
+        print(f"-- {name}:"); print("\n".join(keep[-14:]))
 test = os.path.join(d, "test_gpu_dqn.log")
 if os.path.exists(test):
     lines = [l.rstrip() for l in open(test)]

@@ -72,6 +72,10 @@ static const GpuModule *load(void)
 		snprintf(path, sizeof(path), "%s/%s", exe, GPU_MODULE_FILE);
 		if (access(path, F_OK) == 0)
 			return mod = try_path(path);
+		/* Test programs elsewhere in the build tree. */
+		snprintf(path, sizeof(path), "%s/../worker/gpu/%s", exe, GPU_MODULE_FILE);
+		if (access(path, F_OK) == 0)
+			return mod = try_path(path);
 	}
 	snprintf(path, sizeof(path), "%s/%s", TV_GPU_MODULE_DIR, GPU_MODULE_FILE);
 	if (access(path, F_OK) == 0)
