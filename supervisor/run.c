@@ -41,6 +41,7 @@
 #include "placement.h"
 #include "policy.h"
 #include "run.h"
+#include "nvml.h"
 #include "status.h"
 #include "store.h"
 
@@ -122,6 +123,8 @@ struct Sup {
 	int gpu_ids[PLACEMENT_MAX_GPUS];
 	PlacementSlot slots[PLACEMENT_MAX_GPUS];
 	int n_gpus;
+	Nvml *nvml;               /* per-process device memory; NULL: workers' reports only */
+	uint64_t nvml_at;         /* loop time of the last NVML refresh */
 	int cpu_running;
 	int n_children;
 	int worker_log;           /* OUT/workers.log (O_APPEND), -1 if it cannot be opened */
@@ -623,11 +626,12 @@ static void child_finish(Child *c)
 	schedule(sup);
 }
 
+static void check_vram(Sup *sup, Child *c, uint64_t bytes, const char *source);
+
 static void on_frame(Child *c, const Msg *m)
 {
 	Sup *sup = c->sup;
 	Job *job = c->job;
-	char b1[32], b2[32];
 	uint64_t now = uv_now(&sup->loop);
 	c->last_frame_ms = now;
 	/* hello comes first; an error may come instead (a worker that fails
@@ -665,15 +669,9 @@ static void on_frame(Child *c, const Msg *m)
 			c->peak_vram = pdev;
 		if (dev > c->peak_vram)
 			c->peak_vram = dev;
-		if (sup->cfg.budget_vram && dev > sup->cfg.budget_vram && !c->killed_budget &&
-		    !c->exited) {
-			c->killed_budget = 1;
-			snprintf(c->detail, sizeof c->detail, "device memory %s over budget.vram %s",
-				 fmt_bytes(dev, b1, sizeof b1),
-				 fmt_bytes(sup->cfg.budget_vram, b2, sizeof b2));
-			sup_log(sup, job, c, "%s: SIGKILL", c->detail);
-			child_kill(c);
-		}
+		/* Its own peak counts too: a worker that was over the budget
+		 * between two heartbeats was over the budget. */
+		check_vram(sup, c, dev > pdev ? dev : pdev, "reported");
 		break;
 	}
 	case MSG_CHECKPOINT:
@@ -761,6 +759,25 @@ static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	child_finish(c);
 }
 
+/* Holds a worker's device bytes (from NVML or its own heartbeat) against
+ * budget.vram: over it, SIGKILL at once, like the RSS budget. */
+static void check_vram(Sup *sup, Child *c, uint64_t bytes, const char *source)
+{
+	char b1[32], b2[32];
+
+	if (bytes > c->peak_vram)
+		c->peak_vram = bytes;
+	if (!sup->cfg.budget_vram || bytes <= sup->cfg.budget_vram || c->killed_budget ||
+	    c->exited || c->got_result)
+		return;
+	c->killed_budget = 1;
+	snprintf(c->detail, sizeof c->detail, "device memory %s (%s) over budget.vram %s",
+		 fmt_bytes(bytes, b1, sizeof b1), source,
+		 fmt_bytes(sup->cfg.budget_vram, b2, sizeof b2));
+	sup_log(sup, c->job, c, "%s at batch %d: SIGKILL", c->detail, c->batch_size);
+	child_kill(c);
+}
+
 static void poll_cb(uv_timer_t *t)
 {
 	Child *c = t->data;
@@ -812,6 +829,21 @@ static void poll_cb(uv_timer_t *t)
 			if (err < 0)
 				fatal_store(sup, c->job, "store_sample", err);
 		}
+	}
+	/* NVML: one refresh per poll period for all workers, then a lookup. */
+	if (sup->nvml && !c->got_result && !c->killed_budget) {
+		if (now - sup->nvml_at >= (uint64_t)sup->cfg.poll_ms || sup->nvml_at == 0) {
+			if (nvml_refresh(sup->nvml) < 0) {
+				sup_log(sup, NULL, NULL, "NVML stopped answering: using the workers' own reports");
+				nvml_close(sup->nvml);
+				sup->nvml = NULL;
+			}
+			sup->nvml_at = now;
+		}
+		if (sup->nvml)
+			check_vram(sup, c, (uint64_t)nvml_process_bytes(sup->nvml, c->pid), "NVML");
+		if (c->killed_budget)
+			return;
 	}
 	double hang_ms = sup->cfg.hang_timeout * 1000.0;
 	if (hang_ms > 0 && (double)(now - c->last_frame_ms) > hang_ms && !c->killed_hang &&
@@ -1396,6 +1428,17 @@ int run_main(const RunOptions *opt)
 	}
 	for (int i = 0; i < sup->n_gpus; i++)
 		sup->slots[i] = (PlacementSlot){ .device = sup->gpu_ids[i] };
+	if (sup->n_gpus > 0) {
+		char why[256];
+
+		sup->nvml = nvml_open(why, sizeof why);
+		if (sup->nvml)
+			fprintf(stderr, "tickervisor: NVML: %d device(s); budget.vram is held against "
+				"each worker's device memory as the driver counts it\n",
+				nvml_device_count(sup->nvml));
+		else
+			fprintf(stderr, "tickervisor: %s; budget.vram uses the workers' own reports\n", why);
+	}
 	if (find_worker(opt->worker_path, sup->worker, sizeof sup->worker) < 0) {
 		fprintf(stderr, "tickervisor: worker binary '%s': %s (set TV_WORKER)\n",
 			sup->worker, strerror(errno));
@@ -1552,6 +1595,7 @@ out:
 		uv_run(&sup->loop, UV_RUN_DEFAULT);
 		uv_loop_close(&sup->loop);
 	}
+	nvml_close(sup->nvml);
 	if (store_close(sup->store) < 0 && rc == RUN_EXIT_OK)
 		rc = RUN_EXIT_STORE;
 	free_jobs(sup);
