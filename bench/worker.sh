@@ -43,7 +43,11 @@ start, end, chunks, ep, cpu = float(sys.argv[1]), float(sys.argv[2]), int(sys.ar
 print("wall %.2f s, cpu %.2f s; extrapolating from the smaller" % (end - start, cpu))
 wall = min(end - start, cpu)
 per_episode = wall / (chunks * ep)          # includes data load + backtest: a slight overestimate
-full = per_episode * 5 * 100
+# The first batch_size - 1 steps of a chunk take no gradient step: scale by
+# gradient steps, not by episodes, so the short run does not flatter.
+steps_measured = chunks * (ep * 399 - 127)
+steps_full = 5 * (100 * 399 - 127)
+full = wall * steps_full / steps_measured
 print("measured: %d chunks x %d episodes in %.2f s = %.3f s per 400-day episode (%.3f ms per env step)"
       % (chunks, ep, wall, per_episode, per_episode / 399 * 1e3))
 print("extrapolated whole ticker, 5 chunks x 100 episodes: %.0f s = %.1f min (target <= 6 min; Python original ~12.5 min)"

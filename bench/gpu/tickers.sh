@@ -65,5 +65,6 @@ full = wall * 100 / ep
 print("workers %d: %d tickers in %.1f s (rc %d) -> %.0f full tickers/hour (%.1f s per full ticker per worker)"
       % (n, k, wall, rc, k / full * 3600, full / k * n))
 PY
-	[ $rc -ne 0 ] && tail -5 "$T/run$n.log"
+	[ $rc -eq 0 ] || tail -5 "$T/run$n.log"
 done
+exit 0
