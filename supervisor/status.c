@@ -368,7 +368,8 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 static int usage(void)
 {
 	fprintf(stderr, "usage: tickervisor status [DB ...] [--json] [--watch]"
-	        " [--interval SECONDS] [--no-color]\n");
+	        " [--interval SECONDS] [--no-color]\n"
+	        "  DB defaults to out/tickervisor.db (OUT_DIR/tickervisor.db of a run)\n");
 	return 64;
 }
 
@@ -408,8 +409,17 @@ int status_main(int argc, char **argv)
 			paths[n++] = argv[i];
 		}
 	}
-	if (n == 0)
-		paths[n++] = "run.db";
+	/* `tickervisor run` keeps its database in OUT_DIR/tickervisor.db, and
+	 * out_dir defaults to "out". */
+	if (n == 0) {
+		if (access("out/tickervisor.db", F_OK) != 0) {
+			fprintf(stderr, "tickervisor status: no database given and out/tickervisor.db "
+				"does not exist; name one: tickervisor status OUT_DIR/tickervisor.db\n");
+			rc = 64;
+			goto out;
+		}
+		paths[n++] = "out/tickervisor.db";
+	}
 
 	int tty = isatty(STDOUT_FILENO);
 	memset(&opt, 0, sizeof opt);
