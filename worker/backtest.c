@@ -21,7 +21,7 @@ static void model_view(Mlp *m, float *params, const int *sizes, int n_layers)
 	m->params = params;
 }
 
-static void compute_metrics(Backtest *bt, const TrainData *d, const EnvState *env)
+void backtest_metrics(Backtest *bt, const TrainData *d, int64_t trades)
 {
 	Metrics *mt = &bt->m;
 	int n = bt->n_values - 1;
@@ -52,7 +52,7 @@ static void compute_metrics(Backtest *bt, const TrainData *d, const EnvState *en
 	mt->volatility = sqrt(var) * sqrt(252.0);
 	mt->max_drawdown = mdd;
 	mt->win_rate = n > 0 ? (double)wins / n : 0.0;
-	mt->trades = env->trades;
+	mt->trades = trades;
 	mt->test_days = n;
 	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
 }
@@ -194,7 +194,7 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 	}
 	bt.n_values = test_steps + 1;
 	bt.n_models = M;
-	compute_metrics(&bt, d, &env);
+	backtest_metrics(&bt, d, env.trades);
 	*ret = bt;
 	memset(&bt, 0, sizeof(bt));
 	r = 0;

@@ -52,4 +52,9 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 		 const int *sizes, int n_layers, Backtest *ret);
 void backtest_free(Backtest *bt);
 
+/* Fills bt->m from bt->values (the portfolio value on each test day) and
+ * the environment's trade count: the metric definitions above, shared by
+ * both model kinds. */
+void backtest_metrics(Backtest *bt, const TrainData *d, int64_t trades);
+
 #endif

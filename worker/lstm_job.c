@@ -370,43 +370,6 @@ int lstm_job_run(LstmJob *j, const LstmHooks *hooks)
 
 /* ---- backtest --------------------------------------------------------------- */
 
-/* The metrics of backtest.c (same definitions, see backtest.h). */
-static void compute_metrics(Backtest *bt, const TrainData *d, const EnvState *env)
-{
-	Metrics *mt = &bt->m;
-	int n = bt->n_values - 1;
-	double mean = 0, var = 0, peak = bt->values[0], mdd = 0;
-	int wins = 0;
-
-	for (int k = 1; k <= n; k++) {
-		double r = bt->values[k] / bt->values[k - 1] - 1.0;
-
-		mean += r;
-		wins += r > 0;
-	}
-	mean = n > 0 ? mean / n : 0;
-	for (int k = 1; k <= n; k++) {
-		double r = bt->values[k] / bt->values[k - 1] - 1.0;
-
-		var += (r - mean) * (r - mean);
-	}
-	var = n > 1 ? var / (n - 1) : 0;
-	for (int k = 0; k <= n; k++) {
-		if (bt->values[k] > peak)
-			peak = bt->values[k];
-		if ((peak - bt->values[k]) / peak > mdd)
-			mdd = (peak - bt->values[k]) / peak;
-	}
-	mt->total_return = bt->values[n] / bt->values[0] - 1.0;
-	mt->sharpe = var > 0 ? sqrt(252.0) * mean / sqrt(var) : 0.0;
-	mt->volatility = sqrt(var) * sqrt(252.0);
-	mt->max_drawdown = mdd;
-	mt->win_rate = n > 0 ? (double)wins / n : 0.0;
-	mt->trades = env->trades;
-	mt->test_days = n;
-	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
-}
-
 /* Forecasts fc[k] of r(first+k+1) for k in [0, span) by one chunk model;
  * 0 where the window would start before the first row. */
 static int model_forecasts(const Config *cfg, const TrainData *d, const float *model,
@@ -538,7 +501,7 @@ int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *model
 	}
 	bt.n_values = test_steps + 1;
 	bt.n_models = M;
-	compute_metrics(&bt, d, &env);
+	backtest_metrics(&bt, d, env.trades);
 	*ret = bt;
 	memset(&bt, 0, sizeof(bt));
 	r = 0;

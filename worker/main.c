@@ -293,6 +293,25 @@ static int passed(long before, long after, long k)
 	return k > 0 && before < k && after >= k;
 }
 
+/* The test hooks after an episode (see Faults): a slow-down, then the
+ * fault whose episode count the run just passed, after any checkpoint due
+ * there. */
+static void inject_faults(Worker *w, long before, long done)
+{
+	if (w->faults.slow_ms > 0) {
+		struct timespec ts = { w->faults.slow_ms / 1000, (w->faults.slow_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	if (passed(before, done, w->faults.crash_at) && fault_fires(&w->faults))
+		abort();
+	if (passed(before, done, w->faults.exit_at) && fault_fires(&w->faults))
+		_exit(w->faults.exit_code);
+	if (passed(before, done, w->faults.hang_at) && fault_fires(&w->faults))
+		for (;;)
+			pause();
+}
+
 static int hook_episode(void *ctx, Trainer *tr)
 {
 	Worker *w = ctx;
@@ -328,18 +347,7 @@ static int hook_episode(void *ctx, Trainer *tr)
 			return 1;
 		}
 	}
-	if (w->faults.slow_ms > 0) {
-		struct timespec ts = { w->faults.slow_ms / 1000, (w->faults.slow_ms % 1000) * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-	if (passed(before, done, w->faults.crash_at) && fault_fires(&w->faults))
-		abort();
-	if (passed(before, done, w->faults.exit_at) && fault_fires(&w->faults))
-		_exit(w->faults.exit_code);
-	if (passed(before, done, w->faults.hang_at) && fault_fires(&w->faults))
-		for (;;)
-			pause();
+	inject_faults(w, before, done);
 	return handle_signals(w);
 }
 
@@ -666,18 +674,7 @@ static int lstm_hook_epoch(void *ctx, LstmJob *j, double train_loss, double val_
 			return 1;
 		}
 	}
-	if (w->faults.slow_ms > 0) {
-		struct timespec ts = { w->faults.slow_ms / 1000, (w->faults.slow_ms % 1000) * 1000000L };
-
-		nanosleep(&ts, NULL);
-	}
-	if (w->faults.crash_at == done && fault_fires(&w->faults))
-		abort();
-	if (w->faults.exit_at == done && fault_fires(&w->faults))
-		_exit(w->faults.exit_code);
-	if (w->faults.hang_at == done && fault_fires(&w->faults))
-		for (;;)
-			pause();
+	inject_faults(w, done - 1, done);
 	return 0;
 }
 
