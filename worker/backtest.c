@@ -57,6 +57,33 @@ void backtest_metrics(Backtest *bt, const TrainData *d, int64_t trades)
 	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
 }
 
+void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int first,
+		    int span, int M, int t, double *P, double *y, double *w, Backtest *bt)
+{
+	int lo = t - cfg->lookback_length;
+	int n = 0;
+
+	if (lo < first)
+		lo = first;
+	for (int dd = lo; dd < t; dd++, n++) {
+		for (int m = 0; m < M; m++)
+			P[(size_t)n * M + m] = fc[(size_t)m * span + (dd - first)];
+		y[n] = d->close[dd + 1] / d->close[dd] - 1.0;
+	}
+	if (n > 0) {
+		QpInfo info;
+
+		/* M <= QP_MAX_M (train_data_init); on any other failure
+		 * keep uniform weights. */
+		if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
+			for (int m = 0; m < M; m++)
+				w[m] = 1.0 / M;
+	}
+	bt->fit_date[bt->n_fits] = d->date[t];
+	memcpy(bt->weights + (size_t)bt->n_fits * M, w, (size_t)M * sizeof(double));
+	bt->n_fits++;
+}
+
 int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
 		 const int *sizes, int n_layers, Backtest *ret)
 {
@@ -156,30 +183,8 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 		float qe[ENV_ACTIONS] = { 0 };
 		int a, done;
 
-		if (k % cfg->fit_weights_every == 0) {
-			int lo = t - cfg->lookback_length;
-			int n = 0;
-
-			if (lo < first)
-				lo = first;
-			for (int dd = lo; dd < t; dd++, n++) {
-				for (int m = 0; m < M; m++)
-					P[(size_t)n * M + m] = fc[(size_t)m * span + (dd - first)];
-				y[n] = d->close[dd + 1] / d->close[dd] - 1.0;
-			}
-			if (n > 0) {
-				QpInfo info;
-
-				/* M <= QP_MAX_M (train_data_init); on any
-				 * other failure keep uniform weights. */
-				if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
-					for (int m = 0; m < M; m++)
-						w[m] = 1.0 / M;
-			}
-			bt.fit_date[bt.n_fits] = d->date[t];
-			memcpy(bt.weights + (size_t)bt.n_fits * M, w, (size_t)M * sizeof(double));
-			bt.n_fits++;
-		}
+		if (k % cfg->fit_weights_every == 0)
+			backtest_refit(cfg, d, fc, first, span, M, t, P, y, w, &bt);
 		env_observe(&env, &envp, d->feat, s);
 		for (int m = 0; m < M; m++) {
 			const float *qm = mlp_forward(&models[m], &work, s, 1);

@@ -52,6 +52,15 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 		 const int *sizes, int n_layers, Backtest *ret);
 void backtest_free(Backtest *bt);
 
+/* The ReWTS refit at decision day t: the QP on the lookback days
+ * [max(first, t - lookback_length), t) of the models' forecasts fc
+ * (M rows of span days starting at day first) against the realised
+ * next-day returns; writes w (uniform if the QP fails) and appends it to
+ * bt's weight history. P and y are scratch (lookback_length x M, and
+ * lookback_length). Shared by both model kinds. */
+void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int first,
+		    int span, int M, int t, double *P, double *y, double *w, Backtest *bt);
+
 /* Fills bt->m from bt->values (the portfolio value on each test day) and
  * the environment's trade count: the metric definitions above, shared by
  * both model kinds. */

@@ -465,28 +465,8 @@ int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *model
 		int a, done;
 
 		/* The refit of backtest.c: lookback days before t only. */
-		if (k % cfg->fit_weights_every == 0) {
-			int lo = t - cfg->lookback_length;
-			int n = 0;
-
-			if (lo < first)
-				lo = first;
-			for (int dd = lo; dd < t; dd++, n++) {
-				for (int m = 0; m < M; m++)
-					P[(size_t)n * M + m] = fc[(size_t)m * span + (dd - first)];
-				y[n] = d->close[dd + 1] / d->close[dd] - 1.0;
-			}
-			if (n > 0) {
-				QpInfo info;
-
-				if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
-					for (int m = 0; m < M; m++)
-						w[m] = 1.0 / M;
-			}
-			bt.fit_date[bt.n_fits] = d->date[t];
-			memcpy(bt.weights + (size_t)bt.n_fits * M, w, (size_t)M * sizeof(double));
-			bt.n_fits++;
-		}
+		if (k % cfg->fit_weights_every == 0)
+			backtest_refit(cfg, d, fc, first, span, M, t, P, y, w, &bt);
 		for (int m = 0; m < M; m++)
 			e += w[m] * fc[(size_t)m * span + (t - first)];
 		if (e > 0 && env.position == 0)
