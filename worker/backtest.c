@@ -73,11 +73,15 @@ void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int
 	if (n > 0) {
 		QpInfo info;
 
-		/* M <= QP_MAX_M (train_data_init); on any other failure
-		 * keep uniform weights. */
-		if (qp_simplex_lsq(P, y, n, M, w, &info) < 0)
+		/* M <= QP_MAX_M (train_data_init). A solution that fails
+		 * its KKT check (scale-free violation above 1e-6; the solver
+		 * reaches < 1e-7 on its tests) or any other failure gives
+		 * uniform weights, as ReWTS prescribes. */
+		if (qp_simplex_lsq(P, y, n, M, w, &info) < 0 || !(info.kkt <= 1e-6)) {
 			for (int m = 0; m < M; m++)
 				w[m] = 1.0 / M;
+			bt->qp_fallbacks++;
+		}
 	}
 	bt->fit_date[bt->n_fits] = d->date[t];
 	memcpy(bt->weights + (size_t)bt->n_fits * M, w, (size_t)M * sizeof(double));

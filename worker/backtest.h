@@ -42,6 +42,7 @@ typedef struct Backtest {
 	int32_t n_fits;
 	int32_t *fit_date;       /* n_fits dates (yyyymmdd) of the decision day */
 	double *weights;         /* n_fits x n_models */
+	int32_t qp_fallbacks;    /* refits that fell back to uniform weights (KKT check failed) */
 	int32_t n_values;
 	double *values;          /* portfolio value on each test day (n_values = test_days + 1) */
 } Backtest;

@@ -971,6 +971,8 @@ int main(int argc, char **argv)
 			"weights+optimizer %.2f MiB\n", w.args.ticker, h->rss_peak / 1048576.0,
 			h->peak_replay / 1048576.0, h->peak_activations / 1048576.0,
 			h->peak_weights / 1048576.0);
+		fprintf(stderr, "%s: ensemble weights refitted %d times, %d fell back to uniform "
+			"(QP KKT check)\n", w.args.ticker, bt.n_fits, bt.qp_fallbacks);
 	}
 	code = TV_EXIT_DONE;
 out:
