@@ -89,7 +89,8 @@ static void usage(FILE *f)
 		"                          --out DIR [--resume CHECKPOINT] [--report-fd N]\n"
 		"       tickervisor-worker --evaluate MODEL --data PRICES.csv [--signals SIGNALS.csv]\n"
 		"\n"
-		"Trains one ticker's ReWTS ensemble of Double-DQN agents, backtests it on the\n"
+		"Trains one ticker's ReWTS ensemble (run.model: ddqn = Double-DQN agents,\n"
+		"lstm = LSTM forecasters; run.device: auto, cpu or cuda), backtests it on the\n"
 		"held-out last backtest.test_fraction of the days and writes DIR/NAME.model.\n"
 		"Checkpoints go to DIR/NAME.ckpt. Exit codes: 0 done, 10 interrupted after a\n"
 		"checkpoint, 11 out of memory, 12 bad input, 13 internal error, 64 usage.\n");
