@@ -46,6 +46,18 @@ TV_FAULT_CRASH_AT=7 train --out "$T/w3" --set run.chunks_at_once=4 2>/dev/null
 train --out "$T/w3" --set run.chunks_at_once=3 --resume "$T/w3/AAPL.ckpt" 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/w3/AAPL.model" && ok "crash in a wave of 4, resumed in waves of 3: same bytes" || bad "wave resume differs"
 
+# Strategy signals (every 20th trading day, direction x confidence) feed
+# the tau feature: the model changes; a bad signals file is bad input.
+awk -F, 'NR > 1 && NR % 20 == 2 { printf "%s,%d,%d\n", $1, (NR % 40 == 2 ? 1 : -1), 1 + NR % 3 }' "$D" |
+	sed '1i date,direction,confidence' > "$T/signals.csv"
+train --out "$T/sig" --signals "$T/signals.csv" 2>"$T/sig.log"; rc=$?
+[ $rc -eq 0 ] && ! cmp -s "$T/a/AAPL.model" "$T/sig/AAPL.model" && ok "signals change the model" ||
+	bad "signals run rc=$rc, or same model: $(tail -2 "$T/sig.log")"
+printf 'date,direction,confidence\n2014-01-02,1,2\n2014-01-03,1,7\n' > "$T/badsig.csv"
+train --out "$T/sig2" --signals "$T/badsig.csv" 2>"$T/sig2.log"; rc=$?
+[ $rc -eq 12 ] && grep -q 'badsig.csv:3.*confidence' "$T/sig2.log" && ok "bad signals file refused with its line" ||
+	bad "bad signals rc=$rc: $(cat "$T/sig2.log")"
+
 TV_FAULT_CRASH_AT=5 train --out "$T/c" 2>/dev/null; rc=$?
 [ $rc -ne 0 ] && [ ! -e "$T/c/AAPL.model" ] && [ -s "$T/c/AAPL.ckpt" ] && ok "fault injection crashes at episode 5 (rc $rc)" || bad "crash injection rc=$rc"
 train --out "$T/c" --resume "$T/c/AAPL.ckpt" 2>"$T/c.log"; rc=$?
