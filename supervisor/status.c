@@ -100,7 +100,8 @@ static void json_num(FILE *out, double v)
 
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const int64_t counts[4],
-                        int64_t done_eps, int64_t total_eps, double now)
+                        int64_t done_eps, int64_t total_eps, double now,
+                        const StoreResult *res, int n_res)
 {
 	fputs("{\"db\":", out);
 	json_str(out, store_path(s));
@@ -164,6 +165,25 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		json_str(out, j->model_path);
 		fputc('}', out);
 	}
+	/* The latest out-of-sample backtest of each finished ticker. */
+	fputs("],\"results\":[", out);
+	for (int i = 0; i < n_res; i++) {
+		const StoreResult *x = &res[i];
+
+		fputs(i ? ",{\"ticker\":" : "{\"ticker\":", out);
+		json_str(out, x->ticker);
+		fputs(",\"total_return\":", out);
+		json_num(out, x->total_return);
+		fputs(",\"buy_hold_return\":", out);
+		json_num(out, x->buy_hold_return);
+		fputs(",\"sharpe\":", out);
+		json_num(out, x->sharpe);
+		fputs(",\"max_drawdown\":", out);
+		json_num(out, x->max_drawdown);
+		fputs(",\"win_rate\":", out);
+		json_num(out, x->win_rate);
+		fprintf(out, ",\"trades\":%" PRId64 ",\"test_days\":%" PRId64 "}", x->trades, x->test_days);
+	}
 	fputs("]}", out);
 }
 
@@ -179,7 +199,8 @@ static const char *state_color(JobState st)
 
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const int64_t counts[4],
-                        int64_t done_eps, int64_t total_eps, const StatusOptions *opt)
+                        int64_t done_eps, int64_t total_eps, const StatusOptions *opt,
+                        const StoreResult *res, int n_res)
 {
 	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
 	char b1[32], b2[32], b3[32], line[1024];
@@ -280,6 +301,18 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		fprintf(out, "; %" PRId64 "/%" PRId64 " episodes (%.1f%%)", done_eps, total_eps,
 		        100.0 * (double)done_eps / (double)total_eps);
 	fputc('\n', out);
+	if (n_res > 0) {
+		fprintf(out, "backtest, out of sample (test days never trained on):\n");
+		fprintf(out, "%-10s %5s %9s %9s %7s %7s %6s %6s\n", "TICKER", "DAYS", "RETURN",
+		        "BUY&HOLD", "SHARPE", "MAX DD", "WIN", "TRADES");
+		for (int i = 0; i < n_res; i++) {
+			const StoreResult *x = &res[i];
+
+			fprintf(out, "%-10s %5" PRId64 " %8.2f%% %8.2f%% %7.3f %6.2f%% %5.1f%% %6" PRId64 "\n",
+			        x->ticker, x->test_days, 100 * x->total_return, 100 * x->buy_hold_return,
+			        x->sharpe, 100 * x->max_drawdown, 100 * x->win_rate, x->trades);
+		}
+	}
 }
 
 int status_render(Store *s, FILE *out, const StatusOptions *opt)
@@ -288,7 +321,8 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 	StoreRunInfo run;
 	JobList *jobs = NULL;
 	int64_t counts[4] = { 0, 0, 0, 0 }, done_eps = 0, total_eps = 0;
-	int have_run = 0, own_tx = 0, r;
+	int have_run = 0, own_tx = 0, r, n_res = 0;
+	StoreResult *res = NULL;
 
 	if (!opt)
 		opt = &defaults;
@@ -302,6 +336,8 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 	have_run = r;
 	if ((r = store_jobs_load(s, &jobs)) < 0)
 		goto out;
+	if ((r = store_results_latest(s, &res, &n_res)) < 0)
+		goto out;
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
 		counts[j->state]++;
@@ -310,14 +346,15 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 	}
 	if (opt->json)
 		render_json(out, s, &run, have_run, jobs, counts, done_eps, total_eps,
-		            opt->now > 0 ? opt->now : clock_now());
+		            opt->now > 0 ? opt->now : clock_now(), res, n_res);
 	else
-		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt);
+		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt, res, n_res);
 	r = ferror(out) ? -EIO : 0;
 out:
 	if (own_tx)
 		store_rollback(s);  /* a read: nothing to keep */
 	store_jobs_free(jobs);
+	free(res);
 	return r;
 }
 

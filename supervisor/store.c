@@ -1448,3 +1448,54 @@ int store_count_rows(Store *s, const char *table, int64_t *ret_n)
 	set_err(s, "no table '%s'", table ? table : "(null)");
 	return -EINVAL;
 }
+
+int store_results_latest(Store *s, StoreResult **ret, int *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	StoreResult *rows = NULL;
+	int n = 0, cap = 0, rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db,
+		"SELECT j.ticker, r.total_return, r.buy_hold_return, r.sharpe, r.max_drawdown, "
+		"r.win_rate, r.trades, r.test_days FROM results r JOIN jobs j ON j.id = r.job_id "
+		"WHERE r.id IN (SELECT max(id) FROM results GROUP BY job_id) ORDER BY j.ticker",
+		-1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "reading results");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		StoreResult *x;
+
+		if (n == cap) {
+			StoreResult *grown = realloc(rows, (size_t)(cap ? 2 * cap : 16) * sizeof(*rows));
+
+			if (!grown) {
+				r = -ENOMEM;
+				set_err(s, "out of memory reading results");
+				goto out;
+			}
+			rows = grown;
+			cap = cap ? 2 * cap : 16;
+		}
+		x = &rows[n++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->ticker, sizeof(x->ticker), "%s", text_or_empty(st, 0));
+		x->total_return = sqlite3_column_double(st, 1);
+		x->buy_hold_return = sqlite3_column_double(st, 2);
+		x->sharpe = sqlite3_column_double(st, 3);
+		x->max_drawdown = sqlite3_column_double(st, 4);
+		x->win_rate = sqlite3_column_double(st, 5);
+		x->trades = sqlite3_column_int64(st, 6);
+		x->test_days = sqlite3_column_int64(st, 7);
+	}
+	if (rc != SQLITE_DONE) {
+		r = fail(s, rc, "reading results");
+		goto out;
+	}
+	*ret = rows;
+	*ret_n = n;
+	rows = NULL;
+out:
+	free(rows);
+	sqlite3_finalize(st);
+	return r;
+}

@@ -306,4 +306,19 @@ int store_recover(Store *s, int *ret_n_lost);
  * "mem_samples", "loss_samples", "results". -EINVAL for another name. */
 int store_count_rows(Store *s, const char *table, int64_t *ret_n);
 
+/* The latest backtest result of every job that has one (out of sample;
+ * see worker/backtest.h), ordered by ticker. *ret is malloc'd (free()). */
+typedef struct StoreResult {
+	char ticker[64];
+	double total_return;
+	double buy_hold_return;
+	double sharpe;
+	double max_drawdown;
+	double win_rate;
+	int64_t trades;
+	int64_t test_days;
+} StoreResult;
+
+int store_results_latest(Store *s, StoreResult **ret, int *ret_n);
+
 #endif

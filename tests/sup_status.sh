@@ -40,7 +40,12 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert all(j["state"] == "done" and j["percent"] == 100 and j["model_path"] for j in s["jobs"]), s["jobs"]
 assert s["totals"]["done"] == 2
+res = {r["ticker"]: r for r in s["results"]}
+assert set(res) == {"GOOG", "AAPL"} and all(r["test_days"] > 0 for r in res.values()), s["results"]
 PY
+"$TV_SUPERVISOR" status $DB >end.txt || fail "status after the run"
+grep -q "backtest, out of sample" end.txt && grep -qE "^AAPL +[0-9]+ +-?[0-9.]+%" end.txt ||
+	fail "no backtest table: $(cat end.txt)"
 # Two databases in one call (one per shard or host).
 mkdir -p other && cp run.ini other/run.ini
 "$TV_SUPERVISOR" run other/run.ini --set run.tickers=GOOG >other.out 2>&1 || fail "second run failed"
