@@ -787,21 +787,21 @@ typedef struct ModelCtx {
 	const char *config_text;
 } ModelCtx;
 
-static void model_body(Writer *w, const void *vctx)
+/* A model file but for its kind's shape entry (the same for both kinds):
+ * header, model_kind, shape, period, chunks, networks, weight_history,
+ * metrics, equity, and the crc32 trailer written by write_atomic. */
+static void pk_model(Writer *w, const char *ticker, const char *config_text,
+		     const TrainData *d, const char *kind,
+		     void (*shape)(Writer *, const void *), const void *shape_ctx,
+		     float *const *nets, size_t net_floats, const Backtest *bt)
 {
-	const ModelCtx *c = vctx;
-	const Trainer *tr = c->tr;
-	const TrainData *d = tr->data;
-	const Backtest *bt = c->bt;
 	const Metrics *m = &bt->m;
 
-	/* 5 header entries, model_kind, layers, period, chunks, networks,
-	 * weight_history, metrics, equity, and the crc32 trailer. */
 	msgpack_pack_map(&w->pk, 14);
-	pk_header(w, MODEL_FORMAT, c->ticker, c->config_text, d->fingerprint);
+	pk_header(w, MODEL_FORMAT, ticker, config_text, d->fingerprint);
 	pk_str(w, "model_kind");
-	pk_str(w, "ddqn");
-	pk_layers(w, tr);
+	pk_str(w, kind);
+	shape(w, shape_ctx);
 	pk_str(w, "period");
 	msgpack_pack_map(&w->pk, 4);
 	pk_str(w, "first_date"); msgpack_pack_int32(&w->pk, d->date[0]);
@@ -823,7 +823,7 @@ static void model_body(Writer *w, const void *vctx)
 	pk_str(w, "networks");
 	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
 	for (int ci = 0; ci < d->n_chunks; ci++)
-		pk_floats(w, tr->chunk_params[ci], tr->n_params);
+		pk_floats(w, nets[ci], net_floats);
 
 	pk_str(w, "weight_history");
 	msgpack_pack_array(&w->pk, (size_t)bt->n_fits);
@@ -850,6 +850,20 @@ static void model_body(Writer *w, const void *vctx)
 		msgpack_pack_int64(&w->pk, m->actions[a]);
 	pk_str(w, "equity");
 	pk_bin(w, bt->values, (size_t)bt->n_values * sizeof(double));
+}
+
+static void pk_layers_shape(Writer *w, const void *tr)
+{
+	pk_layers(w, tr);
+}
+
+static void model_body(Writer *w, const void *vctx)
+{
+	const ModelCtx *c = vctx;
+	const Trainer *tr = c->tr;
+
+	pk_model(w, c->ticker, c->config_text, tr->data, "ddqn", pk_layers_shape, tr,
+		 tr->chunk_params, tr->n_params, c->bt);
 }
 
 int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
@@ -1233,67 +1247,18 @@ typedef struct LstmModelCtx {
 	const char *config_text;
 } LstmModelCtx;
 
+static void pk_lstm_shape_cb(Writer *w, const void *j)
+{
+	pk_lstm_shape(w, j);
+}
+
 static void lstm_model_body(Writer *w, const void *vctx)
 {
 	const LstmModelCtx *c = vctx;
 	const LstmJob *j = c->j;
-	const TrainData *d = j->data;
-	const Backtest *bt = c->bt;
-	const Metrics *m = &bt->m;
 
-	/* 5 header entries, model_kind, lstm, period, chunks, networks,
-	 * weight_history, metrics, equity, and the crc32 trailer. */
-	msgpack_pack_map(&w->pk, 14);
-	pk_header(w, MODEL_FORMAT, c->ticker, c->config_text, d->fingerprint);
-	pk_str(w, "model_kind");
-	pk_str(w, "lstm");
-	pk_lstm_shape(w, j);
-	pk_str(w, "period");
-	msgpack_pack_map(&w->pk, 4);
-	pk_str(w, "first_date"); msgpack_pack_int32(&w->pk, d->date[0]);
-	pk_str(w, "test_start_date"); msgpack_pack_int32(&w->pk, d->date[d->test_start]);
-	pk_str(w, "last_date"); msgpack_pack_int32(&w->pk, d->date[d->n_rows - 1]);
-	pk_str(w, "rows"); msgpack_pack_int32(&w->pk, d->n_rows);
-	pk_str(w, "chunks");
-	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
-	for (int ci = 0; ci < d->n_chunks; ci++) {
-		int s = ci * d->chunk_length, e = s + d->chunk_length - 1;
-
-		msgpack_pack_map(&w->pk, 4);
-		pk_str(w, "start_date"); msgpack_pack_int32(&w->pk, d->date[s]);
-		pk_str(w, "end_date"); msgpack_pack_int32(&w->pk, d->date[e]);
-		pk_str(w, "start_row"); msgpack_pack_int32(&w->pk, s);
-		pk_str(w, "end_row"); msgpack_pack_int32(&w->pk, e);
-	}
-	pk_str(w, "networks");
-	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
-	for (int ci = 0; ci < d->n_chunks; ci++)
-		pk_floats(w, j->chunk_models[ci], j->n_model);
-	pk_str(w, "weight_history");
-	msgpack_pack_array(&w->pk, (size_t)bt->n_fits);
-	for (int f = 0; f < bt->n_fits; f++) {
-		msgpack_pack_array(&w->pk, 2);
-		msgpack_pack_int32(&w->pk, bt->fit_date[f]);
-		msgpack_pack_array(&w->pk, (size_t)bt->n_models);
-		for (int k = 0; k < bt->n_models; k++)
-			msgpack_pack_double(&w->pk, bt->weights[(size_t)f * bt->n_models + k]);
-	}
-	pk_str(w, "metrics");
-	msgpack_pack_map(&w->pk, 9);
-	pk_str(w, "total_return"); msgpack_pack_double(&w->pk, m->total_return);
-	pk_str(w, "sharpe"); msgpack_pack_double(&w->pk, m->sharpe);
-	pk_str(w, "max_drawdown"); msgpack_pack_double(&w->pk, m->max_drawdown);
-	pk_str(w, "volatility"); msgpack_pack_double(&w->pk, m->volatility);
-	pk_str(w, "win_rate"); msgpack_pack_double(&w->pk, m->win_rate);
-	pk_str(w, "buy_hold_return"); msgpack_pack_double(&w->pk, m->buy_hold_return);
-	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, m->trades);
-	pk_str(w, "test_days"); msgpack_pack_int64(&w->pk, m->test_days);
-	pk_str(w, "actions");
-	msgpack_pack_array(&w->pk, ENV_ACTIONS);
-	for (int a = 0; a < ENV_ACTIONS; a++)
-		msgpack_pack_int64(&w->pk, m->actions[a]);
-	pk_str(w, "equity");
-	pk_bin(w, bt->values, (size_t)bt->n_values * sizeof(double));
+	pk_model(w, c->ticker, c->config_text, j->data, "lstm", pk_lstm_shape_cb, j,
+		 j->chunk_models, j->n_model, c->bt);
 }
 
 int modelio_write_lstm_model(const LstmJob *j, const char *ticker, const Backtest *bt,
