@@ -369,6 +369,31 @@ static int choose_device(Worker *w, char *name, size_t len)
 	return 0;
 }
 
+/* Chunk agents per wave (run.chunks_at_once; 0 = auto). On a GPU several
+ * keep the device busy, on the CPU they would only share one core. Each
+ * agent holds its own replay buffer, networks and Adam state, so auto
+ * keeps a wave within half of budget.rss (and of budget.vram on a GPU):
+ * the halving rule shrinks batches, not waves. The model does not depend
+ * on the wave size. */
+static int auto_wave(const Config *cfg, size_t n_params, int use_gpu)
+{
+	double agent = (double)cfg->buffer_size * (2 * ENV_STATE_DIM + 3) * sizeof(float) +
+		       (double)n_params * sizeof(float) * 6 +
+		       (double)cfg->batch_size * 4096 * sizeof(float);
+	int k;
+
+	if (cfg->chunks_at_once > 0)
+		return cfg->chunks_at_once;
+	if (!use_gpu)
+		return 1;
+	k = 8;
+	if (cfg->budget_rss > 0 && 0.5 * (double)cfg->budget_rss / agent < k)
+		k = (int)(0.5 * (double)cfg->budget_rss / agent);
+	if (cfg->budget_vram > 0 && 0.5 * (double)cfg->budget_vram / agent < k)
+		k = (int)(0.5 * (double)cfg->budget_vram / agent);
+	return k < 1 ? 1 : k;
+}
+
 static int load_config(Worker *w, const char *path, char *err, size_t errlen)
 {
 	int r;
@@ -880,9 +905,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	w.tr.use_gpu = w.use_gpu;
-	/* On a GPU several chunk agents keep the device busy; on the CPU
-	 * they would only share one core. */
-	w.tr.wave = w.cfg.chunks_at_once > 0 ? w.cfg.chunks_at_once : w.use_gpu ? 8 : 1;
+	w.tr.wave = auto_wave(&w.cfg, w.tr.n_params, w.use_gpu);
 	if (w.args.resume) {
 		r = resume(&w);
 		if (r < 0) {
