@@ -230,11 +230,34 @@ static void update_memory(Worker *w)
 	report_memory(&w->rp, replay, act, weights, device);
 }
 
+/* After a checkpoint write (r from modelio): a failed write ends the worker
+ * with the internal-error code (the message names the file); a durable one
+ * is reported with the position it resumes at. Returns r. */
+static int checkpoint_written(Worker *w, int r, uint32_t crc, int64_t chunk, int64_t episode,
+			      int64_t done_episodes)
+{
+	Msg m;
+
+	if (r < 0) {
+		w->exit_code = TV_EXIT_INTERNAL;
+		send_error(w, TV_EXIT_INTERNAL, w->err);
+		return r;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = MSG_CHECKPOINT;
+	snprintf(m.u.checkpoint.path, sizeof(m.u.checkpoint.path), "%s", w->ckpt_path);
+	m.u.checkpoint.checksum = crc;
+	m.u.checkpoint.chunk = chunk;
+	m.u.checkpoint.episode = episode;
+	m.u.checkpoint.done_episodes = done_episodes;
+	report_send(&w->rp, &m);
+	return 0;
+}
+
 static int checkpoint(Worker *w)
 {
 	Trainer *tr = &w->tr;
-	uint32_t crc;
-	Msg m;
+	uint32_t crc = 0;
 	int r;
 
 	r = trainer_sync(tr);
@@ -245,20 +268,7 @@ static int checkpoint(Worker *w)
 		return r;
 	}
 	r = modelio_write_checkpoint(tr, w->args.ticker, w->ckpt_path, &crc, w->err, sizeof(w->err));
-	if (r < 0) {
-		send_error(w, TV_EXIT_INTERNAL, w->err);
-		w->exit_code = TV_EXIT_INTERNAL;
-		return r;
-	}
-	memset(&m, 0, sizeof(m));
-	m.type = MSG_CHECKPOINT;
-	snprintf(m.u.checkpoint.path, sizeof(m.u.checkpoint.path), "%s", w->ckpt_path);
-	m.u.checkpoint.checksum = crc;
-	m.u.checkpoint.chunk = tr->pos.chunk;
-	m.u.checkpoint.episode = tr->pos.episode;
-	m.u.checkpoint.done_episodes = tr->pos.done_episodes;
-	report_send(&w->rp, &m);
-	return 0;
+	return checkpoint_written(w, r, crc, tr->pos.chunk, tr->pos.episode, tr->pos.done_episodes);
 }
 
 /* Acts on signals at a step boundary. Returns 1 to stop, 0 to go on. */
@@ -623,8 +633,7 @@ static void lstm_update_memory(Worker *w)
 static int lstm_checkpoint(Worker *w)
 {
 	LstmJob *j = &w->lj;
-	uint32_t crc;
-	Msg m;
+	uint32_t crc = 0;
 	int r;
 
 	r = lstm_job_sync(j);
@@ -636,20 +645,7 @@ static int lstm_checkpoint(Worker *w)
 	}
 	r = modelio_write_lstm_checkpoint(j, w->args.ticker, w->ckpt_path, &crc, w->err,
 					  sizeof(w->err));
-	if (r < 0) {
-		w->exit_code = TV_EXIT_INTERNAL;
-		send_error(w, TV_EXIT_INTERNAL, w->err);
-		return r;
-	}
-	memset(&m, 0, sizeof(m));
-	m.type = MSG_CHECKPOINT;
-	snprintf(m.u.checkpoint.path, sizeof(m.u.checkpoint.path), "%s", w->ckpt_path);
-	m.u.checkpoint.checksum = crc;
-	m.u.checkpoint.chunk = j->pos.chunk;
-	m.u.checkpoint.episode = j->pos.epoch;
-	m.u.checkpoint.done_episodes = j->pos.done_episodes;
-	report_send(&w->rp, &m);
-	return 0;
+	return checkpoint_written(w, r, crc, j->pos.chunk, j->pos.epoch, j->pos.done_episodes);
 }
 
 /* After every minibatch: heartbeats only. Signals are acted on at the next

@@ -780,28 +780,35 @@ out:
 
 /* ---- model file ----------------------------------------------------------- */
 
-typedef struct ModelCtx {
-	const Trainer *tr;
+/* What differs between the model files of the two kinds. */
+typedef struct ModelSpec {
 	const char *ticker;
+	const Config *cfg;
+	const TrainData *data;
+	const char *kind;                              /* "ddqn" | "lstm" */
+	void (*shape)(Writer *, const void *);         /* writes the kind's shape entry */
+	const void *shape_ctx;
+	float *const *nets;                            /* n_chunks networks */
+	size_t net_floats;
 	const Backtest *bt;
-	const char *config_text;
-} ModelCtx;
+	const char *config_text;                       /* filled by write_model */
+} ModelSpec;
 
-/* A model file but for its kind's shape entry (the same for both kinds):
- * header, model_kind, shape, period, chunks, networks, weight_history,
- * metrics, equity, and the crc32 trailer written by write_atomic. */
-static void pk_model(Writer *w, const char *ticker, const char *config_text,
-		     const TrainData *d, const char *kind,
-		     void (*shape)(Writer *, const void *), const void *shape_ctx,
-		     float *const *nets, size_t net_floats, const Backtest *bt)
+/* A model file of either kind (a write_atomic body): header, model_kind,
+ * the kind's shape, period, chunks, networks, weight_history, metrics,
+ * equity; write_atomic adds the crc32 trailer. */
+static void pk_model(Writer *w, const void *vspec)
 {
+	const ModelSpec *sp = vspec;
+	const TrainData *d = sp->data;
+	const Backtest *bt = sp->bt;
 	const Metrics *m = &bt->m;
 
 	msgpack_pack_map(&w->pk, 14);
-	pk_header(w, MODEL_FORMAT, ticker, config_text, d->fingerprint);
+	pk_header(w, MODEL_FORMAT, sp->ticker, sp->config_text, d->fingerprint);
 	pk_str(w, "model_kind");
-	pk_str(w, kind);
-	shape(w, shape_ctx);
+	pk_str(w, sp->kind);
+	sp->shape(w, sp->shape_ctx);
 	pk_str(w, "period");
 	msgpack_pack_map(&w->pk, 4);
 	pk_str(w, "first_date"); msgpack_pack_int32(&w->pk, d->date[0]);
@@ -823,7 +830,7 @@ static void pk_model(Writer *w, const char *ticker, const char *config_text,
 	pk_str(w, "networks");
 	msgpack_pack_array(&w->pk, (size_t)d->n_chunks);
 	for (int ci = 0; ci < d->n_chunks; ci++)
-		pk_floats(w, nets[ci], net_floats);
+		pk_floats(w, sp->nets[ci], sp->net_floats);
 
 	pk_str(w, "weight_history");
 	msgpack_pack_array(&w->pk, (size_t)bt->n_fits);
@@ -857,30 +864,30 @@ static void pk_layers_shape(Writer *w, const void *tr)
 	pk_layers(w, tr);
 }
 
-static void model_body(Writer *w, const void *vctx)
+/* Writes spec as a model file at path (write_atomic). */
+static int write_model(ModelSpec *spec, const char *path, uint32_t *ret_crc, char *err,
+		       size_t errlen)
 {
-	const ModelCtx *c = vctx;
-	const Trainer *tr = c->tr;
-
-	pk_model(w, c->ticker, c->config_text, tr->data, "ddqn", pk_layers_shape, tr,
-		 tr->chunk_params, tr->n_params, c->bt);
-}
-
-int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
-			const char *path, uint32_t *ret_crc, char *err, size_t errlen)
-{
-	ModelCtx c = { tr, ticker, bt, NULL };
-	char *text = modelio_config_text(tr->cfg, 1);
+	char *text = modelio_config_text(spec->cfg, 1);
 	int r;
 
 	if (!text) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
-	c.config_text = text;
-	r = write_atomic(path, 0, model_body, &c, ret_crc, err, errlen);
+	spec->config_text = text;
+	r = write_atomic(path, 0, pk_model, spec, ret_crc, err, errlen);
 	free(text);
 	return r;
+}
+
+int modelio_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
+			const char *path, uint32_t *ret_crc, char *err, size_t errlen)
+{
+	ModelSpec spec = { ticker, tr->cfg, tr->data, "ddqn", pk_layers_shape, tr,
+			   tr->chunk_params, tr->n_params, bt, NULL };
+
+	return write_model(&spec, path, ret_crc, err, errlen);
 }
 
 static int model_is_lstm(Reader *rd);
@@ -1240,42 +1247,18 @@ out:
 	return r;
 }
 
-typedef struct LstmModelCtx {
-	const LstmJob *j;
-	const char *ticker;
-	const Backtest *bt;
-	const char *config_text;
-} LstmModelCtx;
-
 static void pk_lstm_shape_cb(Writer *w, const void *j)
 {
 	pk_lstm_shape(w, j);
 }
 
-static void lstm_model_body(Writer *w, const void *vctx)
-{
-	const LstmModelCtx *c = vctx;
-	const LstmJob *j = c->j;
-
-	pk_model(w, c->ticker, c->config_text, j->data, "lstm", pk_lstm_shape_cb, j,
-		 j->chunk_models, j->n_model, c->bt);
-}
-
 int modelio_write_lstm_model(const LstmJob *j, const char *ticker, const Backtest *bt,
 			     const char *path, uint32_t *ret_crc, char *err, size_t errlen)
 {
-	LstmModelCtx c = { j, ticker, bt, NULL };
-	char *text = modelio_config_text(j->cfg, 1);
-	int r;
+	ModelSpec spec = { ticker, j->cfg, j->data, "lstm", pk_lstm_shape_cb, j,
+			   j->chunk_models, j->n_model, bt, NULL };
 
-	if (!text) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		return -ENOMEM;
-	}
-	c.config_text = text;
-	r = write_atomic(path, 0, lstm_model_body, &c, ret_crc, err, errlen);
-	free(text);
-	return r;
+	return write_model(&spec, path, ret_crc, err, errlen);
 }
 
 /* The LSTM part of modelio_read_model: shape, networks, metrics. */
