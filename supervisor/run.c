@@ -682,7 +682,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 	else if (c->m.kill != kill_before && detail)
 		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->batch_size);
 	if (a & CA_SIGUSR1)
-		child_signal(c, SIGUSR1);
+		kill(c->pid, SIGUSR1);    /* a request to the worker, not to its tree */
 	if (a & CA_SIGTERM)
 		child_signal(c, SIGTERM);
 	if (a & CA_SIGKILL)
