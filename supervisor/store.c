@@ -749,7 +749,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 
 	rc = sqlite3_prepare_v2(s->db,
 		"SELECT id, started_at, coalesce(ended_at, 0), host, pid, name, config,"
-		" budget_rss, budget_vram, outcome FROM runs ORDER BY id DESC LIMIT 1",
+		" budget_rss, budget_vram, outcome, warnings FROM runs ORDER BY id DESC LIMIT 1",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "reading the run");
@@ -761,9 +761,10 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 	} else {
 		const char *host = text_or_empty(st, 3), *name = text_or_empty(st, 5);
 		const char *config = text_or_empty(st, 6), *outcome = text_or_empty(st, 9);
+		const char *warn = text_or_empty(st, 10);
 		size_t lh = strlen(host) + 1, ln = strlen(name) + 1;
-		size_t lc = strlen(config) + 1, lo = strlen(outcome) + 1;
-		char *buf = malloc(lh + ln + lc + lo);
+		size_t lc = strlen(config) + 1, lo = strlen(outcome) + 1, lw = strlen(warn) + 1;
+		char *buf = malloc(lh + ln + lc + lo + lw);
 		if (!buf) {
 			set_err(s, "out of memory");
 			r = -ENOMEM;
@@ -775,6 +776,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 		memcpy(buf + lh, name, ln);
 		memcpy(buf + lh + ln, config, lc);
 		memcpy(buf + lh + ln + lc, outcome, lo);
+		memcpy(buf + lh + ln + lc + lo, warn, lw);
 		memset(ret_run, 0, sizeof *ret_run);
 		ret_run->id = sqlite3_column_int64(st, 0);
 		ret_run->started_at = sqlite3_column_double(st, 1);
@@ -786,6 +788,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 		ret_run->budget_rss = (uint64_t)sqlite3_column_int64(st, 7);
 		ret_run->budget_vram = (uint64_t)sqlite3_column_int64(st, 8);
 		ret_run->outcome = buf + lh + ln + lc;
+		ret_run->warnings = buf + lh + ln + lc + lo;
 		r = 1;
 	}
 out:

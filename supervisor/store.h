@@ -136,6 +136,7 @@ typedef struct StoreRunInfo {
 	uint64_t budget_rss;      /* bytes, 0 = unlimited */
 	uint64_t budget_vram;     /* bytes, 0 = unlimited */
 	const char *outcome;      /* "" while running; "finished", "stopped", ... */
+	const char *warnings;     /* store_run_warn() text, "" if none (read only) */
 } StoreRunInfo;
 
 /* Records the start of a run: name, config_text, host, pid, budgets from
