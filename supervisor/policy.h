@@ -94,6 +94,9 @@ typedef struct PolicyFacts {
 	const char *detail;       /* the worker's error message, or NULL */
 } PolicyFacts;
 
+/* Longest crash back-off, seconds (unless run.backoff itself is longer). */
+#define POLICY_BACKOFF_MAX_S 600.0
+
 typedef struct PolicyDecision {
 	PolicyAction action;
 	int next_batch_size;      /* batch size for the next attempt (== batch_size unless halved) */
