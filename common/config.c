@@ -417,6 +417,26 @@ static int parse_gpus(const char *text, char *out, size_t len)
 	return n > 0 ? 0 : -EINVAL;
 }
 
+int config_check_ticker(const char *name, char *why, size_t whylen)
+{
+	if (!*name) {
+		fmt(why, whylen, "empty ticker name");
+		return -EINVAL;
+	}
+	if (strlen(name) > 255) {
+		fmt(why, whylen, "ticker name longer than 255 characters");
+		return -EINVAL;
+	}
+	for (const char *c = name; *c; c++) {
+		/* strchr would also match the terminating NUL. */
+		if (!isalnum((unsigned char)*c) && (!*c || !strchr("._-^=", *c))) {
+			fmt(why, whylen, "ticker '%s' has a character other than letters, digits, '.', '_', '-', '^', '='", name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Canonical ticker list: items trimmed, joined by ','. */
 static int parse_tickers(const char *text, char *out, size_t len, char *why, size_t whylen)
 {
@@ -442,12 +462,8 @@ static int parse_tickers(const char *text, char *out, size_t len, char *why, siz
 			fmt(why, whylen, "empty ticker name in the list");
 			return -EINVAL;
 		}
-		for (char *c = t; *c; c++) {
-			if (!isalnum((unsigned char)*c) && !strchr("._-^=", *c)) {
-				fmt(why, whylen, "ticker '%s' has a character other than letters, digits, '.', '_', '-', '^', '='", t);
-				return -EINVAL;
-			}
-		}
+		if (config_check_ticker(t, why, whylen) < 0)
+			return -EINVAL;
 		size_t tl = strlen(t);
 		if (used + (used ? 1 : 0) + tl >= len) {
 			fmt(why, whylen, "list longer than %zu characters", len - 1);

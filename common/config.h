@@ -177,6 +177,11 @@ int config_equal(const Config *a, const Config *b);
  * key. */
 int config_origin(const Config *cfg, const char *key, char *buf, size_t len);
 
+/* A ticker name as run.tickers accepts it (letters, digits, '.', '_', '-',
+ * '^', '='; at most 255 characters). The supervisor holds the names it
+ * finds in data_dir to the same rule. -EINVAL with the reason in why. */
+int config_check_ticker(const char *name, char *why, size_t whylen);
+
 /* Parses a byte size: "123", "512KiB", "64MiB", "2GiB", "1.5GiB", "1e9", "2GB"
  * (GB = 1e9). Returns -EINVAL on anything else. */
 int config_parse_size(const char *text, uint64_t *ret_bytes);

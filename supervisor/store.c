@@ -1148,6 +1148,32 @@ int store_job_set_config(Store *s, int64_t job_id, const char *config_text)
 	return r;
 }
 
+int store_job_mark(Store *s, int64_t job_id, JobState state, const char *reason)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (state == JOB_RUNNING || state == JOB_DONE) {
+		set_err(s, "job %" PRId64 ": store_job_mark to %s", job_id, store_job_state_name(state));
+		return -EINVAL;
+	}
+	rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET state = ?2, last_reason = ?3, updated_at = ?4"
+	                        " WHERE id = ?1 AND state <> 'running'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "marking a job");
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, store_job_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, now_s());
+	r = step_done(s, st, "marking a job");
+	if (r == 0 && sqlite3_changes(s->db) == 0) {
+		set_err(s, "no job %" PRId64 " that is not running", job_id);
+		r = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 int store_jobs_requeue_failed(Store *s, int *ret_n)
 {
 	int r = exec_job(s, "UPDATE jobs SET state = 'pending', charged_attempts = 0,"

@@ -243,6 +243,12 @@ int store_job_retrain(Store *s, int64_t job_id, int initial_batch);
  * under: when it is new, retrained, or has none recorded. */
 int store_job_set_config(Store *s, int64_t job_id, const char *config_text);
 
+/* Sets a job that is not running to pending or failed with reason as its
+ * last_reason, keeping its progress and checkpoint (the input check at
+ * start fails a ticker whose file is unusable, and lets it go again once
+ * the file is fixed). -ENOENT if no such job or it is running. */
+int store_job_mark(Store *s, int64_t job_id, JobState state, const char *reason);
+
 /* Puts every failed job back to pending with charged_attempts 0, keeping its
  * checkpoint and batch size (for a run started with "retry failed").
  * Returns 0 and *ret_n (may be NULL). */
