@@ -26,33 +26,38 @@ static int failures;
 #define MiB (1024ULL * 1024)
 
 typedef struct ClassifyCase {
-	int exited, code, sig, budget, hang, proto, stopping;
+	int exited, code, sig, budget, hang, proto, stopping, asked, oom;
 	ExitKind want;
 } ClassifyCase;
 
 static const ClassifyCase classify_cases[] = {
-	{ 1, TV_EXIT_DONE, 0, 0, 0, 0, 0, EXIT_DONE },
-	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, EXIT_INTERRUPTED },
-	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, EXIT_INTERRUPTED },
-	{ 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 1, TV_EXIT_BAD_INPUT, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
-	{ 1, TV_EXIT_USAGE, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
-	{ 1, TV_EXIT_INTERNAL, 0, 0, 0, 0, 0, EXIT_CRASH },
-	{ 1, 1, 0, 0, 0, 0, 0, EXIT_CRASH },
-	{ 1, 127, 0, 0, 0, 0, 0, EXIT_CRASH },
-	/* Signals. A SIGKILL we did not send: the kernel's OOM killer. */
-	{ 0, -1, SIGKILL, 0, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 0, -1, SIGKILL, 1, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 0, -1, SIGKILL, 0, 1, 0, 0, EXIT_HANG },
-	{ 0, -1, SIGKILL, 0, 0, 1, 0, EXIT_PROTOCOL },
-	{ 0, -1, SIGKILL, 1, 1, 1, 0, EXIT_OVER_BUDGET },  /* budget first */
-	{ 0, -1, SIGKILL, 0, 1, 1, 0, EXIT_HANG },         /* then hang */
-	{ 0, -1, SIGSEGV, 0, 0, 0, 0, EXIT_CRASH },
-	{ 0, -1, SIGABRT, 0, 0, 0, 1, EXIT_CRASH },
-	{ 0, -1, SIGTERM, 0, 0, 0, 0, EXIT_CRASH },        /* nobody asked it to stop */
-	{ 0, -1, SIGTERM, 0, 0, 0, 1, EXIT_INTERRUPTED },
-	{ 0, -1, SIGKILL, 0, 0, 0, 1, EXIT_INTERRUPTED },  /* second signal while stopping */
-	{ 1, TV_EXIT_DONE, 0, 0, 0, 1, 0, EXIT_PROTOCOL }, /* exit 0 after a bad frame */
+	/* exited code sig budget hang proto stopping asked oom -> kind */
+	{ 1, TV_EXIT_DONE, 0, 0, 0, 0, 0, 0, 0, EXIT_DONE },
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, 1, 0, EXIT_INTERRUPTED }, /* asked */
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, 0, 0, EXIT_INTERRUPTED }, /* stopping */
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },       /* unasked */
+	{ 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
+	{ 1, TV_EXIT_BAD_INPUT, 0, 0, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
+	{ 1, TV_EXIT_USAGE, 0, 0, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
+	{ 1, TV_EXIT_INTERNAL, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 1, 1, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 1, 127, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	/* A SIGKILL we did not send: over budget only with OOM evidence. */
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 0, 1, EXIT_OVER_BUDGET },
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 1, 0, EXIT_CRASH },
+	{ 0, -1, SIGKILL, 1, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
+	{ 0, -1, SIGKILL, 0, 1, 0, 0, 0, 0, EXIT_HANG },
+	{ 0, -1, SIGKILL, 0, 0, 1, 0, 0, 0, EXIT_PROTOCOL },
+	{ 0, -1, SIGKILL, 1, 1, 1, 0, 0, 0, EXIT_OVER_BUDGET },  /* budget first */
+	{ 0, -1, SIGKILL, 0, 1, 1, 0, 0, 0, EXIT_HANG },         /* then hang */
+	{ 0, -1, SIGSEGV, 0, 0, 0, 0, 0, 1, EXIT_CRASH },
+	{ 0, -1, SIGABRT, 0, 0, 0, 1, 0, 0, EXIT_CRASH },
+	{ 0, -1, SIGTERM, 0, 0, 0, 0, 0, 0, EXIT_CRASH },        /* nobody asked it to stop */
+	{ 0, -1, SIGTERM, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },
+	{ 0, -1, SIGKILL, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },  /* second signal while stopping */
+	{ 1, TV_EXIT_DONE, 0, 0, 0, 1, 0, 0, 0, EXIT_PROTOCOL }, /* exit 0 after a bad frame */
 };
 
 typedef struct DecideCase {
@@ -99,8 +104,10 @@ static const DecideCase decide_cases[] = {
 	{ "over budget on VRAM names vram", F(.kind = EXIT_OVER_BUDGET, .peak_vram = 9 * GiB),
 	  POLICY_RETRY, 64, 0, 0, "over budget.vram 8.0 GiB: peak 9.0 GiB at batch_size 128" },
 	{ "kernel OOM kill counts as over budget", F(.kind = EXIT_OVER_BUDGET, .exit_code = -1,
-	  .term_signal = SIGKILL, .peak_rss = 1536 * MiB),
-	  POLICY_RETRY, 64, 0, 0, "SIGKILL (kernel OOM killer?): peak rss 1.5 GiB at batch_size 128" },
+	  .term_signal = SIGKILL, .peak_rss = 1536 * MiB,
+	  .detail = "/proc/vmstat oom_kill 3 -> 4"),
+	  POLICY_RETRY, 64, 0, 0,
+	  "killed by the kernel's OOM killer (/proc/vmstat oom_kill 3 -> 4): peak rss 1.5 GiB at batch_size 128" },
 	{ "worker's own OOM exit", F(.kind = EXIT_OVER_BUDGET, .exit_code = 11),
 	  POLICY_RETRY, 64, 0, 0, "out of memory" },
 	{ "over budget while stopping pauses with the halved batch",
@@ -157,7 +164,7 @@ int main(void)
 	for (size_t i = 0; i < nc; i++) {
 		const ClassifyCase *c = &classify_cases[i];
 		ExitKind got = policy_classify(c->exited, c->code, c->sig, c->budget, c->hang,
-		                               c->proto, c->stopping);
+		                               c->proto, c->stopping, c->asked, c->oom);
 		CHECK(got == c->want, "classify case %zu: got %s, want %s", i,
 		      policy_exit_kind_name(got), policy_exit_kind_name(c->want));
 	}
