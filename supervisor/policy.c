@@ -205,7 +205,12 @@ PolicyDecision policy_decide(const PolicyFacts *f)
 			return d;
 		}
 		d.action = POLICY_RETRY;
-		d.delay_s = respawn_floor(f, f->backoff_base_s * ldexp(1.0, n - 1));
+		/* Doubling, capped: 2^(n-1) seconds overflow the loop's
+		 * millisecond timer past n ~ 54 (max_attempts goes to 1000). */
+		double cap = f->backoff_base_s > POLICY_BACKOFF_MAX_S ? f->backoff_base_s :
+			     POLICY_BACKOFF_MAX_S;
+		double backoff = f->backoff_base_s * ldexp(1.0, n - 1 < 1000 ? n - 1 : 1000);
+		d.delay_s = respawn_floor(f, backoff < cap ? backoff : cap);
 		snprintf(d.reason, sizeof d.reason, "%s%s%s; attempt %d of %d, retry in %.0f s",
 		         what, f->detail && f->detail[0] ? ": " : "",
 		         f->detail ? f->detail : "", n, f->max_attempts, d.delay_s);

@@ -98,6 +98,9 @@ typedef struct PolicyFacts {
 	                           * OOM kill, or why we ended it; NULL if none */
 } PolicyFacts;
 
+/* Longest crash back-off, seconds (unless run.backoff itself is longer). */
+#define POLICY_BACKOFF_MAX_S 600.0
+
 typedef struct PolicyDecision {
 	PolicyAction action;
 	int next_batch_size;      /* batch size for the next attempt (== batch_size unless halved) */

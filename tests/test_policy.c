@@ -141,6 +141,16 @@ static const DecideCase decide_cases[] = {
 	  POLICY_PAUSE, 128, 0, 0, "interrupted" },
 	{ "interrupted by someone else: retry, uncharged", F(.kind = EXIT_INTERRUPTED, .exit_code = 10),
 	  POLICY_RETRY, 128, 0, 0, "interrupted" },
+	/* issue 13: the back-off is capped at 10 minutes (base * 2^(n-1)
+	 * reached 2^53 s at attempt 54 and overflowed the timer). */
+	{ "back-off capped at 600 s", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 10, .max_attempts = 1000), POLICY_RETRY, 128, 600.0, 1, "attempt 11 of 1000" },
+	{ "attempt 999 of 1000 with a 1000 s base: the base", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 998, .max_attempts = 1000, .backoff_base_s = 1e7 / 1e4),
+	  POLICY_RETRY, 128, 1000.0, 1, "attempt 999 of 1000" },
+	{ "a base above the cap is kept", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 60, .max_attempts = 1000, .backoff_base_s = 1e7),
+	  POLICY_RETRY, 128, 1e7, 1, "attempt 61 of 1000" },
 	{ "supervisor lost is never charged", F(.kind = EXIT_SUPERVISOR_LOST, .charged_attempts = 2),
 	  POLICY_RETRY, 128, 0, 0, "supervisor lost" },
 };
