@@ -1147,8 +1147,9 @@ static void signal_cb(uv_signal_t *h, int signum)
 	if (!sup->stopping) {
 		sup->stopping = 1;
 		uv_timer_stop(&sup->sched_timer);
-		sup_log(sup, NULL, NULL, "%s: stopping; %d worker%s asked to checkpoint and exit (again to kill)",
-			strsignal(signum), sup->n_children, sup->n_children == 1 ? "" : "s");
+		sup_log(sup, NULL, NULL, "%s: stopping; %d worker%s asked to checkpoint and exit (%s)",
+			strsignal(signum), sup->n_children, sup->n_children == 1 ? "" : "s",
+			signum == SIGUSR1 ? "SIGINT/SIGTERM to kill" : "again to kill");
 		for (int i = 0; i < sup->n_jobs; i++) {
 			Child *c = sup->jobs[i].child;
 			if (c && !c->exited && !c->term_sent) {
