@@ -1446,8 +1446,8 @@ int run_main(const RunOptions *opt)
 		goto out;
 	}
 	int detected = detect_gpus();
-	if (placement_parse(sup->cfg.gpus, detected, sup->gpu_ids, PLACEMENT_MAX_GPUS,
-			    &sup->n_gpus, err, sizeof err) < 0) {
+	if (placement_parse_visible(sup->cfg.gpus, detected, getenv("CUDA_VISIBLE_DEVICES"),
+				    sup->gpu_ids, PLACEMENT_MAX_GPUS, &sup->n_gpus, err, sizeof err) < 0) {
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, err);
 		rc = RUN_EXIT_USAGE;
 		goto out;
