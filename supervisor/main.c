@@ -2,6 +2,7 @@
  *
  *   tickervisor run CONFIG [--db PATH] [--set section.key=value ...]
  *                   [--retrain] [--retry-failed] [--worker PATH]
+ *                   [--shard I/N] [--shards N]
  *   tickervisor status [DB ...] [--watch] [--json] [--interval S] [--no-color]
  *
  * Exit status: run_main()'s RUN_EXIT_* for run, status_main()'s for
@@ -20,6 +21,7 @@ static void usage(FILE *f)
 {
 	fputs("usage: tickervisor run CONFIG [--db PATH] [--set section.key=value ...]\n"
 	      "                       [--retrain] [--retry-failed] [--worker PATH]\n"
+	      "                       [--shard I/N] [--shards N]\n"
 	      "       tickervisor status [DB ...] [--watch] [--json] [--interval S] [--no-color]\n",
 	      f);
 }

@@ -182,3 +182,26 @@ void placement_release(PlacementSlot *slots, int n_slots, int device, uint64_t b
 						   budget_vram : slots[i].vram_committed;
 		}
 }
+
+int placement_parse_visible(const char *spec, int detected, const char *visible, int *ret_ids,
+                            int cap, int *ret_n, char *err, size_t errlen)
+{
+	char whole[64], vis[256], inner[256];
+
+	trim_copy(spec ? spec : "", spec ? spec + strlen(spec) : "", whole, sizeof whole);
+	if (strcmp(whole, "auto") != 0 || detected <= 0 || !visible)
+		return placement_parse(spec, detected, ret_ids, cap, ret_n, err, errlen);
+	trim_copy(visible, visible + strlen(visible), vis, sizeof vis);
+	/* Slurm writes NoDevFiles when the job has no GPU; CUDA treats an
+	 * empty list or a leading -1 as "no device". */
+	if (vis[0] == '\0' || !strcmp(vis, "NoDevFiles") || !strncmp(vis, "-1", 2)) {
+		*ret_n = 0;
+		return 0;
+	}
+	if (placement_parse(vis, detected, ret_ids, cap, ret_n, inner, sizeof inner) < 0) {
+		snprintf(err, errlen, "gpus = 'auto' uses the devices CUDA_VISIBLE_DEVICES='%s' "
+		         "names, which must be device numbers (%s)", visible, inner);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -28,6 +28,16 @@
 int placement_parse(const char *spec, int detected, int *ret_ids, int cap,
                     int *ret_n, char *err, size_t errlen);
 
+/* placement_parse, except that `gpus = auto` on a host with GPUs
+ * (detected > 0) and CUDA_VISIBLE_DEVICES set (visible != NULL) means the
+ * devices that variable lists, in its order: under a scheduler (Slurm gres,
+ * a container runtime) those are the job's own, and each worker then gets
+ * one of them as its CUDA_VISIBLE_DEVICES. An empty list, "NoDevFiles" or
+ * "-1" is no GPU (CPU mode). Only device numbers are understood (not
+ * GPU-/MIG- UUIDs): anything else is -EINVAL naming the variable. */
+int placement_parse_visible(const char *spec, int detected, const char *visible, int *ret_ids,
+                            int cap, int *ret_n, char *err, size_t errlen);
+
 /* What the loop knows about one device right now. */
 typedef struct PlacementSlot {
 	int device;              /* CUDA device id */

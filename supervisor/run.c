@@ -44,6 +44,7 @@
 #include "placement.h"
 #include "policy.h"
 #include "run.h"
+#include "shard.h"
 #include "nvml.h"
 #include "status.h"
 #include "store.h"
@@ -123,6 +124,7 @@ struct Child {
 struct Sup {
 	uv_loop_t loop;
 	uv_signal_t sigint, sigterm;
+	uv_signal_t sig_more[3];  /* SIGHUP, SIGUSR1, SIGUSR2: see signal_cb */
 	uv_timer_t sched_timer;   /* wakes the scheduler when a back-off ends */
 	uv_timer_t flush_timer;   /* store_flush() and the terminal view, every second */
 	uv_check_t commit_check;  /* commits the iteration's transaction (group commit) */
@@ -1525,14 +1527,25 @@ static void flush_cb(uv_timer_t *t)
 	}
 }
 
+/* SIGINT, SIGTERM and SIGHUP (the terminal closed) stop the run; a second
+ * one kills. SIGUSR1 (Slurm's warning before the time limit or a
+ * preemption) stops it too, but never kills: the workers must have time to
+ * write their checkpoints. SIGUSR2 is logged and ignored (its default
+ * action would end the supervisor and orphan the workers). */
 static void signal_cb(uv_signal_t *h, int signum)
 {
 	Sup *sup = h->data;
+	if (signum == SIGUSR2 || (signum == SIGUSR1 && sup->stopping)) {
+		sup_log(sup, NULL, NULL, "%s: ignored%s", strsignal(signum),
+			sup->stopping ? " (already stopping)" : "");
+		return;
+	}
 	if (!sup->stopping) {
 		sup->stopping = 1;
 		uv_timer_stop(&sup->sched_timer);
-		sup_log(sup, NULL, NULL, "%s: stopping; %d worker%s asked to checkpoint and exit (again to kill)",
-			strsignal(signum), sup->n_children, sup->n_children == 1 ? "" : "s");
+		sup_log(sup, NULL, NULL, "%s: stopping; %d worker%s asked to checkpoint and exit (%s)",
+			strsignal(signum), sup->n_children, sup->n_children == 1 ? "" : "s",
+			signum == SIGUSR1 ? "SIGINT/SIGTERM to kill" : "again to kill");
 		for (int i = 0; i < sup->n_jobs; i++)
 			if (sup->jobs[i].child)
 				child_event(sup->jobs[i].child, CE_STOP, NULL, NULL);
@@ -1561,6 +1574,8 @@ static void sup_close_globals(Sup *sup)
 	sup->globals_closed = 1;
 	uv_close((uv_handle_t *)&sup->sigint, global_close_cb);
 	uv_close((uv_handle_t *)&sup->sigterm, global_close_cb);
+	for (int i = 0; i < 3; i++)
+		uv_close((uv_handle_t *)&sup->sig_more[i], global_close_cb);
 	uv_close((uv_handle_t *)&sup->sched_timer, global_close_cb);
 	uv_close((uv_handle_t *)&sup->flush_timer, global_close_cb);
 	uv_close((uv_handle_t *)&sup->commit_check, global_close_cb);
@@ -1574,7 +1589,9 @@ static void close_walk_cb(uv_handle_t *h, void *arg)
 		return;
 	if (h == (uv_handle_t *)&sup->sigint || h == (uv_handle_t *)&sup->sigterm ||
 	    h == (uv_handle_t *)&sup->sched_timer || h == (uv_handle_t *)&sup->flush_timer ||
-	    h == (uv_handle_t *)&sup->commit_check) {
+	    h == (uv_handle_t *)&sup->commit_check ||
+	    h == (uv_handle_t *)&sup->sig_more[0] || h == (uv_handle_t *)&sup->sig_more[1] ||
+	    h == (uv_handle_t *)&sup->sig_more[2]) {
 		uv_close(h, global_close_cb);
 		return;
 	}
@@ -1769,7 +1786,8 @@ int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
 	o.sets = sets_buf;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--db") || !strcmp(a, "--set") || !strcmp(a, "--worker")) {
+		if (!strcmp(a, "--db") || !strcmp(a, "--set") || !strcmp(a, "--worker") ||
+		    !strcmp(a, "--shard") || !strcmp(a, "--shards")) {
 			if (i + 1 >= argc) {
 				snprintf(err, errlen, "%s needs a value", a);
 				return -EINVAL;
@@ -1779,6 +1797,10 @@ int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
 				o.db_path = v;
 			} else if (!strcmp(a, "--worker")) {
 				o.worker_path = v;
+			} else if (!strcmp(a, "--shard")) {
+				o.shard = v;
+			} else if (!strcmp(a, "--shards")) {
+				o.shards = v;
 			} else {
 				if (o.n_sets >= sets_cap) {
 					snprintf(err, errlen, "too many --set (at most %d)", sets_cap);
@@ -1788,6 +1810,10 @@ int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
 			}
 		} else if (!strncmp(a, "--db=", 5)) {
 			o.db_path = a + 5;
+		} else if (!strncmp(a, "--shard=", 8)) {
+			o.shard = a + 8;
+		} else if (!strncmp(a, "--shards=", 9)) {
+			o.shards = a + 9;
 		} else if (!strcmp(a, "--retrain")) {
 			o.retrain = 1;
 		} else if (!strcmp(a, "--retry-failed")) {
@@ -1855,8 +1881,8 @@ int run_main(const RunOptions *opt)
 		goto out;
 	}
 	int detected = detect_gpus();
-	if (placement_parse(sup->cfg.gpus, detected, sup->gpu_ids, PLACEMENT_MAX_GPUS,
-			    &sup->n_gpus, err, sizeof err) < 0) {
+	if (placement_parse_visible(sup->cfg.gpus, detected, getenv("CUDA_VISIBLE_DEVICES"),
+				    sup->gpu_ids, PLACEMENT_MAX_GPUS, &sup->n_gpus, err, sizeof err) < 0) {
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, err);
 		rc = RUN_EXIT_USAGE;
 		goto out;
@@ -1887,6 +1913,32 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
+	/* This supervisor's shard of the tickers (shard.h); its files are named
+	 * after it, so that every shard can share out_dir. */
+	Shard shard;
+	char shard_sfx[64];
+	const ShardSource ssrc = { opt->shard, opt->shards, getenv("SLURM_ARRAY_TASK_ID"),
+				   getenv("SLURM_ARRAY_TASK_COUNT"), getenv("JOB_COMPLETION_INDEX") };
+	if (shard_resolve(&ssrc, &shard, err, sizeof err) < 0 ||
+	    shard_suffix(&shard, shard_sfx, sizeof shard_sfx) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", err);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	if (shard.count) {
+		int kept = 0, all = n_names;
+		for (int i = 0; i < n_names; i++) {
+			if (shard_has(&shard, names[i]))
+				names[kept++] = names[i];
+			else
+				free(names[i]);
+		}
+		n_names = kept;
+		fprintf(stderr, "tickervisor: shard %d/%d: %d of the run's %d tickers\n", shard.index,
+			shard.count, kept, all);
+		if (kept == 0)
+			goto out;  /* nothing of this run falls here: the shard is done */
+	}
 	int e = mkdir_p(sup->cfg.out_dir);
 	if (e < 0 || !realpath(sup->cfg.out_dir, sup->out_dir)) {
 		fprintf(stderr, "tickervisor: run.out_dir '%s': %s\n", sup->cfg.out_dir,
@@ -1906,12 +1958,12 @@ int run_main(const RunOptions *opt)
 
 	/* The database: one writer. */
 	char logpath[PATH_MAX + 16];
-	snprintf(logpath, sizeof logpath, "%s/workers.log", sup->out_dir);
+	snprintf(logpath, sizeof logpath, "%s/workers%s.log", sup->out_dir, shard_sfx);
 	char dbpath[PATH_MAX + 32];
 	if (opt->db_path)
 		snprintf(dbpath, sizeof dbpath, "%s", opt->db_path);
 	else
-		snprintf(dbpath, sizeof dbpath, "%s/tickervisor.db", sup->out_dir);
+		snprintf(dbpath, sizeof dbpath, "%s/tickervisor%s.db", sup->out_dir, shard_sfx);
 	if (store_open(dbpath, 1, &sup->store, err, sizeof err) < 0) {
 		fprintf(stderr, "tickervisor: %s\n", err);
 		rc = RUN_EXIT_STORE;
@@ -1982,6 +2034,12 @@ int run_main(const RunOptions *opt)
 	sup->sigint.data = sup->sigterm.data = sup;
 	uv_signal_start(&sup->sigint, signal_cb, SIGINT);
 	uv_signal_start(&sup->sigterm, signal_cb, SIGTERM);
+	static const int more[3] = { SIGHUP, SIGUSR1, SIGUSR2 };
+	for (int i = 0; i < 3; i++) {
+		uv_signal_init(&sup->loop, &sup->sig_more[i]);
+		sup->sig_more[i].data = sup;
+		uv_signal_start(&sup->sig_more[i], signal_cb, more[i]);
+	}
 	uv_timer_init(&sup->loop, &sup->sched_timer);
 	uv_timer_init(&sup->loop, &sup->flush_timer);
 	sup->sched_timer.data = sup->flush_timer.data = sup;

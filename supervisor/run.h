@@ -16,7 +16,8 @@
 
 /* Process exit codes of `tickervisor run`. */
 enum {
-	RUN_EXIT_OK = 0,       /* every ticker done, or stopped cleanly by a signal */
+	RUN_EXIT_OK = 0,       /* every ticker done (of this shard), or stopped cleanly by a
+	                        * signal (SIGINT, SIGTERM, SIGHUP, SIGUSR1) */
 	RUN_EXIT_FAILED = 1,   /* at least one ticker failed (summary on stdout) */
 	RUN_EXIT_USAGE = 2,    /* bad command line or configuration: nothing started */
 	RUN_EXIT_STORE = 3,    /* database busy (another supervisor) or unusable */
@@ -31,6 +32,8 @@ typedef struct RunOptions {
 	int retrain;                   /* 1: train done tickers again from scratch */
 	int retry_failed;              /* 1: give failed tickers a new set of attempts */
 	const char *worker_path;       /* NULL: $TV_WORKER, else beside this binary */
+	const char *shard;             /* --shard "I/N", NULL: from the environment (shard.h) */
+	const char *shards;            /* --shards "N": the count for an index from the environment */
 } RunOptions;
 
 /* Runs every ticker of the configuration to done or failed (or until a

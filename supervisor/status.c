@@ -382,6 +382,14 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 		total_eps += j->total_episodes;
 	}
 	int gone = supervisor_gone(&run, have_run);
+	if (opt->sum) {
+		opt->sum->dbs++;
+		opt->sum->jobs += jobs->n;
+		for (int i = 0; i < 4; i++)
+			opt->sum->state[i] += counts[i];
+		opt->sum->done_episodes += done_eps;
+		opt->sum->total_episodes += total_eps;
+	}
 	if (opt->json)
 		render_json(out, s, &run, have_run, jobs, counts, done_eps, total_eps,
 		            opt->now > 0 ? opt->now : clock_now(), res, n_res, gone);
@@ -400,11 +408,15 @@ out:
 int status_render_paths(const char *const *paths, int n, FILE *out,
                         const StatusOptions *opt)
 {
-	StatusOptions defaults = { 0 };
+	StatusOptions defaults = { 0 }, each;
+	StatusTotals sum = { 0 };
 	int result = 0;
 
 	if (!opt)
 		opt = &defaults;
+	each = *opt;
+	each.sum = &sum;
+	opt = &each;
 	if (opt->json && n > 1)
 		fputc('[', out);
 	for (int i = 0; i < n; i++) {
@@ -438,6 +450,16 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 		fputc(']', out);
 	if (opt->json)
 		fputc('\n', out);
+	if (!opt->json && n > 1) {
+		fprintf(out, "\nall %d databases (%d read): %d jobs: %lld running, %lld pending, "
+		        "%lld done, %lld failed", n, sum.dbs, sum.jobs, sum.state[JOB_RUNNING],
+		        sum.state[JOB_PENDING], sum.state[JOB_DONE], sum.state[JOB_FAILED]);
+		if (sum.total_episodes > 0)
+			fprintf(out, "; %lld/%lld episodes (%.1f%%)", sum.done_episodes,
+			        sum.total_episodes,
+			        100.0 * (double)sum.done_episodes / (double)sum.total_episodes);
+		fputc('\n', out);
+	}
 	return ferror(out) ? -EIO : result;
 }
 

@@ -27,6 +27,13 @@
 
 #include "store.h"
 
+/* Counts summed over several databases (the shards of one run). */
+typedef struct StatusTotals {
+	int dbs, jobs;
+	long long state[4];      /* by JobState */
+	long long done_episodes, total_episodes;
+} StatusTotals;
+
 typedef struct StatusOptions {
 	int json;      /* 1: JSON object instead of the table */
 	int width;     /* terminal columns for the table (<= 0: 100) */
@@ -37,6 +44,7 @@ typedef struct StatusOptions {
 	int max_rows;  /* table only: at most this many job rows, running first,
 	                * then failed, pending, done, and a "... N more jobs" line;
 	                * 0 = every job. JSON always lists every job. */
+	StatusTotals *sum; /* non-NULL: status_render adds this database's counts */
 } StatusOptions;
 
 /* Writes the status of one open store (reader or writer) to out, inside one
@@ -45,7 +53,9 @@ typedef struct StatusOptions {
 int status_render(Store *s, FILE *out, const StatusOptions *opt);
 
 /* Opens each database read-only and renders it (a JSON array when
- * opt->json and n > 1; a blank line between tables). A database that cannot
+ * opt->json and n > 1; a blank line between tables; after several tables
+ * one line "all N databases: ..." with the totals over all of them, e.g.
+ * the shards of one run). A database that cannot
  * be opened gets its message (one line) instead of its table, in JSON
  * {"db": PATH, "error": MSG}, and the call returns its error after rendering
  * the others. */
