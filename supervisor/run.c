@@ -1326,55 +1326,6 @@ out:
 	return rc;
 }
 
-int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
-                   const char **sets_buf, int sets_cap, char *err, size_t errlen)
-{
-	RunOptions o;
-	memset(&o, 0, sizeof o);
-	o.sets = sets_buf;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--db") || !strcmp(a, "--set") || !strcmp(a, "--worker")) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "%s needs a value", a);
-				return -EINVAL;
-			}
-			const char *v = argv[++i];
-			if (!strcmp(a, "--db")) {
-				o.db_path = v;
-			} else if (!strcmp(a, "--worker")) {
-				o.worker_path = v;
-			} else {
-				if (o.n_sets >= sets_cap) {
-					snprintf(err, errlen, "too many --set (at most %d)", sets_cap);
-					return -EINVAL;
-				}
-				sets_buf[o.n_sets++] = v;
-			}
-		} else if (!strncmp(a, "--db=", 5)) {
-			o.db_path = a + 5;
-		} else if (!strcmp(a, "--retrain")) {
-			o.retrain = 1;
-		} else if (!strcmp(a, "--retry-failed")) {
-			o.retry_failed = 1;
-		} else if (a[0] == '-' && a[1]) {
-			snprintf(err, errlen, "unknown option '%s'", a);
-			return -EINVAL;
-		} else if (!o.config_path) {
-			o.config_path = a;
-		} else {
-			snprintf(err, errlen, "unexpected argument '%s'", a);
-			return -EINVAL;
-		}
-	}
-	if (!o.config_path) {
-		snprintf(err, errlen, "missing CONFIG");
-		return -EINVAL;
-	}
-	*ret_opt = o;
-	return 0;
-}
-
 int run_main(const RunOptions *opt)
 {
 	Sup *sup = calloc(1, sizeof *sup);
