@@ -794,6 +794,24 @@ static void poll_cb(uv_timer_t *t)
 		c->rss = rss;
 		if (rss > c->peak_rss)
 			c->peak_rss = rss;
+		/* Stored before the budget check: the sample that crosses the budget
+		 * is the one a plot of the kill needs. */
+		if (c->attempt_id > 0) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			StoreSample smp = {
+				.t = (double)ts.tv_sec + ts.tv_nsec * 1e-9,
+				.rss = rss,
+				.vram = c->hb.bytes_device > 0 ? (uint64_t)c->hb.bytes_device : 0,
+				.bytes_replay = (uint64_t)(c->hb.bytes_replay > 0 ? c->hb.bytes_replay : 0),
+				.bytes_activations = (uint64_t)(c->hb.bytes_activations > 0 ? c->hb.bytes_activations : 0),
+				.bytes_weights = (uint64_t)(c->hb.bytes_weights > 0 ? c->hb.bytes_weights : 0),
+				.bytes_device = (uint64_t)(c->hb.bytes_device > 0 ? c->hb.bytes_device : 0),
+			};
+			int err = store_sample(sup->store, c->attempt_id, &smp);
+			if (err < 0)
+				fatal_store(sup, c->job, "store_sample", err);
+		}
 		uint64_t budget = sup->cfg.budget_rss;
 		if (budget && rss > budget && !c->killed_budget) {
 			c->killed_budget = 1;
@@ -812,22 +830,6 @@ static void poll_cb(uv_timer_t *t)
 				fmt_bytes(rss, b1, sizeof b1), sup->cfg.soft_fraction * 100.0,
 				fmt_bytes(budget, b2, sizeof b2));
 			kill(c->pid, SIGUSR1);
-		}
-		if (c->attempt_id > 0) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			StoreSample smp = {
-				.t = (double)ts.tv_sec + ts.tv_nsec * 1e-9,
-				.rss = rss,
-				.vram = c->hb.bytes_device > 0 ? (uint64_t)c->hb.bytes_device : 0,
-				.bytes_replay = (uint64_t)(c->hb.bytes_replay > 0 ? c->hb.bytes_replay : 0),
-				.bytes_activations = (uint64_t)(c->hb.bytes_activations > 0 ? c->hb.bytes_activations : 0),
-				.bytes_weights = (uint64_t)(c->hb.bytes_weights > 0 ? c->hb.bytes_weights : 0),
-				.bytes_device = (uint64_t)(c->hb.bytes_device > 0 ? c->hb.bytes_device : 0),
-			};
-			int err = store_sample(sup->store, c->attempt_id, &smp);
-			if (err < 0)
-				fatal_store(sup, c->job, "store_sample", err);
 		}
 	}
 	/* NVML: one refresh per poll period for all workers, then a lookup. */
@@ -1105,12 +1107,14 @@ static void render_tty(Sup *sup)
 	int width = 100;
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		width = ws.ws_col;
-	StatusOptions so = { .json = 0, .width = width, .color = 1, .bars = 1, .now = 0 };
-	fputs("\033[H\033[J", stdout);
+	/* Redrawn in place, each line cleared to its end: no flicker. */
+	StatusOptions so = { .json = 0, .width = width, .color = 1, .bars = 1, .now = 0, .live = 1 };
+	fputs("\033[H", stdout);
 	status_render(sup->store, stdout, &so);
-	fputc('\n', stdout);
+	fputs("\033[K\n", stdout);
 	for (int i = 0; i < sup->n_events; i++)
-		fprintf(stdout, "%.*s\n", width > 0 ? width : RUN_EVENT_LEN, sup->events[i]);
+		fprintf(stdout, "%.*s\033[K\n", width > 0 ? width : RUN_EVENT_LEN, sup->events[i]);
+	fputs("\033[J", stdout);
 	fflush(stdout);
 }
 
