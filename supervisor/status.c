@@ -206,9 +206,9 @@ static const char *state_color(JobState st)
 	}
 }
 
-void status_totals(const JobRow *rows, int n, StatusTotals *t)
+void status_totals(const JobRow *rows, int n, double run_started, double now, StatusTotals *t)
 {
-	int64_t known = 0, todo_known = 0;
+	int64_t known = 0, todo_known = 0, done_in_run = 0;
 	int n_known = 0;
 
 	memset(t, 0, sizeof *t);
@@ -230,6 +230,9 @@ void status_totals(const JobRow *rows, int n, StatusTotals *t)
 		} else if (j->state != JOB_DONE) {
 			t->n_unknown++;
 		}
+		if (run_started > 0 && j->attempt_started_at >= run_started &&
+		    j->done_episodes > j->attempt_start_episodes)
+			done_in_run += j->done_episodes - j->attempt_start_episodes;
 		double eta = job_eta(j);
 		if (eta >= 0) {
 			double rate = (double)(j->done_episodes - j->attempt_start_episodes) /
@@ -237,6 +240,10 @@ void status_totals(const JobRow *rows, int n, StatusTotals *t)
 			t->rate += rate;
 		}
 	}
+	/* The run's own pace, start-up and gaps between workers included,
+	 * once it has one; before that, the running attempts' rates. */
+	if (done_in_run > 0 && now > run_started)
+		t->rate = (double)done_in_run / (now - run_started);
 	if (n_known == 0)
 		return;
 	/* A ticker that has not reported its size yet is as big as the mean
@@ -405,12 +412,20 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	             " pending, %" PRId64 " done, %" PRId64 " failed", jobs->n,
 	             t->counts[JOB_RUNNING], t->counts[JOB_PENDING], t->counts[JOB_DONE],
 	             t->counts[JOB_FAILED]);
-	if (t->percent >= 0 && n < (int)sizeof line) {
-		n += snprintf(line + n, sizeof line - (size_t)n, "; %" PRId64 "/%s%.0f episodes (%.1f%%)",
-		              t->work_done, t->n_unknown ? "~" : "", t->est_total, t->percent);
+	if (t->percent >= 0) {
+		char prog[160];
+		int pn = snprintf(prog, sizeof prog, "%" PRId64 "/%s%.0f episodes (%.1f%%)",
+		                  t->work_done, t->n_unknown ? "~" : "", t->est_total, t->percent);
 		format_duration(t->eta_s, b1, sizeof b1);
-		if (n < (int)sizeof line && (t->counts[JOB_RUNNING] || t->counts[JOB_PENDING]))
-			snprintf(line + n, sizeof line - (size_t)n, "; ETA %s", b1);
+		if (t->counts[JOB_RUNNING] || t->counts[JOB_PENDING])
+			snprintf(prog + pn, sizeof prog - (size_t)pn, "; ETA %s", b1);
+		/* One line if it fits, else the progress on a line of its own. */
+		if (n + 2 + (int)strlen(prog) <= width) {
+			snprintf(line + n, sizeof line - (size_t)n, "; %s", prog);
+		} else {
+			put_line(out, opt, line);
+			snprintf(line, sizeof line, "  %s", prog);
+		}
 	}
 	put_line(out, opt, line);
 	if (n_res > 0 && !opt->live) {
@@ -458,10 +473,10 @@ static int render_one(Store *s, FILE *out, const StatusOptions *opt, int *ret_ru
 		goto out;
 	if ((r = store_results_latest(s, &res, &n_res)) < 0)
 		goto out;
-	status_totals(jobs->rows, jobs->n, &t);
+	double now = opt->now > 0 ? opt->now : clock_now();
+	status_totals(jobs->rows, jobs->n, have_run ? run.started_at : 0, now, &t);
 	if (opt->json)
-		render_json(out, s, &run, have_run, jobs, &t,
-		            opt->now > 0 ? opt->now : clock_now(), res, n_res);
+		render_json(out, s, &run, have_run, jobs, &t, now, res, n_res);
 	else
 		render_text(out, s, &run, have_run, jobs, &t, opt, res, n_res);
 	if (ret_running)
@@ -870,11 +885,11 @@ int status_main(int argc, char **argv)
 		winch = 0;
 		term_size(&cols, &rows);
 		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : 4096;  /* a pipe gets whole lines */
-		/* Per database: the run line, the header, the summary and totals
-		 * lines; the rest of the screen is job rows. */
+		/* Per database: the run line, the header, the summary line, two
+		 * totals lines, a blank; the rest of the screen is job rows. */
 		opt.max_rows = 0;
 		if (opt.live && rows > 0) {
-			opt.max_rows = (rows - 1) / n - 5;
+			opt.max_rows = (rows - 1) / n - 6;
 			if (opt.max_rows < 1)
 				opt.max_rows = 1;
 		}

@@ -54,12 +54,16 @@ typedef struct StatusTotals {
 	int n_unknown;            /* unfinished jobs that have not reported their size */
 	double est_total;         /* reported totals + n_unknown * their mean */
 	double percent;           /* work_done / est_total, -1 when no size is known */
-	double rate;              /* episodes per second, running attempts together */
+	double rate;              /* episodes per second: those done by attempts of
+	                           * this run over the time since it started; until
+	                           * there are any, the running attempts' rates summed */
 	double eta_s;             /* episodes left / rate; 0 when nothing is left;
 	                           * -1 when unknown (no size or no rate yet) */
 } StatusTotals;
 
-void status_totals(const JobRow *rows, int n, StatusTotals *ret);
+/* run_started: the latest run's start (0 if none); now: the clock. */
+void status_totals(const JobRow *rows, int n, double run_started, double now,
+                   StatusTotals *ret);
 
 /* Writes the status of one open store (reader or writer) to out, inside one
  * read snapshot. Returns 0, a store error (message in store_errmsg()), or
