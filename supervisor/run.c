@@ -42,6 +42,7 @@
 #include "policy.h"
 #include "run.h"
 #include "nvml.h"
+#include "metrics.h"
 #include "status.h"
 #include "store.h"
 
@@ -133,6 +134,8 @@ struct Sup {
 	int aborted;              /* 1 after the second */
 	int fatal;                /* a store failure: stop, exit non-zero */
 	int tty;
+	uint64_t metrics_at;      /* loop time of the last metrics file */
+	int metrics_warned;       /* its failure was logged once */
 	char events[RUN_TTY_EVENTS][RUN_EVENT_LEN];
 	int n_events;
 	char readbuf[65536];
@@ -1118,6 +1121,21 @@ static void render_tty(Sup *sup)
 	fflush(stdout);
 }
 
+/* run.metrics_file: rewritten every 5 s and at the end (metrics.h). */
+static void write_metrics(Sup *sup)
+{
+	char err[STORE_ERR_MAX + 64];
+	if (!sup->cfg.metrics_file[0])
+		return;
+	sup_commit(sup);
+	sup->metrics_at = uv_now(&sup->loop);
+	if (metrics_write(sup->store, sup->cfg.metrics_file, err, sizeof err) < 0 &&
+	    !sup->metrics_warned) {
+		sup->metrics_warned = 1;
+		sup_log(sup, NULL, NULL, "run.metrics_file not written: %s", err);
+	}
+}
+
 static void flush_cb(uv_timer_t *t)
 {
 	Sup *sup = t->data;
@@ -1125,6 +1143,8 @@ static void flush_cb(uv_timer_t *t)
 	int err = store_flush(sup->store);
 	if (err < 0)
 		fatal_store(sup, NULL, "store_flush", err);
+	if (uv_now(&sup->loop) - sup->metrics_at >= 5000)
+		write_metrics(sup);
 	if (sup->tty) {
 		/* status_render() takes its own read snapshot (store_begin), which
 		 * cannot nest inside the iteration's open transaction. */
@@ -1527,6 +1547,7 @@ int run_main(const RunOptions *opt)
 			fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
 			sup->fatal = 1;
 		}
+		write_metrics(sup);
 		printf("run %lld %s: %d done, %d failed, %d not finished%s\n", (long long)sup->run_id,
 		       outcome, n_done, n_failed, n_left,
 		       sup->stopping && !sup->fatal ? " (run again to resume)" : "");
