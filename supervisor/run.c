@@ -516,6 +516,23 @@ static void child_protocol_error(Child *c, const char *msg)
 
 /* Both the exit and the end of the pipe were seen: classify, decide,
  * record, and let the job go on. */
+/* A done ticker's model is recorded: its checkpoint (and the one before
+ * it) are no longer needed, unless run.keep_checkpoints = 1. Committed
+ * first, so a crash right after cannot leave a ticker that is neither
+ * done nor resumable. */
+static void remove_checkpoints(Sup *sup, Job *job, Child *c)
+{
+	char prev[PATH_MAX + 8];
+	if (!job->ckpt_path)
+		return;
+	sup_commit(sup);
+	snprintf(prev, sizeof prev, "%s.prev", job->ckpt_path);
+	int a = unlink(job->ckpt_path) == 0, b = unlink(prev) == 0;
+	if (a || b)
+		sup_log(sup, job, c, "checkpoint %s removed (run.keep_checkpoints = 1 keeps it)",
+			job->ckpt_path);
+}
+
 static void child_finish(Child *c)
 {
 	Sup *sup = c->sup;
@@ -594,6 +611,8 @@ static void child_finish(Child *c)
 	switch (d.action) {
 	case POLICY_DONE:
 		sup_log(sup, job, c, "%s: done at batch %d", how, c->batch_size);
+		if (!sup->cfg.keep_checkpoints)
+			remove_checkpoints(sup, job, c);
 		break;
 	case POLICY_FAIL:
 		sup_log(sup, job, c, "%s: failed: %s", how, d.reason);
