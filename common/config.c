@@ -86,6 +86,8 @@ static const Key keys[] = {
 	KINTM("run", threads, 1, 1024),
 	KDBL("run", heartbeat, 0, 3600, LO_OPEN),
 	KINT("run", chunks_at_once, 0, 16),
+	KSTR("run", metrics_file, T_PATH, 0),
+	KINT("run", keep_checkpoints, 0, 1),
 
 	{ "budget", "rss", "budget_rss", T_SIZE, FLD(budget_rss), 0, 0, 0, NULL },
 	{ "budget", "vram", "budget_vram", T_SIZE, FLD(budget_vram), 0, 0, 0, NULL },

@@ -44,6 +44,11 @@ typedef struct Config {
 	double heartbeat;               /* seconds between worker heartbeats (default 1) */
 	int chunks_at_once;             /* chunk agents trained together in one worker
 	                                 * (0 = auto: 1 on the CPU, up to 8 on a GPU) */
+	char metrics_file[CONFIG_PATH_MAX]; /* Prometheus textfile (node_exporter's textfile
+	                                 * collector), rewritten every 5 s and at the end;
+	                                 * "" = none; relative to the config file's folder */
+	int keep_checkpoints;           /* 1: keep a done ticker's checkpoints (default 0:
+	                                 * removed once its model is recorded) */
 
 	/* [budget] */
 	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */

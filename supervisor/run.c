@@ -46,6 +46,7 @@
 #include "run.h"
 #include "shard.h"
 #include "nvml.h"
+#include "metrics.h"
 #include "status.h"
 #include "store.h"
 
@@ -157,6 +158,8 @@ struct Sup {
 	int aborted;              /* 1 after the second */
 	int fatal;                /* a store failure: stop, exit non-zero */
 	int tty;
+	uint64_t metrics_at;      /* loop time of the last metrics file */
+	int metrics_warned;       /* its failure was logged once */
 	char events[RUN_TTY_EVENTS][RUN_EVENT_LEN];
 	int n_events;
 	char readbuf[65536];
@@ -732,6 +735,23 @@ static void flush_pending(Child *c)
 	}
 }
 
+/* A done ticker's model is recorded: its checkpoint (and the one before
+ * it) are no longer needed, unless run.keep_checkpoints = 1. Committed
+ * first, so a crash right after cannot leave a ticker that is neither
+ * done nor resumable. */
+static void remove_checkpoints(Sup *sup, Job *job, Child *c)
+{
+	char prev[PATH_MAX + 8];
+	if (!job->ckpt_path)
+		return;
+	sup_commit(sup);
+	snprintf(prev, sizeof prev, "%s.prev", job->ckpt_path);
+	int a = unlink(job->ckpt_path) == 0, b = unlink(prev) == 0;
+	if (a || b)
+		sup_log(sup, job, c, "checkpoint %s removed (run.keep_checkpoints = 1 keeps it)",
+			job->ckpt_path);
+}
+
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
  * classify, decide, record, and let the job go on. */
 static void child_finish(Child *c)
@@ -834,6 +854,8 @@ static void child_finish(Child *c)
 	switch (d.action) {
 	case POLICY_DONE:
 		sup_log(sup, job, c, "%s: done at batch %d", how, ran_batch);
+		if (!sup->cfg.keep_checkpoints)
+			remove_checkpoints(sup, job, c);
 		break;
 	case POLICY_FAIL:
 		sup_log(sup, job, c, "%s: failed: %s", how, d.reason);
@@ -1177,20 +1199,8 @@ static void poll_cb(uv_timer_t *t)
 	    tree_rss(c->pid, &rss) == 0 && rss > 0) {
 		if (rss > c->peak_rss)
 			c->peak_rss = rss;
-		uint64_t budget = sup->cfg.budget_rss;
-		if (budget && rss > budget) {
-			snprintf(why, sizeof why, "rss %s over budget.rss %s",
-				 fmt_bytes(rss, b1, sizeof b1), fmt_bytes(budget, b2, sizeof b2));
-			child_event(c, CE_RSS_OVER, NULL, why);
-			return;
-		}
-		if (budget && !c->m.usr1_sent && c->m.state == CS_RUNNING &&
-		    (double)rss > sup->cfg.soft_fraction * (double)budget) {
-			sup_log(sup, c->job, c, "rss %s above %.0f%% of budget.rss %s: SIGUSR1 (checkpoint now)",
-				fmt_bytes(rss, b1, sizeof b1), sup->cfg.soft_fraction * 100.0,
-				fmt_bytes(budget, b2, sizeof b2));
-			child_event(c, CE_RSS_SOFT, NULL, NULL);
-		}
+		/* Stored before the budget check: the sample that crosses the budget
+		 * is the one a plot of the kill needs. */
 		if (c->attempt_id > 0) {
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
@@ -1206,6 +1216,20 @@ static void poll_cb(uv_timer_t *t)
 			int err = store_sample(sup->store, c->attempt_id, &smp);
 			if (err < 0)
 				fatal_store(sup, c->job, "store_sample", err);
+		}
+		uint64_t budget = sup->cfg.budget_rss;
+		if (budget && rss > budget) {
+			snprintf(why, sizeof why, "rss %s over budget.rss %s",
+				 fmt_bytes(rss, b1, sizeof b1), fmt_bytes(budget, b2, sizeof b2));
+			child_event(c, CE_RSS_OVER, NULL, why);
+			return;
+		}
+		if (budget && !c->m.usr1_sent && c->m.state == CS_RUNNING &&
+		    (double)rss > sup->cfg.soft_fraction * (double)budget) {
+			sup_log(sup, c->job, c, "rss %s above %.0f%% of budget.rss %s: SIGUSR1 (checkpoint now)",
+				fmt_bytes(rss, b1, sizeof b1), sup->cfg.soft_fraction * 100.0,
+				fmt_bytes(budget, b2, sizeof b2));
+			child_event(c, CE_RSS_SOFT, NULL, NULL);
 		}
 	}
 	/* NVML: one refresh per poll period for all workers, then a lookup. */
@@ -1479,12 +1503,14 @@ static void render_tty(Sup *sup)
 	int width = 100;
 	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		width = ws.ws_col;
-	StatusOptions so = { .json = 0, .width = width, .color = 1, .bars = 1, .now = 0 };
-	fputs("\033[H\033[J", stdout);
+	/* Redrawn in place, each line cleared to its end: no flicker. */
+	StatusOptions so = { .json = 0, .width = width, .color = 1, .bars = 1, .now = 0, .live = 1 };
+	fputs("\033[H", stdout);
 	status_render(sup->store, stdout, &so);
-	fputc('\n', stdout);
+	fputs("\033[K\n", stdout);
 	for (int i = 0; i < sup->n_events; i++)
-		fprintf(stdout, "%.*s\n", width > 0 ? width : RUN_EVENT_LEN, sup->events[i]);
+		fprintf(stdout, "%.*s\033[K\n", width > 0 ? width : RUN_EVENT_LEN, sup->events[i]);
+	fputs("\033[J", stdout);
 	fflush(stdout);
 }
 
@@ -1508,6 +1534,21 @@ static void sweep(Sup *sup)
 			found == 1 ? "" : "s");
 }
 
+/* run.metrics_file: rewritten every 5 s and at the end (metrics.h). */
+static void write_metrics(Sup *sup)
+{
+	char err[STORE_ERR_MAX + 64];
+	if (!sup->cfg.metrics_file[0])
+		return;
+	sup_commit(sup);
+	sup->metrics_at = uv_now(&sup->loop);
+	if (metrics_write(sup->store, sup->cfg.metrics_file, err, sizeof err) < 0 &&
+	    !sup->metrics_warned) {
+		sup->metrics_warned = 1;
+		sup_log(sup, NULL, NULL, "run.metrics_file not written: %s", err);
+	}
+}
+
 static void flush_cb(uv_timer_t *t)
 {
 	Sup *sup = t->data;
@@ -1519,6 +1560,8 @@ static void flush_cb(uv_timer_t *t)
 	int err = store_flush(sup->store);
 	if (err < 0)
 		fatal_store(sup, NULL, "store_flush", err);
+	if (uv_now(&sup->loop) - sup->metrics_at >= 5000)
+		write_metrics(sup);
 	if (sup->tty) {
 		/* status_render() takes its own read snapshot (store_begin), which
 		 * cannot nest inside the iteration's open transaction. */
@@ -1778,64 +1821,6 @@ static int check_path_lengths(const Sup *sup, char **names, int n, char *err, si
 	return 0;
 }
 
-int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
-                   const char **sets_buf, int sets_cap, char *err, size_t errlen)
-{
-	RunOptions o;
-	memset(&o, 0, sizeof o);
-	o.sets = sets_buf;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "--db") || !strcmp(a, "--set") || !strcmp(a, "--worker") ||
-		    !strcmp(a, "--shard") || !strcmp(a, "--shards")) {
-			if (i + 1 >= argc) {
-				snprintf(err, errlen, "%s needs a value", a);
-				return -EINVAL;
-			}
-			const char *v = argv[++i];
-			if (!strcmp(a, "--db")) {
-				o.db_path = v;
-			} else if (!strcmp(a, "--worker")) {
-				o.worker_path = v;
-			} else if (!strcmp(a, "--shard")) {
-				o.shard = v;
-			} else if (!strcmp(a, "--shards")) {
-				o.shards = v;
-			} else {
-				if (o.n_sets >= sets_cap) {
-					snprintf(err, errlen, "too many --set (at most %d)", sets_cap);
-					return -EINVAL;
-				}
-				sets_buf[o.n_sets++] = v;
-			}
-		} else if (!strncmp(a, "--db=", 5)) {
-			o.db_path = a + 5;
-		} else if (!strncmp(a, "--shard=", 8)) {
-			o.shard = a + 8;
-		} else if (!strncmp(a, "--shards=", 9)) {
-			o.shards = a + 9;
-		} else if (!strcmp(a, "--retrain")) {
-			o.retrain = 1;
-		} else if (!strcmp(a, "--retry-failed")) {
-			o.retry_failed = 1;
-		} else if (a[0] == '-' && a[1]) {
-			snprintf(err, errlen, "unknown option '%s'", a);
-			return -EINVAL;
-		} else if (!o.config_path) {
-			o.config_path = a;
-		} else {
-			snprintf(err, errlen, "unexpected argument '%s'", a);
-			return -EINVAL;
-		}
-	}
-	if (!o.config_path) {
-		snprintf(err, errlen, "missing CONFIG");
-		return -EINVAL;
-	}
-	*ret_opt = o;
-	return 0;
-}
-
 int run_main(const RunOptions *opt)
 {
 	Sup *sup = calloc(1, sizeof *sup);
@@ -2081,6 +2066,7 @@ int run_main(const RunOptions *opt)
 			fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
 			sup->fatal = 1;
 		}
+		write_metrics(sup);
 		printf("run %lld %s: %d done, %d failed, %d not finished%s\n", (long long)sup->run_id,
 		       outcome, n_done, n_failed, n_left,
 		       sup->stopping && !sup->fatal ? " (run again to resume)" : "");

@@ -42,9 +42,4 @@ typedef struct RunOptions {
  * retrain), unfinished ones continue from their last good checkpoint. */
 int run_main(const RunOptions *opt);
 
-/* Parses `run` arguments (argv[0] is "run") into *ret_opt; the pointers
- * refer into argv. Returns 0, or -EINVAL with a message in err. */
-int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
-                   const char **sets_buf, int sets_cap, char *err, size_t errlen);
-
 #endif

@@ -3,10 +3,15 @@
 #include "status.h"
 
 #include <errno.h>
+<<<<<<< HEAD
 #include <fcntl.h>
+=======
+#include <getopt.h>
+>>>>>>> report
 #include <inttypes.h>
 #include <signal.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -127,9 +132,14 @@ static void json_num(FILE *out, double v)
 }
 
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
+<<<<<<< HEAD
                         const JobList *jobs, const int64_t counts[4],
                         int64_t done_eps, int64_t total_eps, double now,
                         const StoreResult *res, int n_res, int gone)
+=======
+                        const JobList *jobs, const StatusTotals *t, double now,
+                        const StoreResult *res, int n_res)
+>>>>>>> report
 {
 	fputs("{\"db\":", out);
 	json_str(out, store_path(s));
@@ -157,9 +167,17 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	}
 	fprintf(out, ",\"totals\":{\"jobs\":%d,\"pending\":%" PRId64 ",\"running\":%" PRId64
 	        ",\"done\":%" PRId64 ",\"failed\":%" PRId64 ",\"done_episodes\":%" PRId64
-	        ",\"total_episodes\":%" PRId64 "},\"jobs\":[",
-	        jobs->n, counts[JOB_PENDING], counts[JOB_RUNNING], counts[JOB_DONE],
-	        counts[JOB_FAILED], done_eps, total_eps);
+	        ",\"total_episodes\":%" PRId64 ",\"unsized\":%d,\"est_total_episodes\":",
+	        jobs->n, t->counts[JOB_PENDING], t->counts[JOB_RUNNING], t->counts[JOB_DONE],
+	        t->counts[JOB_FAILED], t->done_episodes, t->total_episodes, t->n_unknown);
+	json_num(out, t->percent >= 0 ? t->est_total : NAN);
+	fputs(",\"percent\":", out);
+	json_num(out, t->percent >= 0 ? t->percent : NAN);
+	fputs(",\"episodes_per_s\":", out);
+	json_num(out, t->rate);
+	fputs(",\"eta_s\":", out);
+	json_num(out, t->eta_s >= 0 ? t->eta_s : NAN);
+	fputs("},\"jobs\":[", out);
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
 		double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
@@ -227,16 +245,161 @@ static const char *state_color(JobState st)
 	}
 }
 
+<<<<<<< HEAD
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const int64_t counts[4],
                         int64_t done_eps, int64_t total_eps, const StatusOptions *opt,
                         const StoreResult *res, int n_res, int gone)
+=======
+void status_totals(const JobRow *rows, int n, double run_started, double now, StatusTotals *t)
+{
+	int64_t known = 0, todo_known = 0, done_in_run = 0;
+	int n_known = 0;
+
+	memset(t, 0, sizeof *t);
+	t->percent = t->eta_s = -1;
+	for (int i = 0; i < n; i++) {
+		const JobRow *j = &rows[i];
+		t->counts[j->state]++;
+		t->done_episodes += j->done_episodes;
+		t->total_episodes += j->total_episodes;
+		/* A failed ticker is no longer work to do. */
+		if (j->state == JOB_FAILED)
+			continue;
+		t->work_done += j->done_episodes;
+		if (j->total_episodes > 0) {
+			known += j->total_episodes;
+			n_known++;
+			if (j->state != JOB_DONE && j->total_episodes > j->done_episodes)
+				todo_known += j->total_episodes - j->done_episodes;
+		} else if (j->state != JOB_DONE) {
+			t->n_unknown++;
+		}
+		if (run_started > 0 && j->attempt_started_at >= run_started &&
+		    j->done_episodes > j->attempt_start_episodes)
+			done_in_run += j->done_episodes - j->attempt_start_episodes;
+		double eta = job_eta(j);
+		if (eta >= 0) {
+			double rate = (double)(j->done_episodes - j->attempt_start_episodes) /
+				      (j->progress_at - j->attempt_started_at);
+			t->rate += rate;
+		}
+	}
+	/* The run's own pace, start-up and gaps between workers included,
+	 * once it has one; before that, the running attempts' rates. */
+	if (done_in_run > 0 && now > run_started)
+		t->rate = (double)done_in_run / (now - run_started);
+	if (n_known == 0)
+		return;
+	/* A ticker that has not reported its size yet is as big as the mean
+	 * of those that have (the tickers of one run share their settings). */
+	double mean = (double)known / n_known;
+	t->est_total = (double)known + mean * t->n_unknown;
+	t->percent = t->est_total > 0 ? 100.0 * (double)t->work_done / t->est_total : -1;
+	if (t->percent > 100)
+		t->percent = 100;
+	double left = (double)todo_known + mean * t->n_unknown;
+	if (left <= 0)
+		t->eta_s = 0;
+	else if (t->rate > 0)
+		t->eta_s = left / t->rate;
+}
+
+/* Appends the remaining columns of one job row to line (no newline). */
+static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
+                        int bars, char *line, size_t len)
+{
+	char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24], b1[32], b2[32], b3[32];
+	double pct = job_percent(j), eta = job_eta(j);
+
+	if (j->total_episodes > 0)
+		snprintf(prog, sizeof prog, "%" PRId64 "/%" PRId64, j->done_episodes,
+		         j->total_episodes);
+	else
+		snprintf(prog, sizeof prog, "-");
+	if (pct >= 0)
+		snprintf(pcts, sizeof pcts, "%.1f%%", pct);
+	else
+		snprintf(pcts, sizeof pcts, "-");
+	bar[0] = '\0';
+	if (bars) {
+		int fill = pct > 0 ? (int)(pct / 100.0 * BAR_WIDTH + 0.5) : 0;
+		bar[0] = ' ';
+		bar[1] = '[';
+		for (int k = 0; k < BAR_WIDTH; k++)
+			bar[2 + k] = k < fill ? '#' : '.';
+		bar[2 + BAR_WIDTH] = ']';
+		bar[3 + BAR_WIDTH] = '\0';
+	}
+	format_duration(eta, eta_s, sizeof eta_s);
+	if (j->state == JOB_RUNNING && j->cur_rss)
+		policy_format_bytes(j->cur_rss, b1, sizeof b1);
+	else
+		snprintf(b1, sizeof b1, "-");
+	if (j->peak_rss)
+		policy_format_bytes(j->peak_rss, b2, sizeof b2);
+	else
+		snprintf(b2, sizeof b2, "-");
+	if (have_run && run->budget_rss && j->peak_rss)
+		snprintf(b3, sizeof b3, "%.0f%%", 100.0 * (double)j->peak_rss / (double)run->budget_rss);
+	else
+		snprintf(b3, sizeof b3, "-");
+	snprintf(line, len, " %3d %5d %9s %6s%s %10s %10s %4s %7s %s", j->attempts,
+	         j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s, j->last_reason);
+}
+
+/* Rows first: running, then failed (most recent first), then pending and
+ * done while they fit. Returns the number of indices written to order. */
+static int row_order(const JobList *jobs, int *order)
+{
+	int n = 0;
+	for (int i = 0; i < jobs->n; i++)
+		if (jobs->rows[i].state == JOB_RUNNING)
+			order[n++] = i;
+	int first_failed = n;
+	for (int i = 0; i < jobs->n; i++)
+		if (jobs->rows[i].state == JOB_FAILED)
+			order[n++] = i;
+	/* Insertion sort of the failed by end time, newest first. */
+	for (int a = first_failed + 1; a < n; a++) {
+		int v = order[a], b = a;
+		while (b > first_failed && jobs->rows[order[b - 1]].attempt_ended_at <
+		                           jobs->rows[v].attempt_ended_at) {
+			order[b] = order[b - 1];
+			b--;
+		}
+		order[b] = v;
+	}
+	for (int i = 0; i < jobs->n; i++)
+		if (jobs->rows[i].state == JOB_PENDING)
+			order[n++] = i;
+	for (int i = 0; i < jobs->n; i++)
+		if (jobs->rows[i].state == JOB_DONE)
+			order[n++] = i;
+	return n;
+}
+
+/* Writes one line cut at width columns (not counting colour codes in
+ * head's state), ending it with "clear to end of line" on a live view. */
+static void put_line(FILE *out, const StatusOptions *opt, const char *text)
+>>>>>>> report
 {
 	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
-	char b1[32], b2[32], b3[32], line[1024];
+	fprintf(out, "%.*s%s\n", width, text, opt->live ? "\033[K" : "");
+}
+
+static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
+                        const JobList *jobs, const StatusTotals *t,
+                        const StatusOptions *opt, const StoreResult *res, int n_res)
+{
+	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
+	int bars = opt->bars && width >= 110;
+	char b1[32], b2[32], line[1024];
+	int n;
 
 	if (have_run) {
 		format_time(run->started_at, b1, sizeof b1);
+<<<<<<< HEAD
 		fprintf(out, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64 "), started %s, %s",
 		        store_path(s), run->id, run->name, run->host[0] ? run->host : "?",
 		        run->pid, b1, run->ended_at > 0 ? run->outcome :
@@ -253,28 +416,38 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 			fprintf(out, "warning: %.*s\n", (int)wl, w);
 			w += wl + (w[wl] == '\n');
 		}
+=======
+		n = snprintf(line, sizeof line, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64
+		             "), started %s, %s", store_path(s), run->id, run->name,
+		             run->host[0] ? run->host : "?", run->pid, b1,
+		             run->ended_at > 0 ? run->outcome : "running");
+		if (run->budget_rss && n < (int)sizeof line)
+			n += snprintf(line + n, sizeof line - (size_t)n, ", budget.rss %s",
+			              policy_format_bytes(run->budget_rss, b2, sizeof b2));
+		if (run->budget_vram && n < (int)sizeof line)
+			snprintf(line + n, sizeof line - (size_t)n, ", budget.vram %s",
+			         policy_format_bytes(run->budget_vram, b2, sizeof b2));
+>>>>>>> report
 	} else {
-		fprintf(out, "%s: no run yet\n", store_path(s));
+		snprintf(line, sizeof line, "%s: no run yet", store_path(s));
 	}
+	put_line(out, opt, line);
 
-	int n = snprintf(line, sizeof line, "%-10s %-8s %3s %6s %-18s %6s%s %10s %10s %5s %8s  %s",
-	                 "TICKER", "STATE", "ATT", "BATCH", "PROGRESS", "%",
-	                 opt->bars ? "                       " : "",
-	                 "RSS", "PEAK", "%BUD", "ETA", "REASON");
-	if (n > width && width < (int)sizeof line)
-		line[width] = '\0';
-	fprintf(out, "%s\n", line);
+	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
+	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
+	         "RSS", "PEAK", "%BUD", "ETA", "REASON");
+	put_line(out, opt, line);
 
-	/* With max_rows, the most interesting rows first: running, failed,
-	 * pending, done; ticker order within each. */
-	static const JobState order[4] = { JOB_RUNNING, JOB_FAILED, JOB_PENDING, JOB_DONE };
-	int limit = opt->max_rows > 0 && opt->max_rows < jobs->n ? opt->max_rows : jobs->n;
-	int shown = 0;
-	for (int pass = 0; pass < 4; pass++)
-	for (int i = 0; i < jobs->n && shown < limit; i++) {
-		const JobRow *j = &jobs->rows[i];
-		if (limit < jobs->n ? j->state != order[pass] : pass > 0)
+	int *order = malloc(sizeof *order * (size_t)(jobs->n ? jobs->n : 1));
+	int n_order = order ? row_order(jobs, order) : 0;
+	int limit = opt->max_rows > 0 && opt->max_rows < n_order ? opt->max_rows : n_order;
+	int64_t hidden[4] = { 0, 0, 0, 0 };
+	for (int k = 0; k < n_order; k++) {
+		const JobRow *j = &jobs->rows[order[k]];
+		if (k >= limit) {
+			hidden[j->state]++;
 			continue;
+<<<<<<< HEAD
 		shown++;
 		double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
 		char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24];
@@ -298,66 +471,90 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 				bar[2 + k] = k < fill ? '#' : '.';
 			bar[2 + BAR_WIDTH] = ']';
 			bar[3 + BAR_WIDTH] = '\0';
+=======
+>>>>>>> report
 		}
-		format_duration(eta, eta_s, sizeof eta_s);
-		if (running)
-			policy_format_bytes(j->cur_rss, b1, sizeof b1);
-		else
-			snprintf(b1, sizeof b1, "-");
-		if (j->peak_rss)
-			policy_format_bytes(j->peak_rss, b2, sizeof b2);
-		else
-			snprintf(b2, sizeof b2, "-");
-		if (have_run && run->budget_rss && j->peak_rss)
-			snprintf(b3, sizeof b3, "%.0f%%",
-			         100.0 * (double)j->peak_rss / (double)run->budget_rss);
-		else
-			snprintf(b3, sizeof b3, "-");
-		/* Ticker and state first (the state may be coloured), then the rest;
-		 * the line is cut at the terminal width, not counting colour codes. */
-		char head[64];
-		int hn = snprintf(head, sizeof head, "%-10s ", j->ticker);
-		n = snprintf(line, sizeof line, " %3d %6d %-18s %6s%s %10s %10s %5s %8s  %s",
-		             j->attempts, j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s,
-		             j->last_reason);
-		int room = width - hn - 8;
+		/* The ticker and the (maybe coloured) state, then the rest; the
+		 * cut at the width does not count the colour codes. */
+		char head[96], rest[900];
+		int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker,
+		                  store_job_state_name(j->state));
+		job_columns(j, run, have_run, bars, rest, sizeof rest);
+		int room = width - hn;
 		if (room < 0)
 			room = 0;
+<<<<<<< HEAD
 		if (n > room && room < (int)sizeof line)
 			line[room] = '\0';
 		fprintf(out, "%s%s%-8s%s%s\n", head, opt->color ? state_color(j->state) : "",
 		        gone && running ? "lost" : store_job_state_name(j->state),
 		        opt->color ? "\033[0m" : "", line);
+=======
+		if (opt->color)
+			fprintf(out, "%-8s %s%-7s\033[0m%.*s%s\n", j->ticker, state_color(j->state),
+			        store_job_state_name(j->state), room, rest, opt->live ? "\033[K" : "");
+		else
+			fprintf(out, "%.*s%.*s%s\n", width, head, room, rest, opt->live ? "\033[K" : "");
+>>>>>>> report
 	}
-	if (shown < jobs->n)
-		fprintf(out, "... %d more jobs (max_rows %d)\n", jobs->n - shown, opt->max_rows);
-	fprintf(out, "total: %d jobs: %" PRId64 " running, %" PRId64 " pending, %" PRId64
-	        " done, %" PRId64 " failed", jobs->n, counts[JOB_RUNNING], counts[JOB_PENDING],
-	        counts[JOB_DONE], counts[JOB_FAILED]);
-	if (total_eps > 0)
-		fprintf(out, "; %" PRId64 "/%" PRId64 " episodes (%.1f%%)", done_eps, total_eps,
-		        100.0 * (double)done_eps / (double)total_eps);
-	fputc('\n', out);
-	if (n_res > 0) {
-		fprintf(out, "backtest, out of sample (test days never trained on):\n");
-		fprintf(out, "%-10s %5s %9s %9s %7s %7s %6s %6s\n", "TICKER", "DAYS", "RETURN",
-		        "BUY&HOLD", "SHARPE", "MAX DD", "WIN", "TRADES");
+	free(order);
+	if (limit < n_order) {
+		n = snprintf(line, sizeof line, "... %d more jobs:", n_order - limit);
+		static const JobState st_order[4] = { JOB_RUNNING, JOB_FAILED, JOB_PENDING, JOB_DONE };
+		for (int k = 0; k < 4; k++)
+			if (hidden[st_order[k]] && n < (int)sizeof line)
+				n += snprintf(line + n, sizeof line - (size_t)n, " %" PRId64 " %s",
+				              hidden[st_order[k]], store_job_state_name(st_order[k]));
+		put_line(out, opt, line);
+	}
+	n = snprintf(line, sizeof line, "total: %d jobs: %" PRId64 " running, %" PRId64
+	             " pending, %" PRId64 " done, %" PRId64 " failed", jobs->n,
+	             t->counts[JOB_RUNNING], t->counts[JOB_PENDING], t->counts[JOB_DONE],
+	             t->counts[JOB_FAILED]);
+	if (t->percent >= 0) {
+		char prog[160];
+		int pn = snprintf(prog, sizeof prog, "%" PRId64 "/%s%.0f episodes (%.1f%%)",
+		                  t->work_done, t->n_unknown ? "~" : "", t->est_total, t->percent);
+		format_duration(t->eta_s, b1, sizeof b1);
+		if (t->counts[JOB_RUNNING] || t->counts[JOB_PENDING])
+			snprintf(prog + pn, sizeof prog - (size_t)pn, "; ETA %s", b1);
+		/* One line if it fits, else the progress on a line of its own. */
+		if (n + 2 + (int)strlen(prog) <= width) {
+			snprintf(line + n, sizeof line - (size_t)n, "; %s", prog);
+		} else {
+			put_line(out, opt, line);
+			snprintf(line, sizeof line, "  %s", prog);
+		}
+	}
+	put_line(out, opt, line);
+	if (n_res > 0 && !opt->live) {
+		put_line(out, opt, "backtest, out of sample (test days never trained on):");
+		snprintf(line, sizeof line, "%-10s %5s %9s %9s %7s %7s %6s %6s", "TICKER", "DAYS",
+		         "RETURN", "BUY&HOLD", "SHARPE", "MAX DD", "WIN", "TRADES");
+		put_line(out, opt, line);
 		for (int i = 0; i < n_res; i++) {
 			const StoreResult *x = &res[i];
 
-			fprintf(out, "%-10s %5" PRId64 " %8.2f%% %8.2f%% %7.3f %6.2f%% %5.1f%% %6" PRId64 "\n",
-			        x->ticker, x->test_days, 100 * x->total_return, 100 * x->buy_hold_return,
-			        x->sharpe, 100 * x->max_drawdown, 100 * x->win_rate, x->trades);
+			snprintf(line, sizeof line, "%-10s %5" PRId64 " %8.2f%% %8.2f%% %7.3f %6.2f%% %5.1f%% %6" PRId64,
+			         x->ticker, x->test_days, 100 * x->total_return, 100 * x->buy_hold_return,
+			         x->sharpe, 100 * x->max_drawdown, 100 * x->win_rate, x->trades);
+			put_line(out, opt, line);
 		}
+	} else if (n_res > 0) {
+		snprintf(line, sizeof line, "%d backtest results: tickervisor status without --watch lists them",
+		         n_res);
+		put_line(out, opt, line);
 	}
 }
 
-int status_render(Store *s, FILE *out, const StatusOptions *opt)
+/* status_render(), and *ret_running (may be NULL) = 1 while the latest run
+ * has not ended (or no run has started yet). */
+static int render_one(Store *s, FILE *out, const StatusOptions *opt, int *ret_running)
 {
 	StatusOptions defaults = { 0 };
 	StoreRunInfo run;
 	JobList *jobs = NULL;
-	int64_t counts[4] = { 0, 0, 0, 0 }, done_eps = 0, total_eps = 0;
+	StatusTotals t;
 	int have_run = 0, own_tx = 0, r, n_res = 0;
 	StoreResult *res = NULL;
 
@@ -375,6 +572,7 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 		goto out;
 	if ((r = store_results_latest(s, &res, &n_res)) < 0)
 		goto out;
+<<<<<<< HEAD
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
 		counts[j->state]++;
@@ -396,6 +594,16 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 	else
 		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt, res, n_res,
 		            gone);
+=======
+	double now = opt->now > 0 ? opt->now : clock_now();
+	status_totals(jobs->rows, jobs->n, have_run ? run.started_at : 0, now, &t);
+	if (opt->json)
+		render_json(out, s, &run, have_run, jobs, &t, now, res, n_res);
+	else
+		render_text(out, s, &run, have_run, jobs, &t, opt, res, n_res);
+	if (ret_running)
+		*ret_running = !have_run || run.ended_at <= 0;
+>>>>>>> report
 	r = ferror(out) ? -EIO : 0;
 out:
 	if (own_tx)
@@ -405,12 +613,24 @@ out:
 	return r;
 }
 
-int status_render_paths(const char *const *paths, int n, FILE *out,
-                        const StatusOptions *opt)
+int status_render(Store *s, FILE *out, const StatusOptions *opt)
 {
+	return render_one(s, out, opt, NULL);
+}
+
+/* status_render_paths(), and *ret_live = how many databases have a run
+ * still going. */
+static int render_paths(const char *const *paths, int n, FILE *out,
+                        const StatusOptions *opt, int *ret_live)
+{
+<<<<<<< HEAD
 	StatusOptions defaults = { 0 }, each;
 	StatusTotals sum = { 0 };
 	int result = 0;
+=======
+	StatusOptions defaults = { 0 };
+	int result = 0, live = 0;
+>>>>>>> report
 
 	if (!opt)
 		opt = &defaults;
@@ -427,7 +647,9 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 		if (i > 0)
 			fputs(opt->json ? "," : "\n", out);
 		if (r == 0) {
-			r = status_render(s, out, opt);
+			int running = 0;
+			r = render_one(s, out, opt, &running);
+			live += running;
 			if (r < 0)
 				snprintf(err, sizeof err, "%s", store_errmsg(s));
 			store_close(s);
@@ -450,6 +672,7 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 		fputc(']', out);
 	if (opt->json)
 		fputc('\n', out);
+<<<<<<< HEAD
 	if (!opt->json && n > 1) {
 		fprintf(out, "\nall %d databases (%d read): %d jobs: %lld running, %lld pending, "
 		        "%lld done, %lld failed", n, sum.dbs, sum.jobs, sum.state[JOB_RUNNING],
@@ -460,89 +683,419 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 			        100.0 * (double)sum.done_episodes / (double)sum.total_episodes);
 		fputc('\n', out);
 	}
+=======
+	if (ret_live)
+		*ret_live = live;
+>>>>>>> report
 	return ferror(out) ? -EIO : result;
 }
 
-static int usage(void)
+int status_render_paths(const char *const *paths, int n, FILE *out,
+                        const StatusOptions *opt)
 {
-	fprintf(stderr, "usage: tickervisor status [DB ...] [--json] [--watch]"
-	        " [--interval SECONDS] [--no-color]\n"
-	        "  DB defaults to out/tickervisor.db (OUT_DIR/tickervisor.db of a run)\n");
-	return 64;
+	return render_paths(paths, n, out, opt, NULL);
+}
+
+
+/* ---- One earlier run (status --run N) and the list of runs (runs) ---- */
+
+typedef struct RunRow {
+	int64_t id;
+	double started_at, ended_at;
+	char name[128], host[128], outcome[32];
+	int64_t pid, budget_rss, budget_vram;
+	int64_t attempts, tickers, results;
+	double mean_return, mean_sharpe;
+	char *config;
+} RunRow;
+
+typedef struct RunRows {
+	RunRow *v;
+	int n, cap;
+	int failed;  /* out of memory */
+} RunRows;
+
+#define RUN_COLUMNS \
+	"SELECT r.id, r.started_at, coalesce(r.ended_at, 0), r.name, r.host, r.pid, r.outcome," \
+	" r.budget_rss, r.budget_vram, r.config," \
+	" (SELECT count(*) FROM attempts a WHERE a.run_id = r.id)," \
+	" (SELECT count(DISTINCT a.job_id) FROM attempts a WHERE a.run_id = r.id)," \
+	" (SELECT count(*) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
+	" (SELECT avg(x.total_return) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
+	" (SELECT avg(x.sharpe) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)" \
+	" FROM runs r"
+
+static int run_row_cb(void *arg, const StoreValue *c, int n)
+{
+	RunRows *rows = arg;
+	(void)n;
+	if (rows->n == rows->cap) {
+		int cap = rows->cap ? 2 * rows->cap : 16;
+		RunRow *v = realloc(rows->v, sizeof *v * (size_t)cap);
+		if (!v) {
+			rows->failed = 1;
+			return -ENOMEM;
+		}
+		rows->v = v;
+		rows->cap = cap;
+	}
+	RunRow *r = &rows->v[rows->n];
+	memset(r, 0, sizeof *r);
+	r->id = c[0].i;
+	r->started_at = c[1].num;
+	r->ended_at = c[2].num;
+	snprintf(r->name, sizeof r->name, "%s", c[3].text);
+	snprintf(r->host, sizeof r->host, "%s", c[4].text);
+	r->pid = c[5].i;
+	snprintf(r->outcome, sizeof r->outcome, "%s", c[6].text);
+	r->budget_rss = c[7].i;
+	r->budget_vram = c[8].i;
+	r->config = strdup(c[9].text);
+	if (!r->config) {
+		rows->failed = 1;
+		return -ENOMEM;
+	}
+	r->attempts = c[10].i;
+	r->tickers = c[11].i;
+	r->results = c[12].i;
+	r->mean_return = c[13].is_null ? NAN : c[13].num;
+	r->mean_sharpe = c[14].is_null ? NAN : c[14].num;
+	rows->n++;
+	return 0;
+}
+
+static void run_rows_free(RunRows *rows)
+{
+	for (int i = 0; i < rows->n; i++)
+		free(rows->v[i].config);
+	free(rows->v);
+}
+
+static void print_run_line(FILE *out, const RunRow *r)
+{
+	char b1[32], b2[32], b3[32];
+	format_time(r->started_at, b1, sizeof b1);
+	format_duration(r->ended_at > 0 ? r->ended_at - r->started_at : -1, b2, sizeof b2);
+	fprintf(out, "%4" PRId64 "  %-19s %8s %-9s %-14s %5" PRId64 " %7" PRId64 " %7" PRId64,
+	        r->id, b1, b2, r->ended_at > 0 ? r->outcome : "running", r->name, r->tickers,
+	        r->attempts, r->results);
+	if (r->results)
+		fprintf(out, " %8.2f%% %7.3f", 100 * r->mean_return, r->mean_sharpe);
+	else
+		fprintf(out, " %9s %7s", "-", "-");
+	fprintf(out, "  %s\n", r->budget_rss ? policy_format_bytes((uint64_t)r->budget_rss, b3, sizeof b3) : "-");
+}
+
+static const char RUNS_HEADER[] =
+	"  ID  STARTED             DURATION OUTCOME   NAME           TICKERS ATTEMPTS RESULTS  MEAN RET  SHARPE  BUDGET.RSS\n";
+
+/* `runs DB...`: every run of each database; config: its INI text too. */
+static int list_runs(const char *path, FILE *out, int with_config)
+{
+	char err[STORE_ERR_MAX];
+	Store *s = NULL;
+	RunRows rows = { 0 };
+	int r = store_open(path, 0, &s, err, sizeof err);
+	if (r < 0) {
+		fprintf(stderr, "tickervisor runs: %s\n", err);
+		return r;
+	}
+	r = store_query(s, RUN_COLUMNS " ORDER BY r.id", NULL, 0, run_row_cb, &rows);
+	if (r < 0) {
+		fprintf(stderr, "tickervisor runs: %s\n", rows.failed ? "out of memory" : store_errmsg(s));
+	} else {
+		fprintf(out, "%s: %d run%s\n", path, rows.n, rows.n == 1 ? "" : "s");
+		fputs(RUNS_HEADER, out);
+		for (int i = 0; i < rows.n; i++) {
+			print_run_line(out, &rows.v[i]);
+			if (with_config) {
+				fputs("      config:\n", out);
+				for (const char *p = rows.v[i].config; *p;) {
+					const char *e = strchr(p, '\n');
+					int len = e ? (int)(e - p) : (int)strlen(p);
+					fprintf(out, "        %.*s\n", len, p);
+					p += len + (e ? 1 : 0);
+				}
+			}
+		}
+	}
+	run_rows_free(&rows);
+	store_close(s);
+	return r;
+}
+
+typedef struct RunJobsCtx {
+	FILE *out;
+	uint64_t budget;
+	int n;
+} RunJobsCtx;
+
+static int run_job_cb(void *arg, const StoreValue *c, int n)
+{
+	RunJobsCtx *x = arg;
+	char b1[32], b2[32], b3[16];
+	(void)n;
+	format_duration(c[4].num > 0 ? c[4].num : -1, b1, sizeof b1);
+	if (c[5].i > 0)
+		policy_format_bytes((uint64_t)c[5].i, b2, sizeof b2);
+	else
+		snprintf(b2, sizeof b2, "-");
+	if (x->budget && c[5].i > 0)
+		snprintf(b3, sizeof b3, "%.0f%%", 100.0 * (double)c[5].i / (double)x->budget);
+	else
+		snprintf(b3, sizeof b3, "-");
+	fprintf(x->out, "%-9s%-15s %3" PRId64 " %5" PRId64 " %10s %4s %8s", c[0].text,
+	        c[1].is_null ? "running" : c[1].text, c[2].i, c[3].i, b2, b3, b1);
+	if (!c[6].is_null)
+		fprintf(x->out, " %8.2f%% %8.2f%% %7.3f", 100 * c[6].num, 100 * c[7].num, c[8].num);
+	fputc('\n', x->out);
+	x->n++;
+	return 0;
+}
+
+/* `status --run N`: run N of one database, each ticker's last attempt in it
+ * and the backtest recorded by it. */
+static int show_run(const char *path, int64_t run_id, FILE *out)
+{
+	char err[STORE_ERR_MAX];
+	Store *s = NULL;
+	RunRows rows = { 0 };
+	int r = store_open(path, 0, &s, err, sizeof err);
+	if (r < 0) {
+		fprintf(stderr, "tickervisor status: %s\n", err);
+		return r;
+	}
+	r = store_query(s, RUN_COLUMNS " WHERE r.id = ?1", &run_id, 1, run_row_cb, &rows);
+	if (r == 0 && rows.n == 0) {
+		fprintf(stderr, "tickervisor status: %s: no run %" PRId64 " (tickervisor runs %s lists them)\n",
+		        path, run_id, path);
+		r = -ENOENT;
+	} else if (r < 0) {
+		fprintf(stderr, "tickervisor status: %s\n", store_errmsg(s));
+	} else {
+		fprintf(out, "%s: run %" PRId64 "\n", path, run_id);
+		fputs(RUNS_HEADER, out);
+		print_run_line(out, &rows.v[0]);
+		fprintf(out, "%-9s%-15s %3s %5s %10s %4s %8s %9s %9s %7s\n", "TICKER", "LAST EXIT",
+		        "ATT", "BATCH", "PEAK", "%BUD", "TIME", "RETURN", "BUY&HOLD", "SHARPE");
+		RunJobsCtx x = { out, (uint64_t)rows.v[0].budget_rss, 0 };
+		r = store_query(s,
+			"SELECT j.ticker, a.exit_kind,"
+			" (SELECT count(*) FROM attempts b WHERE b.job_id = j.id AND b.run_id = ?1),"
+			" a.batch_size, coalesce(a.ended_at, 0) - a.started_at,"
+			" (SELECT max(b.peak_rss) FROM attempts b WHERE b.job_id = j.id AND b.run_id = ?1),"
+			" x.total_return, x.buy_hold_return, x.sharpe"
+			" FROM jobs j JOIN attempts a ON a.id = (SELECT max(b.id) FROM attempts b"
+			"   WHERE b.job_id = j.id AND b.run_id = ?1)"
+			" LEFT JOIN results x ON x.id = (SELECT max(y.id) FROM results y"
+			"   JOIN attempts b ON b.id = y.attempt_id WHERE y.job_id = j.id AND b.run_id = ?1)"
+			" ORDER BY j.ticker", &run_id, 1, run_job_cb, &x);
+		if (r < 0)
+			fprintf(stderr, "tickervisor status: %s\n", store_errmsg(s));
+		else if (x.n == 0)
+			fputs("(no attempts in this run)\n", out);
+	}
+	run_rows_free(&rows);
+	store_close(s);
+	return r;
+}
+
+/* ---- The commands ---- */
+
+static volatile sig_atomic_t winch;
+
+static void on_winch(int sig)
+{
+	(void)sig;
+	winch = 1;
+}
+
+static void status_usage(FILE *f)
+{
+	fputs("usage: tickervisor status [DB ...] [--json] [--watch] [--interval SECONDS]\n"
+	      "                          [--no-color] [--run N]\n"
+	      "  The jobs of the latest run of each database (default out/tickervisor.db):\n"
+	      "  running first, then the recently failed, then the rest; totals and ETA.\n"
+	      "  --watch         redraw every --interval seconds (default 2) until the run ends\n"
+	      "  --json          one JSON object per database\n"
+	      "  --run N         an earlier run N of one database (tickervisor runs DB lists them)\n"
+	      "  --no-color      no ANSI colours\n"
+	      "  -h, --help      this help;  -V, --version  the version\n", f);
+}
+
+/* The terminal's size, or 0s when stdout is not one. */
+static void term_size(int *cols, int *rows)
+{
+	struct winsize ws;
+	*cols = *rows = 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0) {
+		*cols = ws.ws_col;
+		*rows = ws.ws_row;
+	}
 }
 
 int status_main(int argc, char **argv)
 {
-	const char **paths = NULL;
-	int n = 0, watch = 0, json = 0, no_color = 0, rc = 0;
+	static const struct option longs[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "no-color", no_argument, NULL, 'C' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "run", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *paths_default[1] = { "out/tickervisor.db" };
+	const char *const *paths;
+	int n, watch = 0, json = 0, no_color = 0, c;
+	int64_t run_id = 0;
 	double interval = 2.0;
+	char *end;
 	StatusOptions opt;
 
-	paths = calloc((size_t)(argc > 1 ? argc : 1), sizeof *paths);
-	if (!paths) {
-		fprintf(stderr, "tickervisor status: out of memory\n");
-		return 1;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
-		} else if (strcmp(argv[i], "--watch") == 0) {
-			watch = 1;
-		} else if (strcmp(argv[i], "--no-color") == 0) {
-			no_color = 1;
-		} else if (strcmp(argv[i], "--interval") == 0 && i + 1 < argc) {
-			char *end;
-			interval = strtod(argv[++i], &end);
-			if (*end || !(interval > 0)) {
-				fprintf(stderr, "tickervisor status: --interval '%s': not a positive number\n",
-				        argv[i]);
-				rc = usage();
-				goto out;
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "hV", longs, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'w': watch = 1; break;
+		case 'C': no_color = 1; break;
+		case 'i':
+			interval = strtod(optarg, &end);
+			if (*end || !(interval > 0) || interval > 86400) {
+				fprintf(stderr, "tickervisor status: --interval '%s': not a number of seconds in (0, 86400]\n",
+				        optarg);
+				status_usage(stderr);
+				return 64;
 			}
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "tickervisor status: unknown option '%s'\n", argv[i]);
-			rc = usage();
-			goto out;
-		} else {
-			paths[n++] = argv[i];
+			break;
+		case 'r':
+			run_id = strtoll(optarg, &end, 10);
+			if (*end || run_id <= 0) {
+				fprintf(stderr, "tickervisor status: --run '%s': not a run id (a positive integer)\n",
+				        optarg);
+				return 64;
+			}
+			break;
+		case 'h': status_usage(stdout); return 0;
+		case 'V': printf("tickervisor %s\n", TV_VERSION); return 0;
+		default:
+			if (optopt)
+				fprintf(stderr, "tickervisor status: option '-%c' is unknown or needs a value\n", optopt);
+			else
+				fprintf(stderr, "tickervisor status: option '%s' is unknown or needs a value\n",
+				        argv[optind - 1]);
+			status_usage(stderr);
+			return 64;
 		}
 	}
+	paths = (const char *const *)argv + optind;
+	n = argc - optind;
 	/* `tickervisor run` keeps its database in OUT_DIR/tickervisor.db, and
 	 * out_dir defaults to "out". */
 	if (n == 0) {
-		if (access("out/tickervisor.db", F_OK) != 0) {
+		if (access(paths_default[0], F_OK) != 0) {
 			fprintf(stderr, "tickervisor status: no database given and out/tickervisor.db "
 				"does not exist; name one: tickervisor status OUT_DIR/tickervisor.db\n");
-			rc = 64;
-			goto out;
+			return 64;
 		}
-		paths[n++] = "out/tickervisor.db";
+		paths = paths_default;
+		n = 1;
+	}
+	if (run_id > 0) {
+		if (n != 1 || watch || json) {
+			fprintf(stderr, "tickervisor status: --run takes one database, without --watch or --json\n");
+			return 64;
+		}
+		return show_run(paths[0], run_id, stdout) < 0 ? 1 : 0;
 	}
 
-	int tty = isatty(STDOUT_FILENO);
+	int tty = isatty(STDOUT_FILENO), cols, rows;
 	memset(&opt, 0, sizeof opt);
 	opt.json = json;
 	opt.color = tty && !no_color && !json;
 	opt.bars = tty && !json;
-	opt.width = tty ? DEFAULT_WIDTH : 4096;  /* a pipe gets whole lines */
-	if (tty) {
-		struct winsize ws;
-		if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-			opt.width = ws.ws_col;
+	opt.live = watch && tty && !json;
+	if (watch && tty) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_winch;  /* no SA_RESTART: the sleep ends at once */
+		sigaction(SIGWINCH, &sa, NULL);
+		fputs("\033[?25l\033[2J", stdout);  /* hide the cursor, clear once */
 	}
+	int rc = 0;
 	for (;;) {
-		if (watch && tty)
-			fputs("\033[H\033[2J", stdout);
-		int r = status_render_paths(paths, n, stdout, &opt);
+		int live = 0;
+		winch = 0;
+		term_size(&cols, &rows);
+		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : 4096;  /* a pipe gets whole lines */
+		/* Per database: the run line, the header, the summary line, two
+		 * totals lines, a blank; the rest of the screen is job rows. */
+		opt.max_rows = 0;
+		if (opt.live && rows > 0) {
+			opt.max_rows = (rows - 1) / n - 6;
+			if (opt.max_rows < 1)
+				opt.max_rows = 1;
+		}
+		if (opt.live)
+			fputs("\033[H", stdout);
+		int r = render_paths(paths, n, stdout, &opt, &live);
+		if (opt.live)
+			fputs("\033[J", stdout);  /* what the last frame had below */
 		fflush(stdout);
 		rc = r < 0 ? 1 : 0;
-		if (!watch)
+		if (!watch || (live == 0 && r == 0))
 			break;
 		struct timespec ts = { (time_t)interval,
 		                       (long)((interval - (double)(time_t)interval) * 1e9) };
-		nanosleep(&ts, NULL);
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR && !winch)
+			;
 	}
-out:
-	free(paths);
+	if (watch && tty)
+		fputs("\033[?25h", stdout);
+	fflush(stdout);
+	return rc;
+}
+
+int status_runs_main(int argc, char **argv)
+{
+	static const struct option longs[] = {
+		{ "config", no_argument, NULL, 'c' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c, with_config = 0, rc = 0;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "chV", longs, NULL)) != -1) {
+		switch (c) {
+		case 'c': with_config = 1; break;
+		case 'h':
+			fputs("usage: tickervisor runs DB ... [--config]\n"
+			      "  Every run recorded in each database: when, how long, outcome, tickers,\n"
+			      "  attempts, results (mean out-of-sample return and Sharpe), budget;\n"
+			      "  --config prints each run's configuration too.\n"
+			      "  tickervisor status --run N DB shows one of them.\n", stdout);
+			return 0;
+		case 'V': printf("tickervisor %s\n", TV_VERSION); return 0;
+		default:
+			fprintf(stderr, "tickervisor runs: option '%s' is unknown\n", argv[optind - 1]);
+			fputs("usage: tickervisor runs DB ... [--config]\n", stderr);
+			return 64;
+		}
+	}
+	if (optind >= argc) {
+		fputs("tickervisor runs: no database given\nusage: tickervisor runs DB ... [--config]\n", stderr);
+		return 64;
+	}
+	for (int i = optind; i < argc; i++) {
+		if (i > optind)
+			fputc('\n', stdout);
+		if (list_runs(argv[i], stdout, with_config) < 0)
+			rc = 1;
+	}
 	return rc;
 }

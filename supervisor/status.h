@@ -1,18 +1,21 @@
 /* The status view: what `tickervisor status` shows, read from one or more
  * databases through read-only connections (it never blocks a run).
  *
- * Per ticker: state, attempt number, batch size, progress (chunk/episode,
- * done of total episodes and a percentage; a progress bar on a terminal),
+ * Per ticker: state, attempt number, batch size, progress (done of total
+ * episodes and a percentage; a progress bar on a terminal of 110 columns),
  * current and peak RSS against the budget, the last failure reason and an
  * ETA from the progress rate of the running attempt. Then totals for the
- * run: jobs per state, overall progress.
+ * run: jobs per state, overall progress and ETA (status_totals()). Rows:
+ * running first, then failed (most recent first), pending, done.
  *
  * JSON (--json) is one object per database:
  *   {"db": PATH, "schema": N,
  *    "run": {"id":..,"name":..,"host":..,"pid":..,"started_at":..,
  *            "ended_at":..,"outcome":..,"budget_rss":..,"budget_vram":..} | null,
  *    "totals": {"jobs":N,"pending":N,"running":N,"done":N,"failed":N,
- *               "done_episodes":N,"total_episodes":N},
+ *               "done_episodes":N,"total_episodes":N,"unsized":N,
+ *               "est_total_episodes":X|null,"percent":X|null,
+ *               "episodes_per_s":X,"eta_s":X|null},
  *    "jobs": [{"ticker":..,"state":..,"attempt":N,"batch_size":N,
  *              "fit_batch_size":N,"chunk":N,"episode":N,"done_episodes":N,
  *              "total_episodes":N,"percent":X|null,"pid":N|null,"gpu":N|null,
@@ -41,11 +44,34 @@ typedef struct StatusOptions {
 	int bars;      /* 1: a progress bar column (on a terminal) */
 	double now;    /* seconds since the epoch; 0 = the clock (the ETA itself is
 	                * remaining episodes / the attempt's progress rate) */
-	int max_rows;  /* table only: at most this many job rows, running first,
-	                * then failed, pending, done, and a "... N more jobs" line;
+	int max_rows;  /* table only: at most this many job rows, and a
+	                * "... N more jobs: N pending N done" line for the rest;
 	                * 0 = every job. JSON always lists every job. */
 	StatusTotals *sum; /* non-NULL: status_render adds this database's counts */
+	int live;      /* 1: a redrawn view: every line ends with "clear to end of
+	                * line" and the backtest table is left out */
 } StatusOptions;
+
+/* Run-wide totals of a job list (pure; status_totals() has no I/O). */
+typedef struct StatusTotals {
+	int64_t counts[4];        /* jobs per JobState */
+	int64_t done_episodes;    /* over every job */
+	int64_t total_episodes;   /* reported totals, over every job */
+	/* The work: every job that has not failed. */
+	int64_t work_done;        /* episodes done */
+	int n_unknown;            /* unfinished jobs that have not reported their size */
+	double est_total;         /* reported totals + n_unknown * their mean */
+	double percent;           /* work_done / est_total, -1 when no size is known */
+	double rate;              /* episodes per second: those done by attempts of
+	                           * this run over the time since it started; until
+	                           * there are any, the running attempts' rates summed */
+	double eta_s;             /* episodes left / rate; 0 when nothing is left;
+	                           * -1 when unknown (no size or no rate yet) */
+} StatusTotals;
+
+/* run_started: the latest run's start (0 if none); now: the clock. */
+void status_totals(const JobRow *rows, int n, double run_started, double now,
+                   StatusTotals *ret);
 
 /* Writes the status of one open store (reader or writer) to out, inside one
  * read snapshot. Returns 0, a store error (message in store_errmsg()), or
@@ -63,11 +89,16 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
                         const StatusOptions *opt);
 
 /* The `tickervisor status` command: argv[0] is "status"; then
- * [DB ...] [--json] [--watch] [--interval SECONDS] [--no-color].
- * No DB: "run.db". --watch redraws every interval (default 2 s) until
- * SIGINT; colours and bars only when stdout is a terminal. Prints errors to
- * stderr. Returns the process exit status: 0 ok, 1 a database could not be
- * read, 64 usage. */
+ * [DB ...] [--json] [--watch] [--interval SECONDS] [--no-color] [--run N]
+ * [--help] [--version]. No DB: "out/tickervisor.db". --watch redraws every
+ * interval (default 2 s) and on SIGWINCH, in place (cursor home, each line
+ * cleared to its end), until the latest run of every database has ended;
+ * colours and bars only when stdout is a terminal. --run N: run N of one
+ * database. Prints errors to stderr. Returns the process exit status: 0 ok,
+ * 1 a database could not be read, 64 usage. */
 int status_main(int argc, char **argv);
+
+/* The `tickervisor runs DB... [--config]` command: argv[0] is "runs". */
+int status_runs_main(int argc, char **argv);
 
 #endif

@@ -1938,3 +1938,37 @@ int store_wal_checkpoint(Store *s)
 		return 0;
 	return fail(s, rc, "checkpointing the WAL");
 }
+
+int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
+                StoreRowFn fn, void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	StoreValue vals[64];
+	int rc, r = 0;
+
+	rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "reading");
+	if (!sqlite3_stmt_readonly(st) || sqlite3_column_count(st) > 64) {
+		sqlite3_finalize(st);
+		set_err(s, "store_query: not a read-only statement of at most 64 columns");
+		return -EINVAL;
+	}
+	for (int k = 0; k < n_params; k++)
+		sqlite3_bind_int64(st, k + 1, params[k]);
+	int n = sqlite3_column_count(st);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int k = 0; k < n; k++) {
+			vals[k].is_null = sqlite3_column_type(st, k) == SQLITE_NULL;
+			vals[k].num = sqlite3_column_double(st, k);
+			vals[k].i = sqlite3_column_int64(st, k);
+			vals[k].text = text_or_empty(st, k);
+		}
+		if ((r = fn(arg, vals, n)) != 0)
+			break;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = fail(s, rc, "reading");
+	sqlite3_finalize(st);
+	return r;
+}

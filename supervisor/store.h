@@ -383,4 +383,26 @@ int store_pending_writes(const Store *s);
  * (0 when nothing waits). */
 double store_busy_seconds(const Store *s);
 
+/* ---- Reading with the caller's own SQL (report, status --run, runs) ---- */
+
+/* One value of a row given to a StoreRowFn: NULL columns have is_null 1,
+ * num 0 and text "". text is valid only during the callback. */
+typedef struct StoreValue {
+	int is_null;
+	double num;               /* the column as a number */
+	int64_t i;                /* the column as an integer */
+	const char *text;         /* the column as text */
+} StoreValue;
+
+/* Called once per row; a non-zero return stops the query and is returned
+ * by store_query(). */
+typedef int (*StoreRowFn)(void *arg, const StoreValue *cols, int n_cols);
+
+/* Runs one read-only statement (a SELECT) with the integer parameters
+ * params[0..n_params-1] bound to ?1.., calling fn for each row. Returns 0,
+ * fn's non-zero return, or a store error (-EINVAL for a statement that
+ * writes). */
+int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
+                StoreRowFn fn, void *arg);
+
 #endif

@@ -4,6 +4,8 @@
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack python3-numpy
       libuv1-dev libmsgpack-dev libsqlite3-dev sqlite3 libopenblas-dev valgrind time
+      # report (issue 10): a real browser and a real terminal.
+      chromium tmux
       # deploy/ tests (issue 9): a real single-node Slurm, the Kubernetes
       # manifest's YAML, systemd-analyze for the unit's hardening.
       slurmctld slurmd slurm-client munge python3-yaml systemd)

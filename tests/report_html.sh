@@ -1,0 +1,141 @@
+#!/bin/sh
+# Issue 10: `tickervisor report` over two shard databases, checked by value
+# and rendered in a real headless Chromium.
+# - shard A: the real worker trains GOOG and AAPL;
+# - shard B: a worker that touches 48 MiB under budget.rss = 24 MiB is
+#   killed over budget, halved, killed again down to the floor: the sample
+#   that crossed the budget is stored (the plot reaches above the line).
+# The report has one ticker row per job of both shards, one memory, loss
+# and reward plot per ticker with non-empty paths, the budget line and the
+# kill markers; --csv agrees with the databases; the browser logs nothing
+# to its console and the screenshot is not blank.
+. "$TV_SOURCE_ROOT/tests/lib.sh"
+cd "$T"
+write_config a.ini
+"$TV_SUPERVISOR" run a.ini --set run.tickers=GOOG,AAPL --set run.out_dir=a >a.out 2>&1 ||
+	fail "run A failed: $(tail a.out)"
+write_config b.ini '[budget]\nrss = 24MiB\npoll_ms = 20\nsoft_fraction = 0.9999'
+FAKE_ALLOC_MB=48 FAKE_HOLD_MS=3000 "$TV_SUPERVISOR" run b.ini --set run.tickers=IBM \
+	--set run.out_dir=b --set rewts.batch_size=32 --set rewts.min_batch_size=16 \
+	--worker "$TV_BUILD_ROOT/tests/sup_fake_worker" >b.out 2>&1 && fail "run B should fail at the floor"
+A=a/tickervisor.db B=b/tickervisor.db
+expect_eq "B attempts over budget" "$(q $B "select count(*) from attempts where exit_kind='over-budget'")" 2
+# The sample that triggered each kill is in mem_samples: above the budget.
+expect_eq "B killed attempts with a sample above budget.rss" \
+	"$(q $B "select count(*) from attempts a where a.exit_kind='over-budget' and
+	          (select max(rss) from mem_samples m where m.attempt_id=a.id) > 24*1048576")" 2
+
+"$TV_SUPERVISOR" report --help >help.out || fail "report --help exit $?"
+grep -q "usage: tickervisor report" help.out || fail "report --help: $(cat help.out)"
+set +e
+"$TV_SUPERVISOR" report $A >noout.out 2>&1; rc=$?
+set -e
+expect_eq "report without -o exit" "$rc" 64
+"$TV_SUPERVISOR" report $A $B -o report.html --csv csv >rep.out 2>&1 || fail "report: $(cat rep.out)"
+[ ! -e report.html.tmp ] || fail "report.html.tmp left behind"
+
+python3 - report.html csv $A $B <<'PY' || fail "report content"
+import csv, html.parser, re, sqlite3, sys
+page, csvdir, dbs = sys.argv[1], sys.argv[2], sys.argv[3:]
+text = open(page, encoding="utf-8").read()
+# Self-contained: nothing fetched from anywhere.
+assert not re.search(r'(src|href)\s*=\s*"?(https?:|//)', text), "external reference"
+assert "<link" not in text and "@import" not in text, "external stylesheet"
+
+class P(html.parser.HTMLParser):
+    def __init__(s):
+        super().__init__(); s.rows = []; s.in_body = False; s.row = None; s.cell = None
+        s.svgs = 0; s.lines = []; s.budget = 0; s.kills = 0; s.sections = []
+    def handle_starttag(s, tag, a):
+        a = dict(a)
+        if tag == "table" and a.get("id") == "tickers": s.in_body = True
+        if tag == "tr" and s.in_body: s.row = []
+        if tag == "td" and s.row is not None: s.cell = ""
+        if tag == "svg": s.svgs += 1
+        if tag == "section": s.sections.append(a.get("id"))
+        if tag == "path":
+            c = a.get("class", "")
+            if "line" in c.split(): s.lines.append(a.get("d", ""))
+            if c == "budget": s.budget += 1
+            if c == "kill": s.kills += 1
+    def handle_data(s, d):
+        if s.cell is not None: s.cell += d
+    def handle_endtag(s, tag):
+        if tag == "td" and s.row is not None: s.row.append(s.cell); s.cell = None
+        if tag == "tr" and s.row is not None:
+            if s.row: s.rows.append(s.row)
+            s.row = None
+        if tag == "table": s.in_body = False
+p = P(); p.feed(text)
+rows = {r[0]: r for r in p.rows}
+assert set(rows) == {"GOOG", "AAPL", "IBM"}, rows.keys()
+# ticker, database, state, attempts, batch that fit, peak MiB, peak/budget, time,
+# return, buy & hold, excess, Sharpe, drawdown, test days, reason
+assert rows["IBM"][2] == "failed" and rows["IBM"][3] == "2", rows["IBM"]
+assert rows["GOOG"][2] == "done" and rows["GOOG"][4] == "32", rows["GOOG"]
+ca = sqlite3.connect(dbs[0])
+for t in ("GOOG", "AAPL"):
+    ret, bh, sh, dd, days = ca.execute(
+        "select total_return, buy_hold_return, sharpe, max_drawdown, test_days from results r"
+        " join jobs j on j.id=r.job_id where ticker=?", (t,)).fetchone()
+    r = rows[t]
+    assert r[8] == "%.2f%%" % (100 * ret) and r[9] == "%.2f%%" % (100 * bh), (r, ret, bh)
+    assert r[11] == "%.3f" % sh and r[12] == "%.2f%%" % (100 * dd) and r[13] == str(days), r
+assert len(p.sections) == 3, p.sections
+# Three plots per ticker (IBM, killed before its first episode, has no loss
+# or reward: a "no data recorded" line), every line a real path.
+assert p.svgs == 7 and text.count("no data recorded") == 2, p.svgs
+assert p.lines and all(re.fullmatch(r"M[-\d.]+ [-\d.]+(L[-\d.]+ [-\d.]+)+", d) for d in p.lines), \
+    [d[:40] for d in p.lines if not re.fullmatch(r"M[-\d.]+ [-\d.]+(L[-\d.]+ [-\d.]+)+", d)]
+assert p.budget == 1, p.budget   # A has no budget; the IBM plot of B has the line
+assert p.kills == 2, p.kills      # both kills of IBM marked
+# CSV: the same numbers as the databases.
+t = list(csv.DictReader(open(csvdir + "/tickers.csv", newline="")))
+assert sorted(x["ticker"] for x in t) == ["AAPL", "GOOG", "IBM"], t
+for x in t:
+    db = sqlite3.connect(x["db"])
+    st, att, peak = db.execute("select state, attempts, (select max(peak_rss) from attempts a"
+                               " where a.job_id=j.id) from jobs j where ticker=?",
+                               (x["ticker"],)).fetchone()
+    assert (x["state"], int(x["attempts"]), int(x["peak_rss"])) == (st, att, peak), (x, st, att, peak)
+a = list(csv.DictReader(open(csvdir + "/attempts.csv", newline="")))
+assert len(a) == 4 and sum(r["exit_kind"] == "over-budget" for r in a) == 2, a
+r = list(csv.DictReader(open(csvdir + "/runs.csv", newline="")))
+assert len(r) == 2 and {x["name"] for x in r} == {"report_html"}, r
+PY
+
+# The real browser.
+command -v chromium >/dev/null 2>&1 || skip "chromium not installed (tests/install-deps.sh installs it)"
+chrome() {
+	timeout 120 chromium --headless --no-sandbox --disable-gpu --no-first-run \
+		--user-data-dir="$T/chrome" --enable-logging=stderr --v=0 "$@"
+}
+chrome --dump-dom "file://$T/report.html" >dom.html 2>chrome1.err || fail "chromium --dump-dom: $(tail chrome1.err)"
+chrome --screenshot="$T/shot.png" --window-size=1200,1600 "file://$T/report.html" \
+	>/dev/null 2>chrome2.err || fail "chromium --screenshot: $(tail chrome2.err)"
+if grep -h "CONSOLE" chrome1.err chrome2.err; then
+	fail "console messages in the browser"
+fi
+python3 - dom.html shot.png <<'PY' || fail "browser output"
+import re, struct, sys, zlib
+dom = open(sys.argv[1], encoding="utf-8").read()
+assert dom.count("<svg") == 7, dom.count("<svg")
+d = re.findall(r'<path class="line[^"]*" stroke="[^"]+" d="([^"]*)"', dom)
+assert d and all(len(x) > 10 for x in d), d
+assert 'id="tickers"' in dom and dom.count("<tr") >= 4
+# The screenshot: a PNG with drawn (non-white) pixels.
+png = open(sys.argv[2], "rb").read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+pos, idat, w, h = 8, b"", 0, 0
+while pos < len(png):
+    n, kind = struct.unpack(">I4s", png[pos:pos + 8])
+    body = png[pos + 8:pos + 8 + n]
+    if kind == b"IHDR": w, h = struct.unpack(">II", body[:8])
+    if kind == b"IDAT": idat += body
+    pos += 12 + n
+raw = zlib.decompress(idat)
+assert w == 1200 and h == 1600, (w, h)
+dark = sum(1 for b in raw[::97] if b < 200)
+assert dark > 200, "screenshot looks blank (%d dark samples)" % dark
+PY
+echo "ok"
