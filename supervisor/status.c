@@ -3,13 +3,9 @@
 #include "status.h"
 
 #include <errno.h>
-<<<<<<< HEAD
 #include <fcntl.h>
-=======
 #include <getopt.h>
->>>>>>> report
 #include <inttypes.h>
-#include <signal.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -132,14 +128,8 @@ static void json_num(FILE *out, double v)
 }
 
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
-<<<<<<< HEAD
-                        const JobList *jobs, const int64_t counts[4],
-                        int64_t done_eps, int64_t total_eps, double now,
-                        const StoreResult *res, int n_res, int gone)
-=======
                         const JobList *jobs, const StatusTotals *t, double now,
-                        const StoreResult *res, int n_res)
->>>>>>> report
+                        const StoreResult *res, int n_res, int gone)
 {
 	fputs("{\"db\":", out);
 	json_str(out, store_path(s));
@@ -245,12 +235,6 @@ static const char *state_color(JobState st)
 	}
 }
 
-<<<<<<< HEAD
-static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
-                        const JobList *jobs, const int64_t counts[4],
-                        int64_t done_eps, int64_t total_eps, const StatusOptions *opt,
-                        const StoreResult *res, int n_res, int gone)
-=======
 void status_totals(const JobRow *rows, int n, double run_started, double now, StatusTotals *t)
 {
 	int64_t known = 0, todo_known = 0, done_in_run = 0;
@@ -307,10 +291,10 @@ void status_totals(const JobRow *rows, int n, double run_started, double now, St
 
 /* Appends the remaining columns of one job row to line (no newline). */
 static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
-                        int bars, char *line, size_t len)
+                        int bars, int gone, char *line, size_t len)
 {
 	char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24], b1[32], b2[32], b3[32];
-	double pct = job_percent(j), eta = job_eta(j);
+	double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
 
 	if (j->total_episodes > 0)
 		snprintf(prog, sizeof prog, "%" PRId64 "/%" PRId64, j->done_episodes,
@@ -382,7 +366,6 @@ static int row_order(const JobList *jobs, int *order)
 /* Writes one line cut at width columns (not counting colour codes in
  * head's state), ending it with "clear to end of line" on a live view. */
 static void put_line(FILE *out, const StatusOptions *opt, const char *text)
->>>>>>> report
 {
 	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
 	fprintf(out, "%.*s%s\n", width, text, opt->live ? "\033[K" : "");
@@ -390,7 +373,8 @@ static void put_line(FILE *out, const StatusOptions *opt, const char *text)
 
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const StatusTotals *t,
-                        const StatusOptions *opt, const StoreResult *res, int n_res)
+                        const StatusOptions *opt, const StoreResult *res, int n_res,
+                        int gone)
 {
 	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
 	int bars = opt->bars && width >= 110;
@@ -399,39 +383,28 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 
 	if (have_run) {
 		format_time(run->started_at, b1, sizeof b1);
-<<<<<<< HEAD
-		fprintf(out, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64 "), started %s, %s",
-		        store_path(s), run->id, run->name, run->host[0] ? run->host : "?",
-		        run->pid, b1, run->ended_at > 0 ? run->outcome :
-		        gone ? "not running: its supervisor is gone (run again to resume)" : "running");
-		if (run->budget_rss)
-			fprintf(out, ", budget.rss %s",
-			        policy_format_bytes(run->budget_rss, b2, sizeof b2));
-		if (run->budget_vram)
-			fprintf(out, ", budget.vram %s",
-			        policy_format_bytes(run->budget_vram, b2, sizeof b2));
-		fputc('\n', out);
-		for (const char *w = run->warnings; w && *w;) {
-			size_t wl = strcspn(w, "\n");
-			fprintf(out, "warning: %.*s\n", (int)wl, w);
-			w += wl + (w[wl] == '\n');
-		}
-=======
 		n = snprintf(line, sizeof line, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64
 		             "), started %s, %s", store_path(s), run->id, run->name,
 		             run->host[0] ? run->host : "?", run->pid, b1,
-		             run->ended_at > 0 ? run->outcome : "running");
+		             run->ended_at > 0 ? run->outcome :
+		             gone ? "not running: its supervisor is gone (run again to resume)" :
+		             "running");
 		if (run->budget_rss && n < (int)sizeof line)
 			n += snprintf(line + n, sizeof line - (size_t)n, ", budget.rss %s",
 			              policy_format_bytes(run->budget_rss, b2, sizeof b2));
 		if (run->budget_vram && n < (int)sizeof line)
 			snprintf(line + n, sizeof line - (size_t)n, ", budget.vram %s",
 			         policy_format_bytes(run->budget_vram, b2, sizeof b2));
->>>>>>> report
 	} else {
 		snprintf(line, sizeof line, "%s: no run yet", store_path(s));
 	}
 	put_line(out, opt, line);
+	for (const char *w = have_run ? run->warnings : NULL; w && *w;) {
+		size_t wl = strcspn(w, "\n");
+		snprintf(line, sizeof line, "warning: %.*s", (int)wl, w);
+		put_line(out, opt, line);
+		w += wl + (w[wl] == '\n');
+	}
 
 	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
 	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
@@ -447,55 +420,22 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		if (k >= limit) {
 			hidden[j->state]++;
 			continue;
-<<<<<<< HEAD
-		shown++;
-		double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
-		char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24];
-		int running = j->state == JOB_RUNNING;
-
-		if (j->total_episodes > 0)
-			snprintf(prog, sizeof prog, "c%d e%d %" PRId64 "/%" PRId64, j->chunk,
-			         j->episode, j->done_episodes, j->total_episodes);
-		else
-			snprintf(prog, sizeof prog, "-");
-		if (pct >= 0)
-			snprintf(pcts, sizeof pcts, "%.1f%%", pct);
-		else
-			snprintf(pcts, sizeof pcts, "-");
-		bar[0] = '\0';
-		if (opt->bars) {
-			int fill = pct > 0 ? (int)(pct / 100.0 * BAR_WIDTH + 0.5) : 0;
-			bar[0] = ' ';
-			bar[1] = '[';
-			for (int k = 0; k < BAR_WIDTH; k++)
-				bar[2 + k] = k < fill ? '#' : '.';
-			bar[2 + BAR_WIDTH] = ']';
-			bar[3 + BAR_WIDTH] = '\0';
-=======
->>>>>>> report
 		}
 		/* The ticker and the (maybe coloured) state, then the rest; the
 		 * cut at the width does not count the colour codes. */
 		char head[96], rest[900];
-		int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker,
-		                  store_job_state_name(j->state));
-		job_columns(j, run, have_run, bars, rest, sizeof rest);
+		const char *state = gone && j->state == JOB_RUNNING ? "lost" :
+		                    store_job_state_name(j->state);
+		int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker, state);
+		job_columns(j, run, have_run, bars, gone, rest, sizeof rest);
 		int room = width - hn;
 		if (room < 0)
 			room = 0;
-<<<<<<< HEAD
-		if (n > room && room < (int)sizeof line)
-			line[room] = '\0';
-		fprintf(out, "%s%s%-8s%s%s\n", head, opt->color ? state_color(j->state) : "",
-		        gone && running ? "lost" : store_job_state_name(j->state),
-		        opt->color ? "\033[0m" : "", line);
-=======
 		if (opt->color)
 			fprintf(out, "%-8s %s%-7s\033[0m%.*s%s\n", j->ticker, state_color(j->state),
-			        store_job_state_name(j->state), room, rest, opt->live ? "\033[K" : "");
+			        state, room, rest, opt->live ? "\033[K" : "");
 		else
 			fprintf(out, "%.*s%.*s%s\n", width, head, room, rest, opt->live ? "\033[K" : "");
->>>>>>> report
 	}
 	free(order);
 	if (limit < n_order) {
@@ -549,7 +489,8 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 
 /* status_render(), and *ret_running (may be NULL) = 1 while the latest run
  * has not ended (or no run has started yet). */
-static int render_one(Store *s, FILE *out, const StatusOptions *opt, int *ret_running)
+static int render_one(Store *s, FILE *out, const StatusOptions *opt, int *ret_running,
+                      StatusTotals *ret_totals)
 {
 	StatusOptions defaults = { 0 };
 	StoreRunInfo run;
@@ -572,38 +513,19 @@ static int render_one(Store *s, FILE *out, const StatusOptions *opt, int *ret_ru
 		goto out;
 	if ((r = store_results_latest(s, &res, &n_res)) < 0)
 		goto out;
-<<<<<<< HEAD
-	for (int i = 0; i < jobs->n; i++) {
-		const JobRow *j = &jobs->rows[i];
-		counts[j->state]++;
-		done_eps += j->done_episodes;
-		total_eps += j->total_episodes;
-	}
-	int gone = supervisor_gone(&run, have_run);
-	if (opt->sum) {
-		opt->sum->dbs++;
-		opt->sum->jobs += jobs->n;
-		for (int i = 0; i < 4; i++)
-			opt->sum->state[i] += counts[i];
-		opt->sum->done_episodes += done_eps;
-		opt->sum->total_episodes += total_eps;
-	}
-	if (opt->json)
-		render_json(out, s, &run, have_run, jobs, counts, done_eps, total_eps,
-		            opt->now > 0 ? opt->now : clock_now(), res, n_res, gone);
-	else
-		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt, res, n_res,
-		            gone);
-=======
 	double now = opt->now > 0 ? opt->now : clock_now();
 	status_totals(jobs->rows, jobs->n, have_run ? run.started_at : 0, now, &t);
+	int gone = supervisor_gone(&run, have_run);
+	if (gone)
+		t.eta_s = -1;
 	if (opt->json)
-		render_json(out, s, &run, have_run, jobs, &t, now, res, n_res);
+		render_json(out, s, &run, have_run, jobs, &t, now, res, n_res, gone);
 	else
-		render_text(out, s, &run, have_run, jobs, &t, opt, res, n_res);
+		render_text(out, s, &run, have_run, jobs, &t, opt, res, n_res, gone);
+	if (ret_totals)
+		*ret_totals = t;
 	if (ret_running)
 		*ret_running = !have_run || run.ended_at <= 0;
->>>>>>> report
 	r = ferror(out) ? -EIO : 0;
 out:
 	if (own_tx)
@@ -615,7 +537,7 @@ out:
 
 int status_render(Store *s, FILE *out, const StatusOptions *opt)
 {
-	return render_one(s, out, opt, NULL);
+	return render_one(s, out, opt, NULL, NULL);
 }
 
 /* status_render_paths(), and *ret_live = how many databases have a run
@@ -623,20 +545,14 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 static int render_paths(const char *const *paths, int n, FILE *out,
                         const StatusOptions *opt, int *ret_live)
 {
-<<<<<<< HEAD
-	StatusOptions defaults = { 0 }, each;
-	StatusTotals sum = { 0 };
-	int result = 0;
-=======
 	StatusOptions defaults = { 0 };
-	int result = 0, live = 0;
->>>>>>> report
+	StatusTotals sum;
+	int result = 0, live = 0, n_read = 0, sum_eta_known = 1;
 
+	memset(&sum, 0, sizeof sum);
+	sum.percent = -1;
 	if (!opt)
 		opt = &defaults;
-	each = *opt;
-	each.sum = &sum;
-	opt = &each;
 	if (opt->json && n > 1)
 		fputc('[', out);
 	for (int i = 0; i < n; i++) {
@@ -648,8 +564,14 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 			fputs(opt->json ? "," : "\n", out);
 		if (r == 0) {
 			int running = 0;
-			r = render_one(s, out, opt, &running);
+			StatusTotals t;
+			r = render_one(s, out, opt, &running, &t);
 			live += running;
+			if (r == 0) {
+				status_totals_add(&sum, &t);
+				sum_eta_known &= t.eta_s >= 0;
+				n_read++;
+			}
 			if (r < 0)
 				snprintf(err, sizeof err, "%s", store_errmsg(s));
 			store_close(s);
@@ -672,21 +594,28 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 		fputc(']', out);
 	if (opt->json)
 		fputc('\n', out);
-<<<<<<< HEAD
 	if (!opt->json && n > 1) {
-		fprintf(out, "\nall %d databases (%d read): %d jobs: %lld running, %lld pending, "
-		        "%lld done, %lld failed", n, sum.dbs, sum.jobs, sum.state[JOB_RUNNING],
-		        sum.state[JOB_PENDING], sum.state[JOB_DONE], sum.state[JOB_FAILED]);
-		if (sum.total_episodes > 0)
-			fprintf(out, "; %lld/%lld episodes (%.1f%%)", sum.done_episodes,
-			        sum.total_episodes,
-			        100.0 * (double)sum.done_episodes / (double)sum.total_episodes);
+		/* The shards of one run: the totals over every database. */
+		char line[512], b1[32];
+		int k = snprintf(line, sizeof line, "all %d databases (%d read): %" PRId64 " jobs: %"
+		                 PRId64 " running, %" PRId64 " pending, %" PRId64 " done, %" PRId64
+		                 " failed", n, n_read, sum.counts[0] + sum.counts[1] + sum.counts[2] +
+		                 sum.counts[3], sum.counts[JOB_RUNNING], sum.counts[JOB_PENDING],
+		                 sum.counts[JOB_DONE], sum.counts[JOB_FAILED]);
+		if (sum.percent >= 0 && k < (int)sizeof line) {
+			k += snprintf(line + k, sizeof line - (size_t)k, "; %" PRId64 "/%s%.0f episodes (%.1f%%)",
+			              sum.work_done, sum.n_unknown ? "~" : "", sum.est_total, sum.percent);
+			if ((sum.counts[JOB_RUNNING] || sum.counts[JOB_PENDING]) && sum_eta_known &&
+			    sum.eta_s >= 0 && k < (int)sizeof line) {
+				format_duration(sum.eta_s, b1, sizeof b1);
+				snprintf(line + k, sizeof line - (size_t)k, "; ETA %s", b1);
+			}
+		}
 		fputc('\n', out);
+		put_line(out, opt, line);
 	}
-=======
 	if (ret_live)
 		*ret_live = live;
->>>>>>> report
 	return ferror(out) ? -EIO : result;
 }
 
@@ -696,6 +625,25 @@ int status_render_paths(const char *const *paths, int n, FILE *out,
 	return render_paths(paths, n, out, opt, NULL);
 }
 
+
+void status_totals_add(StatusTotals *sum, const StatusTotals *t)
+{
+	for (int k = 0; k < 4; k++)
+		sum->counts[k] += t->counts[k];
+	sum->done_episodes += t->done_episodes;
+	sum->total_episodes += t->total_episodes;
+	sum->work_done += t->work_done;
+	sum->n_unknown += t->n_unknown;
+	sum->rate += t->rate;
+	if (t->percent >= 0)
+		sum->est_total += t->est_total;
+	sum->percent = sum->est_total > 0 ? 100.0 * (double)sum->work_done / sum->est_total : -1;
+	if (sum->percent > 100)
+		sum->percent = 100;
+	/* Shards run side by side: the run ends with its slowest shard. */
+	if (t->eta_s > sum->eta_s)
+		sum->eta_s = t->eta_s;
+}
 
 /* ---- One earlier run (status --run N) and the list of runs (runs) ---- */
 

@@ -30,13 +30,6 @@
 
 #include "store.h"
 
-/* Counts summed over several databases (the shards of one run). */
-typedef struct StatusTotals {
-	int dbs, jobs;
-	long long state[4];      /* by JobState */
-	long long done_episodes, total_episodes;
-} StatusTotals;
-
 typedef struct StatusOptions {
 	int json;      /* 1: JSON object instead of the table */
 	int width;     /* terminal columns for the table (<= 0: 100) */
@@ -47,7 +40,6 @@ typedef struct StatusOptions {
 	int max_rows;  /* table only: at most this many job rows, and a
 	                * "... N more jobs: N pending N done" line for the rest;
 	                * 0 = every job. JSON always lists every job. */
-	StatusTotals *sum; /* non-NULL: status_render adds this database's counts */
 	int live;      /* 1: a redrawn view: every line ends with "clear to end of
 	                * line" and the backtest table is left out */
 } StatusOptions;
@@ -72,6 +64,9 @@ typedef struct StatusTotals {
 /* run_started: the latest run's start (0 if none); now: the clock. */
 void status_totals(const JobRow *rows, int n, double run_started, double now,
                    StatusTotals *ret);
+/* Adds one shard's totals to a run's (*sum zeroed, percent -1, to start):
+ * counts, episodes and rates add up, the ETA is the slowest shard's. */
+void status_totals_add(StatusTotals *sum, const StatusTotals *t);
 
 /* Writes the status of one open store (reader or writer) to out, inside one
  * read snapshot. Returns 0, a store error (message in store_errmsg()), or
