@@ -75,7 +75,7 @@ static int run_command(int argc, char **argv)
 	opt.sets = sets;
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "hV", longs, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hV", longs, NULL)) != -1) {
 		switch (c) {
 		case 'd': opt.db_path = optarg; break;
 		case 'w': opt.worker_path = optarg; break;
@@ -92,6 +92,10 @@ static int run_command(int argc, char **argv)
 			break;
 		case 'h': run_usage(stdout); return 0;
 		case 'V': printf("tickervisor %s\n", TV_VERSION); return 0;
+		case ':':
+			fprintf(stderr, "tickervisor run: %s needs a value\n", argv[optind - 1]);
+			run_usage(stderr);
+			return 64;
 		default:
 			fprintf(stderr, "tickervisor run: option '%s' is unknown or needs a value\n",
 			        argv[optind - 1]);

@@ -30,9 +30,12 @@ DB=out/tickervisor.db
 wait_for $DB "select count(*) from jobs where state='done'" 60
 SOCK="$T/tmux.sock"
 tm() { tmux -S "$SOCK" "$@"; }
+# The view starts once the pane is piped to raw.log, so its first frame
+# (the one clear of the screen) is in it.
 tm -f /dev/null new-session -d -x 80 -y 30 -s tv \
-	"'$TV_SUPERVISOR' status --watch --interval 5 $DB; echo EXIT=\$? >$T/exit.txt; sleep 60"
+	"while [ ! -f $T/go ]; do sleep 0.05; done; '$TV_SUPERVISOR' status --watch --interval 5 $DB; echo EXIT=\$? >$T/exit.txt; sleep 60"
 tm pipe-pane -t tv -o "cat >>$T/raw.log"
+touch "$T/go"
 # The first frame, then one redraw (5 s): both are in raw.log.
 sleep 1
 tm capture-pane -t tv -p >pane1.txt

@@ -699,6 +699,7 @@ static void test_model_keys(void)
 		"run.hang_timeout", "run.backoff", "run.device", "run.checkpoint_every",
 		"run.heartbeat", "run.chunks_at_once", "budget.rss", "budget.vram", "budget.poll_ms",
 		"budget.soft_fraction", "rewts.batch_size", "rewts.min_batch_size",
+		"run.metrics_file", "run.keep_checkpoints",
 	};
 	int n_model = (int)(sizeof model / sizeof model[0]);
 	int n_other = (int)(sizeof other / sizeof other[0]);
