@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ typedef struct Faults {
 	long crash_at;       /* -1: off */
 	long hang_at;
 	long exit_at;
+	long nonfinite_at;   /* the episode whose loss reads as NaN */
 	int exit_code;
 	int garbage;
 	int oversize;
@@ -172,6 +174,7 @@ static void faults_init(Faults *f)
 
 	f->crash_at = env_long("TV_FAULT_CRASH_AT", -1);
 	f->hang_at = env_long("TV_FAULT_HANG_AT", -1);
+	f->nonfinite_at = env_long("TV_FAULT_NONFINITE_AT", -1);
 	f->exit_at = -1;
 	if (ex && *ex && sscanf(ex, "%ld:%d", &f->exit_at, &f->exit_code) != 2)
 		f->exit_at = -1;
@@ -326,9 +329,12 @@ static int hook_episode(void *ctx, const KindProgress *p)
 	Worker *w = ctx;
 	const Config *cfg = &w->cfg;
 	long every = cfg->checkpoint_every;
+	double loss = p->loss;
 	Msg m;
 	int r;
 
+	if (passed((long)p->before, (long)p->done, w->faults.nonfinite_at))
+		loss = NAN;
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_PROGRESS;
 	m.u.progress.chunk = p->chunk;
@@ -336,12 +342,24 @@ static int hook_episode(void *ctx, const KindProgress *p)
 	m.u.progress.step = p->step;
 	m.u.progress.done_episodes = p->done;
 	m.u.progress.total_episodes = (int64_t)w->data.n_chunks * w->kind->episodes_per_chunk(cfg);
-	m.u.progress.loss = p->loss;
+	m.u.progress.loss = loss;
 	m.u.progress.epsilon = p->epsilon;
 	m.u.progress.reward = p->reward;
 	report_send(&w->rp, &m);
 	update_memory(w);
 	report_heartbeat(&w->rp, 0);
+	/* Deterministic: a retry would diverge the same way, and no
+	 * checkpoint or model may hold the numbers (modelio refuses them). */
+	if (!isfinite(loss) || !isfinite(p->reward)) {
+		snprintf(w->err, sizeof(w->err), "training went non-finite in chunk %lld, episode "
+			 "%lld (loss %g, %s %g): the data or the rewts settings (learning_rate, "
+			 "grad_clip) make the network diverge", (long long)p->chunk + 1,
+			 (long long)p->episode, loss,
+			 w->kind == &kind_lstm ? "validation loss" : "reward", p->reward);
+		w->exit_code = TV_EXIT_BAD_INPUT;
+		send_error(w, w->exit_code, w->err);
+		return -ERANGE;
+	}
 
 	if (p->finished || p->done / every != p->before / every || g_stop || g_checkpoint) {
 		g_checkpoint = 0;
@@ -409,6 +427,11 @@ static int load_data(Worker *w, char *err, size_t errlen)
 	r = csv_load_prices(w->args.data, &ps, err, errlen);
 	if (r < 0)
 		return r;
+	if (ps.n_missing > 0)
+		fprintf(stderr, "tickervisor-worker[%d] %s: %s: %zu missing days (rows of null "
+			"prices, the first on line %ld) skipped\n", (int)getpid(),
+			w->args.ticker ? w->args.ticker : "-", w->args.data, ps.n_missing,
+			ps.first_missing_line);
 	if (w->args.signals) {
 		r = csv_load_signals(w->args.signals, &ss, err, errlen);
 		if (r < 0)
@@ -526,9 +549,16 @@ static int evaluate(Worker *w)
 		model_file_free(&mf);
 		return code_for(r);
 	}
-	if (w->data.fingerprint != mf.fingerprint || w->data.n_chunks != mf.n_chunks) {
+	if (w->data.fingerprint != mf.fingerprint) {
 		fprintf(stderr, "tickervisor-worker: %s was trained on other data than %s\n",
 			w->args.evaluate, w->args.data);
+		code = TV_EXIT_BAD_INPUT;
+		goto out;
+	}
+	if (w->data.n_chunks != mf.n_chunks) {
+		fprintf(stderr, "tickervisor-worker: %s holds %d chunk models, but its configuration "
+			"cuts %s into %d chunks\n", w->args.evaluate, mf.n_chunks, w->args.data,
+			w->data.n_chunks);
 		code = TV_EXIT_BAD_INPUT;
 		goto out;
 	}
