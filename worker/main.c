@@ -392,6 +392,48 @@ static int choose_device(Worker *w, char *name, size_t len)
 	return 0;
 }
 
+/* OpenBLAS takes its work buffer (BUFFER_SIZE: 128 MiB and a page in
+ * Debian's build; one per thread that runs a kernel) with malloc on first
+ * use, and when that fails it retries forever at full CPU - as under an
+ * address-space limit (ulimit -v). So: check that the sizes can be had
+ * (address space only: nothing is touched), and then make OpenBLAS take
+ * its buffer at once with one small product; it keeps it for the
+ * process's life, and every later allocation that fails is ours, with a
+ * clean out-of-memory exit. */
+#define BLAS_BUFFER_BYTES (((size_t)128 << 20) + 4096)
+
+static int blas_buffers_fit(int threads, char *err, size_t errlen)
+{
+	void *p[64] = { 0 };
+	int n = threads < 64 ? threads : 64, ok = 1;
+
+	for (int i = 0; i < n && ok; i++)
+		ok = (p[i] = malloc(BLAS_BUFFER_BYTES)) != NULL;
+	for (int i = 0; i < n; i++)
+		free(p[i]);
+	if (ok) {
+		/* Above OpenBLAS's small-matrix path (no buffer there). */
+		static float a[128 * 128], c[128 * 128];
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 128, 128, 1.0f, a, 128,
+			    a, 128, 0.0f, c, 128);
+	}
+	if (!ok)
+		snprintf(err, errlen, "out of memory: cannot reserve OpenBLAS's work buffers "
+			 "(%d x %zu MiB of address space for run.threads = %d; is ulimit -v too low?)",
+			 n, BLAS_BUFFER_BYTES >> 20, threads);
+	return ok ? 0 : -ENOMEM;
+}
+
+/* The exit after blas_buffers_fit failed. OpenBLAS's own helper threads,
+ * started when the library loaded, are then spinning on the same failed
+ * allocation, and exit() would join them forever: leave without it. */
+static void exit_blas_oom(void)
+{
+	fflush(NULL);
+	_exit(TV_EXIT_OVER_BUDGET);
+}
+
 static int load_config(Worker *w, const char *path, char *err, size_t errlen)
 {
 	int r;
@@ -542,6 +584,13 @@ static int evaluate(Worker *w)
 	fclose(f);
 	r = load_config(w, tmpl, w->err, sizeof(w->err));
 	unlink(tmpl);
+	if (r >= 0) {
+		openblas_set_num_threads(w->cfg.threads);
+		if (blas_buffers_fit(w->cfg.threads, w->err, sizeof(w->err)) < 0) {
+			fprintf(stderr, "tickervisor-worker: %s\n", w->err);
+			exit_blas_oom();
+		}
+	}
 	if (r >= 0)
 		r = load_data(w, w->err, sizeof(w->err));
 	if (r < 0) {
@@ -749,6 +798,23 @@ out:
 	return code;
 }
 
+/* OpenBLAS starts its helper threads when the library loads (one per core
+ * unless OPENBLAS_NUM_THREADS says otherwise), and each takes its work
+ * buffer at once, retrying forever when that fails - so under an
+ * address-space limit a helper spins at full CPU from before main() and
+ * exit() waits for it forever. Run without helpers: when the variable is
+ * unset, the worker executes itself again with OPENBLAS_NUM_THREADS=1
+ * (same pid and file descriptors); run.threads > 1 adds threads later
+ * through openblas_set_num_threads. */
+static void exec_without_blas_helpers(char **argv)
+{
+	if (getenv("OPENBLAS_NUM_THREADS"))
+		return;
+	if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+		execv("/proc/self/exe", argv);
+	/* Not fatal: training works with helpers; only the limit case spins. */
+}
+
 int main(int argc, char **argv)
 {
 	static Worker w;
@@ -757,6 +823,7 @@ int main(int argc, char **argv)
 	pid_t parent = getppid();
 	int r, code;
 
+	exec_without_blas_helpers(argv);
 	if (parse_args(&w.args, argc, argv) < 0) {
 		usage(stderr);
 		return TV_EXIT_USAGE;
@@ -794,6 +861,10 @@ int main(int argc, char **argv)
 	}
 	w.rp.interval = w.cfg.heartbeat;
 	openblas_set_num_threads(w.cfg.threads);
+	if (blas_buffers_fit(w.cfg.threads, w.err, sizeof(w.err)) < 0) {
+		send_error(&w, TV_EXIT_OVER_BUDGET, w.err);
+		exit_blas_oom();
+	}
 	r = choose_device(&w, device_name, sizeof(device_name));
 	if (r < 0) {
 		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
