@@ -181,6 +181,23 @@ static void test_fixtures(void)
 	price_series_free(&p); /* twice: zeroed by the first */
 	price_series_free(NULL);
 
+	/* Yahoo's "null" rows are missing days: skipped and counted; Adj
+	 * Close when asked for (issue 8). */
+	ret = csv_load_prices(src_path("tests/fixtures/yahoo_null_rows.csv"), &p, err, sizeof(err));
+	CHECK(ret == 0 && p.n == 3 && p.n_missing == 2 && p.first_missing_line == 3 &&
+	      p.date[1] == 20200106 && p.close[1] == 74.94 && p.close[2] == 75.79,
+	      "yahoo null rows: %d %s n %zu missing %zu", ret, err, p.n, p.n_missing);
+	price_series_free(&p);
+	ret = csv_load_prices_column(src_path("tests/fixtures/yahoo_null_rows.csv"), CSV_ADJ_CLOSE,
+				     &p, err, sizeof(err));
+	CHECK(ret == 0 && p.n == 3 && p.close[0] == 73.98 && p.close[1] == 73.85 &&
+	      p.close[2] == 74.68, "adj close: %d %s", ret, err);
+	price_series_free(&p);
+	ret = csv_load_prices_column(src_path("tests/fixtures/reordered_close_only.csv"),
+				     CSV_ADJ_CLOSE, &p, err, sizeof(err));
+	CHECK(ret == -EINVAL && strstr(err, "missing column 'adj close'"), "adj close absent: %d '%s'",
+	      ret, err);
+
 	/* Columns in another order, upper case, an extra column, sparse volume,
 	 * no open/high/low columns at all. */
 	ret = csv_load_prices(src_path("tests/fixtures/reordered_close_only.csv"), &p, err, sizeof(err));
@@ -237,11 +254,17 @@ static const struct BadCase bad_prices[] = {
 	{"date,close\n2020-01-01,inf\n", 2, "field 'close': not a finite number"},
 	{"date,close\n2020-01-01,-Infinity\n", 2, "field 'close': not a finite number"},
 	{"date,close\n2020-01-01,1e999\n", 2, "field 'close': not a finite number"},
-	{"date,close\n2020-01-01,0\n", 2, "field 'close': must be > 0"},
-	{"date,close\n2020-01-01,-3\n", 2, "field 'close': must be > 0"},
+	{"date,close\n2020-01-01,0\n", 2, "field 'close': must be in [1e-06, 1e+09], got '0'"},
+	{"date,close\n2020-01-01,-3\n", 2, "field 'close': must be in [1e-06, 1e+09]"},
+	/* Absurd but finite prices (issue 8: 1.5e308 trained a non-finite model). */
+	{"date,close\n2020-01-01,1\n2020-01-02,1.5e308\n", 3, "field 'close': must be in [1e-06, 1e+09], got '1.5e308'"},
+	{"date,close\n2020-01-01,1e-300\n", 2, "field 'close': must be in [1e-06, 1e+09]"},
+	{"date,open,close\n2020-01-01,2e9,1\n", 2, "field 'open': must be in [0, 1e+09]"},
+	{"date,close,volume\n2020-01-01,1,1e300\n", 2, "field 'volume': must be in [0, 1e+15]"},
+	{"date,close\n2020-01-01,NULL\n", 2, "no data rows"},
 	{"date,close\n2020-01-01,\n", 2, "field 'close': missing value"},
-	{"date,close,volume\n2020-01-01,1,-5\n", 2, "field 'volume': must be >= 0"},
-	{"date,open,close\n2020-01-01,-1,1\n", 2, "field 'open': must be >= 0"},
+	{"date,close,volume\n2020-01-01,1,-5\n", 2, "field 'volume': must be in [0, 1e+15]"},
+	{"date,open,close\n2020-01-01,-1,1\n", 2, "field 'open': must be in [0, 1e+09]"},
 	{"date,high,close\n2020-01-01,NaN,1\n", 2, "field 'high': not a finite number"},
 	{"date,low,close\n2020-01-01,zz,1\n", 2, "field 'low': not a number 'zz'"},
 	{"date,close\n2020-13-01,1\n", 2, "field 'date': not a valid yyyy-mm-dd date '2020-13-01'"},

@@ -14,6 +14,9 @@ if nm -D "$W" 2>/dev/null | grep -q __asan_init || ldd "$W" | grep -q libasan; t
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
+# Set, so the worker does not execute itself again to set it (valgrind
+# would not follow that exec, and would check nothing).
+export OPENBLAS_NUM_THREADS=1
 VG="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect"
 D=$SRC/examples/data/AAPL.csv
 cat > "$T/t.ini" <<'INI'

@@ -67,5 +67,68 @@ expect "more chunks than the ensemble holds" "chunk models.*chunk_length" -- --c
 expect "bad --set value" "--set rewts.gamma=abc.*gamma" -- --config "$T/ok.ini" --set rewts.gamma=abc --ticker X --data "$GOOD"
 expect "missing data file" "nothere.csv" -- --config "$T/ok.ini" --ticker X --data "$T/nothere.csv"
 
+# --- issue 8: absurd numbers and hostile model files ---
+mutate absurd 10 "$(sed -n 10p "$GOOD" | awk -F, -v OFS=, '{ $5 = "1.5e308"; print }')"
+expect "absurd close (1.5e308)" "absurd.csv:10: field 'close': must be in" -- $(run absurd)
+mutate absurdvol 11 "$(sed -n 11p "$GOOD" | awk -F, -v OFS=, '{ $6 = "1e300"; print }')"
+expect "absurd volume" "absurdvol.csv:11: field 'volume'" -- $(run absurdvol)
+
+# A model and a checkpoint to damage: edits keep the CRC valid (recomputed).
+EDIT="python3 $SRC/tests/modelfile_edit.py"
+# The checkpoint is from the middle of a chunk (crash after episode 2), so
+# it holds an agent, its environment and its replay buffer.
+"$W" --config "$T/ok.ini" --ticker X --data "$GOOD" --out "$T/m" 2>/dev/null ||
+	{ fails=$((fails + 1)); echo "FAIL - training the model to damage"; }
+MID="--set rewts.episodes_per_chunk=3 --set run.checkpoint_every=1"
+TV_FAULT_CRASH_AT=2 "$W" --config "$T/ok.ini" $MID --ticker X --data "$GOOD" --out "$T/mc" 2>/dev/null
+resume_from() { # resume_from CKPT: --resume from a copy with no .prev beside it
+	mkdir -p "$T/r"; rm -f "$T/r/"*; cp "$1" "$T/r/X.ckpt"
+	echo --config "$T/ok.ini" $MID --ticker X --data "$GOOD" --resume "$T/r/X.ckpt"
+}
+for key in online cash epsilon; do
+	$EDIT "$T/mc/X.ckpt" "$T/nan_$key.ckpt" nan $key
+	expect "checkpoint with NaN $key (CRC recomputed)" "nan_$key.ckpt|X.ckpt.*'[a-z.]*$key' holds a non-finite number" -- \
+		$(resume_from "$T/nan_$key.ckpt")
+done
+$EDIT "$T/m/X.model" "$T/nan.model" nan networks
+expect "model with a NaN weight (CRC recomputed)" "nan.model: field 'networks' holds a non-finite number" -- \
+	--evaluate "$T/nan.model" --data "$GOOD"
+$EDIT "$T/huge.model" huge-array
+expect "5-byte array header asking for 2^32 elements (--evaluate)" "huge.model: corrupt model: a length or count runs past the end" -- \
+	--evaluate "$T/huge.model" --data "$GOOD"
+expect "5-byte array header asking for 2^32 elements (--resume)" "X.ckpt: corrupt checkpoint: a length or count runs past the end" -- \
+	$(resume_from "$T/huge.model")
+$EDIT "$T/m/X.model" "$T/kind.model" replace model_kind=ddqn model_kind=qdnn
+expect "--evaluate: unknown model_kind" "kind.model: model_kind 'qdnn' is not one this worker reads" -- \
+	--evaluate "$T/kind.model" --data "$GOOD"
+$EDIT "$T/m/X.model" "$T/chunks.model" replace "chunk_length = 60" "chunk_length = 70"
+expect "--evaluate: chunk count differs from the model's" "chunks.model holds 12 chunk models, but its configuration cuts .*AAPL.csv into 10 chunks" -- \
+	--evaluate "$T/chunks.model" --data "$GOOD"
+$EDIT "$T/m/X.model" "$T/v2.model" replace version=1 version=2
+expect "model file of an unknown version" "v2.model: unsupported tickervisor-model version" -- \
+	--evaluate "$T/v2.model" --data "$GOOD"
+expect "DDQN checkpoint from other price data" "X.ckpt: checkpoint was made from other price data" -- \
+	--config "$T/ok.ini" $MID --ticker X --data "$SRC/examples/data/MSFT.csv" --resume "$(resume_from "$T/mc/X.ckpt" >/dev/null; echo "$T/r/X.ckpt")"
+
+# Training that goes non-finite stops naming chunk and episode, writes no model.
+rm -rf "$T/nf"
+TV_FAULT_NONFINITE_AT=3 "$W" --config "$T/ok.ini" --ticker X --data "$GOOD" --out "$T/nf" 2>"$T/nf.err"; rc=$?
+if [ $rc -eq 12 ] && grep -q "training went non-finite in chunk 3, episode 1" "$T/nf.err" && [ ! -e "$T/nf/X.model" ]; then
+	pass=$((pass + 1)); echo "ok - non-finite training stops naming chunk and episode"
+else
+	fails=$((fails + 1)); echo "FAIL - non-finite training: rc=$rc $(tail -2 "$T/nf.err")"
+fi
+
+# Yahoo's null rows are missing days: skipped, counted, training goes on.
+awk -F, 'NR == 30 || NR == 31 { print $1 ",null,null,null,null,null"; next } { print }' "$GOOD" > "$T/nulls.csv"
+rm -rf "$T/nl"
+"$W" --config "$T/ok.ini" --ticker X --data "$T/nulls.csv" --out "$T/nl" 2>"$T/nl.err"; rc=$?
+if [ $rc -eq 0 ] && grep -q "nulls.csv: 2 missing days (rows of null prices, the first on line 30) skipped" "$T/nl.err" &&
+	[ -s "$T/nl/X.model" ]; then
+	pass=$((pass + 1)); echo "ok - null rows are skipped missing days, counted"
+else
+	fails=$((fails + 1)); echo "FAIL - null rows: rc=$rc $(tail -2 "$T/nl.err")"
+fi
+
 echo "$pass passed, $fails failed"
 [ $fails -eq 0 ]

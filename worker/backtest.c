@@ -57,7 +57,10 @@ void backtest_metrics(Backtest *bt, const TrainData *d, int64_t trades)
 	mt->buy_hold_return = d->close[d->n_rows - 1] / d->close[d->test_start] - 1.0;
 }
 
-void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int first,
+/* The ReWTS refit at decision day t: the QP on the lookback days of the
+ * forecasts fc against the realised next-day returns; writes w and
+ * appends it to bt's weight history. P and y are scratch. */
+static void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int first,
 		    int span, int M, int t, double *P, double *y, double *w, Backtest *bt)
 {
 	int lo = t - cfg->lookback_length;
@@ -88,44 +91,112 @@ void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int
 	bt->n_fits++;
 }
 
-int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
-		 const int *sizes, int n_layers, Backtest *ret)
+/* Day first of the forecast span: the lookback before the first test day
+ * (and its next-day return), clipped at day 0. */
+int backtest_first_day(const Config *cfg, const TrainData *d)
+{
+	int first = d->test_start - cfg->lookback_length - 1;
+
+	return first < 0 ? 0 : first;
+}
+
+int backtest_trade(const Config *cfg, const TrainData *d, const double *fc, int first,
+		   BacktestDecide decide, void *ctx, Backtest *ret)
 {
 	int M = d->n_chunks;
-	int first = d->test_start - cfg->lookback_length - 1;
-	int span, test_steps, max_fits;
-	Mlp *models = NULL;
-	MlpWork work;
+	int span = d->n_rows - first;
+	int test_steps = d->n_rows - 1 - d->test_start;
+	int max_fits = test_steps / cfg->fit_weights_every + 1;
 	EnvParams envp;
 	EnvState env;
-	float *x = NULL, *q = NULL;
-	int8_t *pos = NULL;
-	double *fc = NULL, *P = NULL, *y = NULL, *w = NULL;
+	double *P = NULL, *y = NULL, *w = NULL;
 	Backtest bt;
 	int r = -ENOMEM;
 
 	memset(&bt, 0, sizeof(bt));
-	memset(&work, 0, sizeof(work));
-	if (first < 0)
-		first = 0;
-	span = d->n_rows - first;
-	test_steps = d->n_rows - 1 - d->test_start;
-	max_fits = test_steps / cfg->fit_weights_every + 1;
 	env_params_from_config(&envp, cfg);
-
-	models = calloc((size_t)M, sizeof(*models));
-	x = malloc((size_t)span * ENV_STATE_DIM * sizeof(float));
-	q = malloc((size_t)M * ENV_ACTIONS * sizeof(float));
-	pos = malloc((size_t)M * (size_t)span);
-	fc = malloc((size_t)M * (size_t)span * sizeof(double));
 	P = malloc((size_t)cfg->lookback_length * (size_t)M * sizeof(double));
 	y = malloc((size_t)cfg->lookback_length * sizeof(double));
 	w = malloc((size_t)M * sizeof(double));
 	bt.fit_date = malloc((size_t)max_fits * sizeof(int32_t));
 	bt.weights = malloc((size_t)max_fits * (size_t)M * sizeof(double));
 	bt.values = malloc((size_t)(test_steps + 1) * sizeof(double));
-	if (!models || !x || !q || !pos || !fc || !P || !y || !w || !bt.fit_date ||
-	    !bt.weights || !bt.values)
+	if (!P || !y || !w || !bt.fit_date || !bt.weights || !bt.values)
+		goto out;
+
+	for (int m = 0; m < M; m++)
+		w[m] = 1.0 / M;
+	env_reset(&env, &envp, d->test_start, d->n_rows - 1, d->close);
+	bt.values[0] = env.value;
+	for (int t = d->test_start, k = 0; t < d->n_rows - 1; t++, k++) {
+		int a, done;
+
+		if (k % cfg->fit_weights_every == 0)
+			backtest_refit(cfg, d, fc, first, span, M, t, P, y, w, &bt);
+		a = decide(ctx, &env, &envp, t, w);
+		bt.m.actions[a]++;
+		env_step(&env, &envp, d->close, a, &done);
+		bt.values[k + 1] = env.value;
+	}
+	bt.n_values = test_steps + 1;
+	bt.n_models = M;
+	backtest_metrics(&bt, d, env.trades);
+	*ret = bt;
+	memset(&bt, 0, sizeof(bt));
+	r = 0;
+out:
+	backtest_free(&bt);
+	free(P);
+	free(y);
+	free(w);
+	return r;
+}
+
+/* The DDQN ensemble's decision: the argmax of the weighted Q-values of the
+ * chunk models on the environment's observation. */
+typedef struct DqnEnsemble {
+	const TrainData *d;
+	Mlp *models;
+	MlpWork *work;
+	int M;
+} DqnEnsemble;
+
+static int dqn_decide(void *ctx, const EnvState *env, const EnvParams *envp, int t,
+		      const double *w)
+{
+	DqnEnsemble *e = ctx;
+	float s[ENV_STATE_DIM];
+	float qe[ENV_ACTIONS] = { 0 };
+
+	(void)t;
+	env_observe(env, envp, e->d->feat, s);
+	for (int m = 0; m < e->M; m++) {
+		const float *qm = mlp_forward(&e->models[m], e->work, s, 1);
+
+		for (int j = 0; j < ENV_ACTIONS; j++)
+			qe[j] += (float)(w[m] * qm[j]);
+	}
+	return agent_argmax(qe, ENV_ACTIONS);
+}
+
+int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
+		 const int *sizes, int n_layers, Backtest *ret)
+{
+	int M = d->n_chunks;
+	int first = backtest_first_day(cfg, d);
+	int span = d->n_rows - first;
+	Mlp *models = NULL;
+	MlpWork work;
+	DqnEnsemble ens;
+	float *x = NULL;
+	double *fc = NULL;
+	int r = -ENOMEM;
+
+	memset(&work, 0, sizeof(work));
+	models = calloc((size_t)M, sizeof(*models));
+	x = malloc((size_t)span * ENV_STATE_DIM * sizeof(float));
+	fc = malloc((size_t)M * (size_t)span * sizeof(double));
+	if (!models || !x || !fc)
 		goto out;
 	for (int m = 0; m < M; m++)
 		model_view(&models[m], chunk_params[m], sizes, n_layers);
@@ -165,7 +236,6 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 				p = 1;
 			else if (a == ENV_SHORT)
 				p = 0;
-			pos[(size_t)m * span + k] = (int8_t)p;
 			if (first + k + 1 < d->n_rows) {
 				double rr = d->close[first + k + 1] / d->close[first + k] - 1.0;
 
@@ -177,47 +247,16 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 		free(q0);
 		free(q1);
 	}
-
-	for (int m = 0; m < M; m++)
-		w[m] = 1.0 / M;
-	env_reset(&env, &envp, d->test_start, d->n_rows - 1, d->close);
-	bt.values[0] = env.value;
-	for (int t = d->test_start, k = 0; t < d->n_rows - 1; t++, k++) {
-		float s[ENV_STATE_DIM];
-		float qe[ENV_ACTIONS] = { 0 };
-		int a, done;
-
-		if (k % cfg->fit_weights_every == 0)
-			backtest_refit(cfg, d, fc, first, span, M, t, P, y, w, &bt);
-		env_observe(&env, &envp, d->feat, s);
-		for (int m = 0; m < M; m++) {
-			const float *qm = mlp_forward(&models[m], &work, s, 1);
-
-			for (int j = 0; j < ENV_ACTIONS; j++)
-				qe[j] += (float)(w[m] * qm[j]);
-		}
-		a = agent_argmax(qe, ENV_ACTIONS);
-		bt.m.actions[a]++;
-		env_step(&env, &envp, d->close, a, &done);
-		bt.values[k + 1] = env.value;
-	}
-	bt.n_values = test_steps + 1;
-	bt.n_models = M;
-	backtest_metrics(&bt, d, env.trades);
-	*ret = bt;
-	memset(&bt, 0, sizeof(bt));
-	r = 0;
+	ens.d = d;
+	ens.models = models;
+	ens.work = &work;
+	ens.M = M;
+	r = backtest_trade(cfg, d, fc, first, dqn_decide, &ens, ret);
 out:
-	backtest_free(&bt);
 	mlp_work_free(&work);
 	free(models);
 	free(x);
-	free(q);
-	free(pos);
 	free(fc);
-	free(P);
-	free(y);
-	free(w);
 	return r;
 }
 

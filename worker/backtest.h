@@ -22,7 +22,7 @@
 
 #include "common/config.h"
 #include "env.h"
-#include "train.h"
+#include "traindata.h"
 
 typedef struct Metrics {
 	double total_return;     /* V_T / V_0 - 1 */
@@ -53,14 +53,24 @@ int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_para
 		 const int *sizes, int n_layers, Backtest *ret);
 void backtest_free(Backtest *bt);
 
-/* The ReWTS refit at decision day t: the QP on the lookback days
- * [max(first, t - lookback_length), t) of the models' forecasts fc
- * (M rows of span days starting at day first) against the realised
- * next-day returns; writes w (uniform if the QP fails) and appends it to
- * bt's weight history. P and y are scratch (lookback_length x M, and
- * lookback_length). Shared by both model kinds. */
-void backtest_refit(const Config *cfg, const TrainData *d, const double *fc, int first,
-		    int span, int M, int t, double *P, double *y, double *w, Backtest *bt);
+/* The ensemble's action on test day t (ENV_SHORT/HOLD/LONG), given the
+ * environment before the step and the current ReWTS weights w. */
+typedef int (*BacktestDecide)(void *ctx, const EnvState *env, const EnvParams *envp, int t,
+			      const double *w);
+
+/* First day of the forecast span: test_start - lookback_length - 1,
+ * clipped at 0. */
+int backtest_first_day(const Config *cfg, const TrainData *d);
+
+/* The test period, traded once for either model kind: fc holds each
+ * chunk model's forecast of r(d+1) (M rows of n_rows - first days from
+ * day first). Every fit_weights_every test days the weights are refitted
+ * by the QP on the lookback days [max(first, t - lookback_length), t)
+ * before the decision day t (uniform when the QP fails its KKT check);
+ * decide picks the action, the environment steps, and the metrics below
+ * are filled. Returns 0 or -ENOMEM. */
+int backtest_trade(const Config *cfg, const TrainData *d, const double *fc, int first,
+		   BacktestDecide decide, void *ctx, Backtest *ret);
 
 /* Fills bt->m from bt->values (the portfolio value on each test day) and
  * the environment's trade count: the metric definitions above, shared by

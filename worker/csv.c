@@ -490,18 +490,27 @@ enum { PC_DATE, PC_OPEN, PC_HIGH, PC_LOW, PC_CLOSE, PC_VOLUME, PC_N };
 
 int csv_load_prices(const char *path, PriceSeries *ret, char *err, size_t errlen)
 {
+	return csv_load_prices_column(path, CSV_CLOSE, ret, err, errlen);
+}
+
+int csv_load_prices_column(const char *path, CsvPriceColumn column, PriceSeries *ret,
+			   char *err, size_t errlen)
+{
 	static const char *const a_date[] = {"date", NULL};
 	static const char *const a_open[] = {"open", NULL};
 	static const char *const a_high[] = {"high", NULL};
 	static const char *const a_low[] = {"low", NULL};
 	static const char *const a_close[] = {"close", NULL};
+	static const char *const a_adj[] = {"adj close", "adj_close", "adjclose", NULL};
 	static const char *const a_volume[] = {"volume", NULL};
-	static const char *const names[PC_N] = {"date", "open", "high", "low",
-						"close", "volume"};
+	const char *const names[PC_N] = {"date", "open", "high", "low",
+					 column == CSV_ADJ_CLOSE ? "adj close" : "close", "volume"};
 	static const int required[PC_N] = {1, 0, 0, 0, 1, 0};
 	CsvColumn cols[PC_N] = {
 		{"date", a_date, -1}, {"open", a_open, -1}, {"high", a_high, -1},
-		{"low", a_low, -1}, {"close", a_close, -1}, {"volume", a_volume, -1},
+		{"low", a_low, -1},
+		{names[PC_CLOSE], column == CSV_ADJ_CLOSE ? a_adj : a_close, -1},
+		{"volume", a_volume, -1},
 	};
 	CsvReader r = {.path = path, .err = err, .errlen = errlen};
 	PriceSeries s = {0};
@@ -547,6 +556,13 @@ int csv_load_prices(const char *path, PriceSeries *ret, char *err, size_t errlen
 		ret_code = row_date(&r, cols[PC_DATE].index, prev, &s.date[s.n]);
 		if (ret_code < 0)
 			goto out;
+		/* Yahoo writes a day without trading data as a row of "null":
+		 * a missing day, skipped and counted. */
+		if (field_equals_ci(&r.fields[cols[PC_CLOSE].index], "null")) {
+			if (s.n_missing++ == 0)
+				s.first_missing_line = r.lineno;
+			continue;
+		}
 		for (k = PC_OPEN; k < PC_N; k++) {
 			double *dst = &val[k][s.n];
 
@@ -556,10 +572,11 @@ int csv_load_prices(const char *path, PriceSeries *ret, char *err, size_t errlen
 			}
 			if (k == PC_CLOSE)
 				ret_code = row_number(&r, cols[k].index, names[k], 0,
-						      0.0, 1, INFINITY, dst);
+						      CSV_MIN_PRICE, 0, CSV_MAX_PRICE, dst);
 			else
-				ret_code = row_number(&r, cols[k].index, names[k], 1,
-						      0.0, 0, INFINITY, dst);
+				ret_code = row_number(&r, cols[k].index, names[k], 1, 0.0, 0,
+						      k == PC_VOLUME ? CSV_MAX_VOLUME : CSV_MAX_PRICE,
+						      dst);
 			if (ret_code < 0)
 				goto out;
 			if (!isnan(*dst))

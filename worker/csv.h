@@ -46,18 +46,37 @@ typedef struct PriceSeries {
 	int has_high;
 	int has_low;
 	int has_volume;
+	size_t n_missing;        /* rows of "null" prices skipped (missing days) */
+	long first_missing_line; /* line of the first of them (0: none) */
 } PriceSeries;
+
+/* Prices outside these bounds are refused as absurd (the features and
+ * returns computed from them would not be finite or meaningful). */
+#define CSV_MIN_PRICE 1e-6
+#define CSV_MAX_PRICE 1e9
+#define CSV_MAX_VOLUME 1e15
+
+/* Which column is "the close" (run.price_column). */
+typedef enum CsvPriceColumn { CSV_CLOSE, CSV_ADJ_CLOSE } CsvPriceColumn;
 
 /* Loads `date,open,high,low,close,volume` or Yahoo's
  * `Date,Open,High,Low,Close,Adj Close,Volume` (any column order, extra
  * columns ignored). Required columns: date and close. When both Close and
  * Adj Close exist, Close is used (Adj Close alone does not count as close).
+ * A row whose close is "null" (Yahoo's day without data) is a missing day:
+ * skipped and counted in n_missing.
  * Rejected with -EINVAL: an empty file, a header without rows, a missing
  * date or close column, a non-numeric, NaN or infinite value, a close that
- * is empty, zero or negative, a negative open/high/low/volume, a bad date,
- * a duplicate or out-of-order date, a wrong number of fields.
+ * is empty or outside [CSV_MIN_PRICE, CSV_MAX_PRICE], an open/high/low
+ * outside [0, CSV_MAX_PRICE], a volume outside [0, CSV_MAX_VOLUME], a bad
+ * date, a duplicate or out-of-order date, a wrong number of fields.
  * On success *ret owns its arrays (the caller frees with price_series_free). */
 int csv_load_prices(const char *path, PriceSeries *ret, char *err, size_t errlen);
+
+/* The same with Yahoo's "Adj Close" as the close when column is
+ * CSV_ADJ_CLOSE (then required; "Close" is ignored). */
+int csv_load_prices_column(const char *path, CsvPriceColumn column, PriceSeries *ret,
+			   char *err, size_t errlen);
 
 /* Frees the arrays and zeroes the struct; accepts NULL and a zeroed struct. */
 void price_series_free(PriceSeries *s);

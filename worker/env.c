@@ -22,10 +22,10 @@ void env_reset(EnvState *e, const EnvParams *p, int start, int end, const double
 	memset(e, 0, sizeof(*e));
 	e->t = start;
 	e->end = end;
-	e->prev_action = -1;
+	e->prev_action = ENV_HOLD;
 	e->cash = p->initial_balance;
 	e->value = p->initial_balance;
-	e->peak = p->initial_balance;
+	e->peak = 0;
 }
 
 void env_observe(const EnvState *e, const EnvParams *p, const float *feat, float *out)
@@ -35,7 +35,8 @@ void env_observe(const EnvState *e, const EnvParams *p, const float *feat, float
 	out[IND_FEATURES + 1] = (float)e->position;
 }
 
-/* Population standard deviation of the last 19 returns in the ring. */
+/* Population standard deviation of the last 19 returns in the ring (the
+ * returns of the steps before the current one). */
 static double recent_std(const EnvState *e)
 {
 	double x[ENV_HIST - 1], mean = 0, var = 0;
@@ -57,7 +58,7 @@ double env_step(EnvState *e, const EnvParams *p, const double *close, int a, int
 {
 	double price = close[e->t];
 	double before = e->value;
-	double reward;
+	double simple, reward;
 
 	if (a == ENV_LONG && e->position == 0) {
 		double shares = floor(p->buy_fraction * e->cash / price);
@@ -76,27 +77,28 @@ double env_step(EnvState *e, const EnvParams *p, const double *close, int a, int
 	}
 	e->t++;
 	e->value = e->cash + e->shares * close[e->t];
-	reward = before > 0 ? e->value / before - 1.0 : 0.0;
+	simple = before > 0 ? e->value / before - 1.0 : 0.0;
 
-	e->ret_hist[e->ret_head] = reward;
-	e->ret_head = (e->ret_head + 1) % ENV_HIST;
-	if (e->n_ret < ENV_HIST)
-		e->n_ret++;
-	if (e->value > e->peak)
-		e->peak = e->value;
+	/* n_ret past returns r_1..r_{t-1} (saturating at ENV_HIST); the
+	 * past values are V_1..V_{t-1}, never V_0 (env.h). */
+	reward = simple;
+	if (e->n_ret >= ENV_HIST)
+		reward -= p->vol_penalty * recent_std(e);
+	if (e->n_ret >= 1 && e->peak > 0) {
+		double dd = (e->peak - e->value) / e->peak;
 
-	{
-		double simple = reward;
-		double dd = e->peak > 0 ? (e->peak - e->value) / e->peak : 0.0;
-
-		reward = simple;
-		if (e->n_ret >= ENV_HIST)
-			reward -= p->vol_penalty * recent_std(e);
 		if (dd > p->dd_threshold)
 			reward -= p->dd_penalty * dd;
-		if (e->prev_action >= 0 && a != e->prev_action)
-			reward -= p->change_penalty;
 	}
+	if (a != e->prev_action)
+		reward -= p->change_penalty;
+
+	e->ret_hist[e->ret_head] = simple;
+	e->ret_head = (e->ret_head + 1) % ENV_HIST;
+	if (e->n_ret == 0 || e->value > e->peak)
+		e->peak = e->value;
+	if (e->n_ret < ENV_HIST)
+		e->n_ret++;
 	e->prev_action = a;
 	*ret_done = e->t >= e->end;
 	return reward;

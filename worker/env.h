@@ -1,17 +1,23 @@
-/* The trading environment of WORKLOAD.md: one step per trading day,
- * long-or-flat, actions 0 SHORT (sell everything), 1 HOLD, 2 LONG (buy
- * floor(buy_fraction * cash / price) shares).
+/* The trading environment (docs/training-job.md): one step per trading
+ * day, long-or-flat, actions 0 SHORT (sell everything), 1 HOLD, 2 LONG
+ * (buy floor(buy_fraction * cash / price) shares).
  *
  * Timing: the agent observes day t (its features and the portfolio at t's
  * close), acts at t's close price, and the step moves to day t + 1, where
- * the portfolio is valued at t + 1's close. The reward of that step is
- *   r = V(t+1)/V(t) - 1
- *       - vol_penalty * std(the last 19 returns)      once 20 returns exist
- *       - dd_penalty * drawdown                        when drawdown > dd_threshold
- *       - change_penalty                               when the action differs
- *                                                      from the previous one
- * with std the population standard deviation (numpy's default, as in the
- * original) and drawdown = (peak - V)/peak over the episode so far.
+ * the portfolio is valued at t + 1's close. With V_0 the initial balance
+ * and V_t the value after step t (t = 1, 2, ...), the "past values" of
+ * step t are V_1..V_{t-1} (never V_0, never V_t), and the reward is the
+ * users' original's:
+ *   r_t = V_t/V_{t-1} - 1
+ *       - vol_penalty * std(r_{t-19}..r_{t-1})   from t = 21 (20 past values;
+ *                                                 the current return is not in it)
+ *       - dd_penalty * dd                         when dd > dd_threshold, with
+ *                                                 dd = (peak - V_t)/peak, peak =
+ *                                                 max(V_1..V_{t-1}), from t = 2
+ *       - change_penalty                          when the action differs from
+ *                                                 the previous one (HOLD before
+ *                                                 step 1)
+ * with std the population standard deviation (numpy's default).
  * The whole state is plain data so a checkpoint can store it as is. */
 #ifndef TV_ENV_H
 #define TV_ENV_H
@@ -41,14 +47,14 @@ typedef struct EnvState {
 	int32_t t;           /* current day (index into the feature rows) */
 	int32_t end;         /* last day of the episode (inclusive) */
 	int32_t position;    /* 0 flat, 1 long */
-	int32_t prev_action; /* -1 before the first step */
+	int32_t prev_action; /* ENV_HOLD before the first step */
 	int32_t n_ret;       /* returns seen (saturates at ENV_HIST in the ring) */
 	int32_t ret_head;    /* next slot of the ring */
 	int64_t trades;
 	double cash;
 	double shares;
 	double value;
-	double peak;
+	double peak;         /* max of the past values (0 before the first step) */
 	double ret_hist[ENV_HIST];
 } EnvState;
 

@@ -8,7 +8,6 @@
 
 #include "env.h"
 #include "gpu/gpu_lstm.h"
-#include "qp.h"
 
 #define ADAM_BETA1 0.9f
 #define ADAM_BETA2 0.999f
@@ -420,76 +419,51 @@ out:
 	return r;
 }
 
+/* The LSTM ensemble's decision: long when the weighted forecast of the
+ * next day's return is positive, flat otherwise. */
+typedef struct LstmEnsemble {
+	const double *fc;
+	int first, span, M;
+} LstmEnsemble;
+
+static int lstm_decide(void *ctx, const EnvState *env, const EnvParams *envp, int t,
+		       const double *w)
+{
+	const LstmEnsemble *ens = ctx;
+	double e = 0;
+
+	(void)envp;
+	for (int m = 0; m < ens->M; m++)
+		e += w[m] * ens->fc[(size_t)m * ens->span + (t - ens->first)];
+	if (e > 0 && env->position == 0)
+		return ENV_LONG;
+	if (!(e > 0) && env->position == 1)
+		return ENV_SHORT;
+	return ENV_HOLD;
+}
+
 int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *models,
 		      Backtest *ret)
 {
 	int M = d->n_chunks;
-	int first = d->test_start - cfg->lookback_length - 1;
-	int span, test_steps, max_fits;
-	EnvParams envp;
-	EnvState env;
-	double *fc = NULL, *P = NULL, *y = NULL, *w = NULL;
-	Backtest bt;
-	int r = -ENOMEM;
-
-	memset(&bt, 0, sizeof(bt));
-	if (first < 0)
-		first = 0;
-	span = d->n_rows - first;
-	test_steps = d->n_rows - 1 - d->test_start;
-	max_fits = test_steps / cfg->fit_weights_every + 1;
-	env_params_from_config(&envp, cfg);
+	int first = backtest_first_day(cfg, d);
+	int span = d->n_rows - first;
+	LstmEnsemble ens;
+	double *fc;
+	int r = 0;
 
 	fc = malloc((size_t)M * (size_t)span * sizeof(double));
-	P = malloc((size_t)cfg->lookback_length * (size_t)M * sizeof(double));
-	y = malloc((size_t)cfg->lookback_length * sizeof(double));
-	w = malloc((size_t)M * sizeof(double));
-	bt.fit_date = malloc((size_t)max_fits * sizeof(int32_t));
-	bt.weights = malloc((size_t)max_fits * (size_t)M * sizeof(double));
-	bt.values = malloc((size_t)(test_steps + 1) * sizeof(double));
-	if (!fc || !P || !y || !w || !bt.fit_date || !bt.weights || !bt.values)
-		goto out;
-	for (int m = 0; m < M; m++) {
+	if (!fc)
+		return -ENOMEM;
+	for (int m = 0; m < M && r >= 0; m++)
 		r = model_forecasts(cfg, d, models[m], first, span, fc + (size_t)m * span);
-		if (r < 0)
-			goto out;
+	if (r >= 0) {
+		ens.fc = fc;
+		ens.first = first;
+		ens.span = span;
+		ens.M = M;
+		r = backtest_trade(cfg, d, fc, first, lstm_decide, &ens, ret);
 	}
-	r = -ENOMEM;
-
-	for (int m = 0; m < M; m++)
-		w[m] = 1.0 / M;
-	env_reset(&env, &envp, d->test_start, d->n_rows - 1, d->close);
-	bt.values[0] = env.value;
-	for (int t = d->test_start, k = 0; t < d->n_rows - 1; t++, k++) {
-		double e = 0;
-		int a, done;
-
-		/* The refit of backtest.c: lookback days before t only. */
-		if (k % cfg->fit_weights_every == 0)
-			backtest_refit(cfg, d, fc, first, span, M, t, P, y, w, &bt);
-		for (int m = 0; m < M; m++)
-			e += w[m] * fc[(size_t)m * span + (t - first)];
-		if (e > 0 && env.position == 0)
-			a = ENV_LONG;
-		else if (!(e > 0) && env.position == 1)
-			a = ENV_SHORT;
-		else
-			a = ENV_HOLD;
-		bt.m.actions[a]++;
-		env_step(&env, &envp, d->close, a, &done);
-		bt.values[k + 1] = env.value;
-	}
-	bt.n_values = test_steps + 1;
-	bt.n_models = M;
-	backtest_metrics(&bt, d, env.trades);
-	*ret = bt;
-	memset(&bt, 0, sizeof(bt));
-	r = 0;
-out:
-	backtest_free(&bt);
 	free(fc);
-	free(P);
-	free(y);
-	free(w);
 	return r;
 }

@@ -46,7 +46,7 @@
 #include "indicators.h"
 #include "lstm.h"
 #include "nn.h"
-#include "train.h"
+#include "traindata.h"
 
 #define LSTM_JOB_INPUTS (IND_FEATURES + 1)
 #define LSTM_TARGET_SCALE 100.0

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +20,10 @@
 #include "common/exitcodes.h"
 #include "csv.h"
 #include "gpu/gpu.h"
-#include "gpu/gpu_lstm.h"
 #include "indicators.h"
-#include "lstm_job.h"
+#include "kind.h"
 #include "modelio.h"
 #include "report.h"
-#include "train.h"
 
 #define MAX_SETS 64
 
@@ -59,6 +58,7 @@ typedef struct Faults {
 	long crash_at;       /* -1: off */
 	long hang_at;
 	long exit_at;
+	long nonfinite_at;   /* the episode whose loss reads as NaN */
 	int exit_code;
 	int garbage;
 	int oversize;
@@ -71,8 +71,8 @@ typedef struct Worker {
 	Config cfg;
 	Faults faults;
 	Reporter rp;
-	Trainer tr;
-	LstmJob lj;           /* model = lstm */
+	const ModelKind *kind;   /* run.model */
+	void *job;               /* the kind's training job */
 	TrainData data;
 	char ckpt_path[PATH_MAX];
 	char model_path[PATH_MAX];
@@ -187,6 +187,7 @@ static void faults_init(Faults *f)
 
 	f->crash_at = env_long("TV_FAULT_CRASH_AT", -1);
 	f->hang_at = env_long("TV_FAULT_HANG_AT", -1);
+	f->nonfinite_at = env_long("TV_FAULT_NONFINITE_AT", -1);
 	f->exit_at = -1;
 	if (ex && *ex && sscanf(ex, "%ld:%d", &f->exit_at, &f->exit_code) != 2)
 		f->exit_at = -1;
@@ -228,19 +229,10 @@ static void send_error(Worker *w, int code, const char *msg)
 
 static void update_memory(Worker *w)
 {
-	Trainer *tr = &w->tr;
-	int64_t weights = (int64_t)(tr->n_params * sizeof(float)) * tr->data->n_chunks;
-	int64_t replay = 0, act = 0, device = 0;
+	KindMemory mem;
 
-	for (int i = 0; i < tr->pos.n_active; i++) {
-		const Agent *ag = &tr->run[i].agent;
-
-		replay += (int64_t)ag->replay.bytes;
-		act += (int64_t)agent_bytes_activations(ag);
-		weights += (int64_t)agent_bytes_weights(ag);
-		device += agent_bytes_device(ag);
-	}
-	report_memory(&w->rp, replay, act, weights, device);
+	w->kind->bytes(w->job, &mem);
+	report_memory(&w->rp, mem.replay, mem.activations, mem.weights, mem.device);
 }
 
 /* After a checkpoint write (r from modelio): a failed write ends the worker
@@ -267,21 +259,31 @@ static int checkpoint_written(Worker *w, int r, uint32_t crc, int64_t chunk, int
 	return 0;
 }
 
+/* A failure of the device: the GPU's own message, out-of-memory or
+ * internal. Returns the exit code. */
+static int gpu_failed(Worker *w, int r)
+{
+	int code = r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
+
+	snprintf(w->err, sizeof(w->err), "GPU: %s", w->kind->gpu_error());
+	send_error(w, code, w->err);
+	return code;
+}
+
 static int checkpoint(Worker *w)
 {
-	Trainer *tr = &w->tr;
+	int64_t chunk, episode, done;
 	uint32_t crc = 0;
 	int r;
 
-	r = trainer_sync(tr);
+	r = w->kind->sync(w->job);
 	if (r < 0) {
-		snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_last_error());
-		send_error(w, r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL, w->err);
-		w->exit_code = r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
+		w->exit_code = gpu_failed(w, r);
 		return r;
 	}
-	r = modelio_write_checkpoint(tr, w->args.ticker, w->ckpt_path, &crc, w->err, sizeof(w->err));
-	return checkpoint_written(w, r, crc, tr->pos.chunk, tr->pos.episode, tr->pos.done_episodes);
+	r = w->kind->pack(w->job, w->args.ticker, w->ckpt_path, &crc, w->err, sizeof(w->err));
+	w->kind->position(w->job, &chunk, &episode, &done);
+	return checkpoint_written(w, r, crc, chunk, episode, done);
 }
 
 /* Acts on signals at a step boundary. Returns 1 to stop, 0 to go on. */
@@ -299,16 +301,15 @@ static int handle_signals(Worker *w)
 	return 0;
 }
 
-static int hook_step(void *ctx, Trainer *tr)
+static int hook_step(void *ctx)
 {
 	Worker *w = ctx;
 
-	(void)tr;
 	if (w->rp.fd >= 0 && report_now() - w->rp.last_beat >= w->rp.interval) {
 		update_memory(w);
 		report_heartbeat(&w->rp, 1);
 	}
-	return handle_signals(w);
+	return w->kind->checkpoint_any_step ? handle_signals(w) : 0;
 }
 
 /* True when a count that grew from before to after passed k (k > 0). */
@@ -336,32 +337,44 @@ static void inject_faults(Worker *w, long before, long done)
 			pause();
 }
 
-static int hook_episode(void *ctx, Trainer *tr)
+static int hook_episode(void *ctx, const KindProgress *p)
 {
 	Worker *w = ctx;
 	const Config *cfg = &w->cfg;
-	long done = (long)tr->pos.done_episodes;
-	long before = done - tr->last_n;
-	int wave_done = tr->pos.n_active == 0;
+	long every = cfg->checkpoint_every;
+	double loss = p->loss;
 	Msg m;
 	int r;
 
+	if (passed((long)p->before, (long)p->done, w->faults.nonfinite_at))
+		loss = NAN;
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_PROGRESS;
-	m.u.progress.chunk = wave_done ? tr->pos.chunk - tr->last_n : tr->pos.chunk;
-	m.u.progress.episode = wave_done ? cfg->episodes_per_chunk : tr->pos.episode;
-	m.u.progress.step = wave_done ? 0 : tr->run[0].agent.grad_steps;
-	m.u.progress.done_episodes = done;
-	m.u.progress.total_episodes = (int64_t)tr->data->n_chunks * cfg->episodes_per_chunk;
-	m.u.progress.loss = tr->last_loss;
-	m.u.progress.epsilon = tr->last_epsilon;
-	m.u.progress.reward = tr->last_reward;
+	m.u.progress.chunk = p->chunk;
+	m.u.progress.episode = p->episode;
+	m.u.progress.step = p->step;
+	m.u.progress.done_episodes = p->done;
+	m.u.progress.total_episodes = (int64_t)w->data.n_chunks * w->kind->episodes_per_chunk(cfg);
+	m.u.progress.loss = loss;
+	m.u.progress.epsilon = p->epsilon;
+	m.u.progress.reward = p->reward;
 	report_send(&w->rp, &m);
 	update_memory(w);
 	report_heartbeat(&w->rp, 0);
+	/* Deterministic: a retry would diverge the same way, and no
+	 * checkpoint or model may hold the numbers (modelio refuses them). */
+	if (!isfinite(loss) || !isfinite(p->reward)) {
+		snprintf(w->err, sizeof(w->err), "training went non-finite in chunk %lld, episode "
+			 "%lld (loss %g, %s %g): the data or the rewts settings (learning_rate, "
+			 "grad_clip) make the network diverge", (long long)p->chunk + 1,
+			 (long long)p->episode, loss,
+			 w->kind == &kind_lstm ? "validation loss" : "reward", p->reward);
+		w->exit_code = TV_EXIT_BAD_INPUT;
+		send_error(w, w->exit_code, w->err);
+		return -ERANGE;
+	}
 
-	if (wave_done || done / cfg->checkpoint_every != before / cfg->checkpoint_every ||
-	    g_stop || g_checkpoint) {
+	if (p->finished || p->done / every != p->before / every || g_stop || g_checkpoint) {
 		g_checkpoint = 0;
 		r = checkpoint(w);
 		if (r < 0)
@@ -371,7 +384,7 @@ static int hook_episode(void *ctx, Trainer *tr)
 			return 1;
 		}
 	}
-	inject_faults(w, before, done);
+	inject_faults(w, (long)p->before, (long)p->done);
 	return handle_signals(w);
 }
 
@@ -392,29 +405,46 @@ static int choose_device(Worker *w, char *name, size_t len)
 	return 0;
 }
 
-/* Chunk agents per wave (run.chunks_at_once; 0 = auto). On a GPU several
- * keep the device busy, on the CPU they would only share one core. Each
- * agent holds its own replay buffer, networks and Adam state, so auto
- * keeps a wave within half of budget.rss (and of budget.vram on a GPU):
- * the halving rule shrinks batches, not waves. The model does not depend
- * on the wave size. */
-static int auto_wave(const Config *cfg, size_t n_params, int use_gpu)
-{
-	double agent = (double)cfg->buffer_size * (2 * ENV_STATE_DIM + 3) * sizeof(float) +
-		       (double)n_params * sizeof(float) * 6 +
-		       (double)cfg->batch_size * 4096 * sizeof(float);
-	int k;
+/* OpenBLAS takes its work buffer (BUFFER_SIZE: 128 MiB and a page in
+ * Debian's build; one per thread that runs a kernel) with malloc on first
+ * use, and when that fails it retries forever at full CPU - as under an
+ * address-space limit (ulimit -v). So: check that the sizes can be had
+ * (address space only: nothing is touched), and then make OpenBLAS take
+ * its buffer at once with one small product; it keeps it for the
+ * process's life, and every later allocation that fails is ours, with a
+ * clean out-of-memory exit. */
+#define BLAS_BUFFER_BYTES (((size_t)128 << 20) + 4096)
 
-	if (cfg->chunks_at_once > 0)
-		return cfg->chunks_at_once;
-	if (!use_gpu)
-		return 1;
-	k = 8;
-	if (cfg->budget_rss > 0 && 0.5 * (double)cfg->budget_rss / agent < k)
-		k = (int)(0.5 * (double)cfg->budget_rss / agent);
-	if (cfg->budget_vram > 0 && 0.5 * (double)cfg->budget_vram / agent < k)
-		k = (int)(0.5 * (double)cfg->budget_vram / agent);
-	return k < 1 ? 1 : k;
+static int blas_buffers_fit(int threads, char *err, size_t errlen)
+{
+	void *p[64] = { 0 };
+	int n = threads < 64 ? threads : 64, ok = 1;
+
+	for (int i = 0; i < n && ok; i++)
+		ok = (p[i] = malloc(BLAS_BUFFER_BYTES)) != NULL;
+	for (int i = 0; i < n; i++)
+		free(p[i]);
+	if (ok) {
+		/* Above OpenBLAS's small-matrix path (no buffer there). */
+		static float a[128 * 128], c[128 * 128];
+
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, 128, 128, 128, 1.0f, a, 128,
+			    a, 128, 0.0f, c, 128);
+	}
+	if (!ok)
+		snprintf(err, errlen, "out of memory: cannot reserve OpenBLAS's work buffers "
+			 "(%d x %zu MiB of address space for run.threads = %d; is ulimit -v too low?)",
+			 n, BLAS_BUFFER_BYTES >> 20, threads);
+	return ok ? 0 : -ENOMEM;
+}
+
+/* The exit after blas_buffers_fit failed. OpenBLAS's own helper threads,
+ * started when the library loaded, are then spinning on the same failed
+ * allocation, and exit() would join them forever: leave without it. */
+static void exit_blas_oom(void)
+{
+	fflush(NULL);
+	_exit(TV_EXIT_OVER_BUDGET);
 }
 
 static int load_config(Worker *w, const char *path, char *err, size_t errlen)
@@ -487,6 +517,11 @@ static int load_data(Worker *w, char *err, size_t errlen)
 	r = csv_load_prices(w->args.data, &ps, err, errlen);
 	if (r < 0)
 		return r;
+	if (ps.n_missing > 0)
+		fprintf(stderr, "tickervisor-worker[%d] %s: %s: %zu missing days (rows of null "
+			"prices, the first on line %ld) skipped\n", (int)getpid(),
+			w->args.ticker ? w->args.ticker : "-", w->args.data, ps.n_missing,
+			ps.first_missing_line);
 	if (w->args.signals) {
 		r = csv_load_signals(w->args.signals, &ss, err, errlen);
 		if (r < 0)
@@ -598,6 +633,13 @@ static int evaluate(Worker *w)
 	fclose(f);
 	r = load_config(w, tmpl, w->err, sizeof(w->err));
 	unlink(tmpl);
+	if (r >= 0) {
+		openblas_set_num_threads(w->cfg.threads);
+		if (blas_buffers_fit(w->cfg.threads, w->err, sizeof(w->err)) < 0) {
+			fprintf(stderr, "tickervisor-worker: %s\n", w->err);
+			exit_blas_oom();
+		}
+	}
 	if (r >= 0)
 		r = load_data(w, w->err, sizeof(w->err));
 	if (r < 0) {
@@ -605,9 +647,16 @@ static int evaluate(Worker *w)
 		model_file_free(&mf);
 		return code_for(r);
 	}
-	if (w->data.fingerprint != mf.fingerprint || w->data.n_chunks != mf.n_chunks) {
+	if (w->data.fingerprint != mf.fingerprint) {
 		fprintf(stderr, "tickervisor-worker: %s was trained on other data than %s\n",
 			w->args.evaluate, w->args.data);
+		code = TV_EXIT_BAD_INPUT;
+		goto out;
+	}
+	if (w->data.n_chunks != mf.n_chunks) {
+		fprintf(stderr, "tickervisor-worker: %s holds %d chunk models, but its configuration "
+			"cuts %s into %d chunks\n", w->args.evaluate, mf.n_chunks, w->args.data,
+			w->data.n_chunks);
 		code = TV_EXIT_BAD_INPUT;
 		goto out;
 	}
@@ -646,166 +695,27 @@ static int resume(Worker *w)
 	char err2[1024];
 	int r;
 
-	r = modelio_read_checkpoint(&w->tr, w->args.ticker, w->args.resume, w->err, sizeof(w->err));
+	r = w->kind->unpack(w->job, w->args.ticker, w->args.resume, w->err, sizeof(w->err));
 	if (r >= 0)
 		return 0;
 	snprintf(prev, sizeof(prev), "%s.prev", w->args.resume);
 	if (r == -ENOMEM || access(prev, F_OK) != 0)
 		return r;
-	trainer_free(&w->tr);
-	if (trainer_init(&w->tr, &w->cfg, &w->data) < 0)
+	w->kind->free(w->job);
+	w->job = NULL;
+	if (w->kind->init(&w->job, &w->cfg, &w->data, w->use_gpu, err2, sizeof(err2)) < 0)
 		return -ENOMEM;
-	if (modelio_read_checkpoint(&w->tr, w->args.ticker, prev, err2, sizeof(err2)) < 0)
+	if (w->kind->unpack(w->job, w->args.ticker, prev, err2, sizeof(err2)) < 0)
 		return r;
 	fprintf(stderr, "tickervisor-worker[%d] %s: warning: %s; resuming from the previous checkpoint %s\n",
 		(int)getpid(), w->args.ticker, w->err, prev);
 	return 0;
 }
 
-/* ---- model = lstm (lstm_job.h) ----------------------------------------------
- * The same reporting, checkpoint, signal and fault machinery as the DDQN
- * path above, with epochs counted as episodes. */
-
-static int lstm_fail_code(int r)
+static void send_hello(Worker *w, const char *device_name)
 {
-	return r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
-}
-
-static void lstm_update_memory(Worker *w)
-{
-	int64_t act, weights, device;
-
-	lstm_job_bytes(&w->lj, &act, &weights, &device);
-	report_memory(&w->rp, 0, act, weights, device);
-}
-
-static int lstm_checkpoint(Worker *w)
-{
-	LstmJob *j = &w->lj;
-	uint32_t crc = 0;
-	int r;
-
-	r = lstm_job_sync(j);
-	if (r < 0) {
-		snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_lstm_last_error());
-		w->exit_code = lstm_fail_code(r);
-		send_error(w, w->exit_code, w->err);
-		return r;
-	}
-	r = modelio_write_lstm_checkpoint(j, w->args.ticker, w->ckpt_path, &crc, w->err,
-					  sizeof(w->err));
-	return checkpoint_written(w, r, crc, j->pos.chunk, j->pos.epoch, j->pos.done_episodes);
-}
-
-/* After every minibatch: heartbeats only. Signals are acted on at the next
- * epoch boundary, where a checkpoint continues exactly. */
-static int lstm_hook_step(void *ctx, LstmJob *j)
-{
-	Worker *w = ctx;
-
-	(void)j;
-	if (w->rp.fd >= 0 && report_now() - w->rp.last_beat >= w->rp.interval) {
-		lstm_update_memory(w);
-		report_heartbeat(&w->rp, 1);
-	}
-	return 0;
-}
-
-static int lstm_hook_epoch(void *ctx, LstmJob *j, double train_loss, double val_loss)
-{
-	Worker *w = ctx;
-	const Config *cfg = &w->cfg;
-	long done = (long)j->pos.done_episodes;
-	int chunk_done = !j->net_ready;
 	Msg m;
-	int r;
 
-	memset(&m, 0, sizeof(m));
-	m.type = MSG_PROGRESS;
-	m.u.progress.chunk = chunk_done ? j->pos.chunk - 1 : j->pos.chunk;
-	m.u.progress.episode = chunk_done ? cfg->lstm_epochs : j->pos.epoch;
-	m.u.progress.step = 0;
-	m.u.progress.done_episodes = done;
-	m.u.progress.total_episodes = (int64_t)j->data->n_chunks * cfg->lstm_epochs;
-	m.u.progress.loss = train_loss;
-	m.u.progress.epsilon = 0;
-	/* The reward slot carries the validation loss (lower is better). */
-	m.u.progress.reward = val_loss;
-	report_send(&w->rp, &m);
-	lstm_update_memory(w);
-	report_heartbeat(&w->rp, 0);
-
-	if (chunk_done || done % cfg->checkpoint_every == 0 || g_stop || g_checkpoint) {
-		g_checkpoint = 0;
-		r = lstm_checkpoint(w);
-		if (r < 0)
-			return r;
-		if (g_stop) {
-			w->stopped = 1;
-			return 1;
-		}
-	}
-	inject_faults(w, done - 1, done);
-	return 0;
-}
-
-/* Resumes the LSTM job from path, or from path.prev (see resume()). */
-static int lstm_resume(Worker *w)
-{
-	char prev[PATH_MAX + 8];
-	char err2[1024];
-	int r;
-
-	r = modelio_read_lstm_checkpoint(&w->lj, w->args.ticker, w->args.resume, w->err,
-					 sizeof(w->err));
-	if (r >= 0)
-		return 0;
-	snprintf(prev, sizeof(prev), "%s.prev", w->args.resume);
-	if (r == -ENOMEM || access(prev, F_OK) != 0)
-		return r;
-	lstm_job_free(&w->lj);
-	if (lstm_job_init(&w->lj, &w->cfg, &w->data, err2, sizeof(err2)) < 0)
-		return -ENOMEM;
-	w->lj.use_gpu = w->use_gpu;
-	if (modelio_read_lstm_checkpoint(&w->lj, w->args.ticker, prev, err2, sizeof(err2)) < 0)
-		return r;
-	fprintf(stderr, "tickervisor-worker[%d] %s: warning: %s; resuming from the previous checkpoint %s\n",
-		(int)getpid(), w->args.ticker, w->err, prev);
-	return 0;
-}
-
-/* The whole LSTM run after the data is loaded; returns the exit code. */
-static int run_lstm(Worker *w, const char *device_name)
-{
-	LstmJob *j = &w->lj;
-	LstmHooks hooks;
-	Backtest bt;
-	Msg m;
-	int r, code;
-
-	memset(&bt, 0, sizeof(bt));
-	r = lstm_job_init(j, &w->cfg, &w->data, w->err, sizeof(w->err));
-	if (r < 0) {
-		code = code_for(r);
-		send_error(w, code, r == -ENOMEM ? "out of memory" : w->err);
-		goto out;
-	}
-	j->use_gpu = w->use_gpu;
-	if (w->args.resume) {
-		r = lstm_resume(w);
-		if (r < 0) {
-			code = code_for(r);
-			send_error(w, code, w->err);
-			goto out;
-		}
-		r = lstm_job_attach_gpu(j);
-		if (r < 0) {
-			code = lstm_fail_code(r);
-			snprintf(w->err, sizeof(w->err), "GPU: %s", gpu_lstm_last_error());
-			send_error(w, code, w->err);
-			goto out;
-		}
-	}
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_HELLO;
 	m.u.hello.pid = getpid();
@@ -814,15 +724,82 @@ static int run_lstm(Worker *w, const char *device_name)
 	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "%s", device_name);
 	m.u.hello.batch_size = w->cfg.batch_size;
 	m.u.hello.total_chunks = w->data.n_chunks;
-	m.u.hello.episodes_per_chunk = w->cfg.lstm_epochs;
+	m.u.hello.episodes_per_chunk = w->kind->episodes_per_chunk(&w->cfg);
 	report_send(&w->rp, &m);
+	if (w->rp.fd >= 0 && w->faults.garbage && fault_fires(&w->faults)) {
+		static const unsigned char junk[] = { 0, 0, 0, 6, 0xc1, 0xc1, 0xff, 0x00, 0x13, 0x37 };
+
+		if (write(w->rp.fd, junk, sizeof(junk)) < 0)
+			w->rp.broken = 1;
+	}
+	if (w->rp.fd >= 0 && w->faults.oversize && fault_fires(&w->faults)) {
+		static const unsigned char big[] = { 0x01, 0x00, 0x00, 0x00 };
+
+		if (write(w->rp.fd, big, sizeof(big)) < 0)
+			w->rp.broken = 1;
+	}
 	report_heartbeat(&w->rp, 1);
+}
+
+/* Without a supervisor: where the memory went, for a person at a terminal. */
+static void print_summary(Worker *w, const Backtest *bt)
+{
+	const MsgHeartbeat *h = &w->rp.hb;
+
+	if (w->rp.fd >= 0)
+		return;
+	if (w->kind == &kind_ddqn) {
+		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: replay %.1f MiB, activations %.2f MiB, "
+			"weights+optimizer %.2f MiB\n", w->args.ticker, h->rss_peak / 1048576.0,
+			h->peak_replay / 1048576.0, h->peak_activations / 1048576.0,
+			h->peak_weights / 1048576.0);
+		fprintf(stderr, "%s: ensemble weights refitted %d times, %d fell back to uniform "
+			"(QP KKT check)\n", w->args.ticker, bt->n_fits, bt->qp_fallbacks);
+	} else {
+		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: activations %.2f MiB, "
+			"weights+optimizer %.2f MiB, device %.2f MiB\n", w->args.ticker,
+			h->rss_peak / 1048576.0, h->peak_activations / 1048576.0,
+			h->peak_weights / 1048576.0, h->peak_device / 1048576.0);
+	}
+}
+
+/* The pipeline of both model kinds after the data is loaded: init, resume,
+ * train, backtest, model file. Returns the exit code. */
+static int train_ticker(Worker *w, const char *device_name)
+{
+	KindHooks hooks;
+	Backtest bt;
+	Msg m;
+	int r, code;
+
+	memset(&bt, 0, sizeof(bt));
+	w->err[0] = '\0';
+	r = w->kind->init(&w->job, &w->cfg, &w->data, w->use_gpu, w->err, sizeof(w->err));
+	if (r < 0) {
+		code = code_for(r);
+		send_error(w, code, r == -ENOMEM ? "out of memory" : w->err);
+		goto out;
+	}
+	if (w->args.resume) {
+		r = resume(w);
+		if (r < 0) {
+			code = code_for(r);
+			send_error(w, code, w->err);
+			goto out;
+		}
+		r = w->kind->resume(w->job);
+		if (r < 0) {
+			code = gpu_failed(w, r);
+			goto out;
+		}
+	}
+	send_hello(w, device_name);
 
 	memset(&hooks, 0, sizeof(hooks));
 	hooks.ctx = w;
-	hooks.step = lstm_hook_step;
-	hooks.epoch = lstm_hook_epoch;
-	r = lstm_job_run(j, &hooks);
+	hooks.step = hook_step;
+	hooks.episode = hook_episode;
+	r = w->kind->run(w->job, &hooks);
 	if (r > 0 && w->stopped) {
 		code = TV_EXIT_INTERRUPTED;
 		goto out;
@@ -832,7 +809,7 @@ static int run_lstm(Worker *w, const char *device_name)
 		if (!w->exit_code) {
 			if (w->use_gpu)
 				snprintf(w->err, sizeof(w->err), "training failed on the GPU: %s",
-					 gpu_lstm_last_error());
+					 w->kind->gpu_error());
 			else
 				snprintf(w->err, sizeof(w->err), "training failed: %s",
 					 r == -ENOMEM ? "out of memory" : strerror(-r));
@@ -840,7 +817,7 @@ static int run_lstm(Worker *w, const char *device_name)
 		}
 		goto out;
 	}
-	r = lstm_backtest_run(&w->cfg, &w->data, j->chunk_models, &bt);
+	r = w->kind->backtest(w->job, &bt);
 	if (r < 0) {
 		code = code_for(r == -EINVAL ? -EIO : r);
 		send_error(w, code, "backtest failed: out of memory");
@@ -848,8 +825,8 @@ static int run_lstm(Worker *w, const char *device_name)
 	}
 	memset(&m, 0, sizeof(m));
 	m.type = MSG_RESULT;
-	r = modelio_write_lstm_model(j, w->args.ticker, &bt, w->model_path, &m.u.result.checksum,
-				     w->err, sizeof(w->err));
+	r = w->kind->write_model(w->job, w->args.ticker, &bt, w->model_path, &m.u.result.checksum,
+				 w->err, sizeof(w->err));
 	if (r < 0) {
 		code = TV_EXIT_INTERNAL;
 		send_error(w, code, w->err);
@@ -857,36 +834,45 @@ static int run_lstm(Worker *w, const char *device_name)
 	}
 	snprintf(m.u.result.model_path, sizeof(m.u.result.model_path), "%s", w->model_path);
 	fill_result(&m.u.result, &bt.m);
-	lstm_update_memory(w);
+	update_memory(w);
 	report_heartbeat(&w->rp, 1);
 	report_send(&w->rp, &m);
-	if (w->rp.fd < 0) {
-		const MsgHeartbeat *h = &w->rp.hb;
-
-		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: activations %.2f MiB, "
-			"weights+optimizer %.2f MiB, device %.2f MiB\n", w->args.ticker,
-			h->rss_peak / 1048576.0, h->peak_activations / 1048576.0,
-			h->peak_weights / 1048576.0, h->peak_device / 1048576.0);
-	}
+	print_summary(w, &bt);
 	code = TV_EXIT_DONE;
 out:
 	backtest_free(&bt);
-	lstm_job_free(j);
+	if (w->job)
+		w->kind->free(w->job);
+	w->job = NULL;
 	return code;
+}
+
+/* OpenBLAS starts its helper threads when the library loads (one per core
+ * unless OPENBLAS_NUM_THREADS says otherwise), and each takes its work
+ * buffer at once, retrying forever when that fails - so under an
+ * address-space limit a helper spins at full CPU from before main() and
+ * exit() waits for it forever. Run without helpers: when the variable is
+ * unset, the worker executes itself again with OPENBLAS_NUM_THREADS=1
+ * (same pid and file descriptors); run.threads > 1 adds threads later
+ * through openblas_set_num_threads. */
+static void exec_without_blas_helpers(char **argv)
+{
+	if (getenv("OPENBLAS_NUM_THREADS"))
+		return;
+	if (setenv("OPENBLAS_NUM_THREADS", "1", 1) == 0)
+		execv("/proc/self/exe", argv);
+	/* Not fatal: training works with helpers; only the limit case spins. */
 }
 
 int main(int argc, char **argv)
 {
 	static Worker w;
 	struct sigaction sa;
-	TrainHooks hooks;
-	Backtest bt;
 	char device_name[64] = "cpu";
 	pid_t parent = getppid();
-	Msg m;
-	int r, code = TV_EXIT_INTERNAL;
+	int r, code;
 
-	memset(&bt, 0, sizeof(bt));
+	exec_without_blas_helpers(argv);
 	if (parse_args(&w.args, argc, argv) < 0) {
 		usage(stderr);
 		return TV_EXIT_USAGE;
@@ -916,8 +902,18 @@ int main(int argc, char **argv)
 		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
 		return TV_EXIT_BAD_INPUT;
 	}
+	w.kind = kind_find(w.cfg.model);
+	if (!w.kind) {
+		snprintf(w.err, sizeof(w.err), "run.model = %s: not a model kind", w.cfg.model);
+		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
+		return TV_EXIT_BAD_INPUT;
+	}
 	w.rp.interval = w.cfg.heartbeat;
 	openblas_set_num_threads(w.cfg.threads);
+	if (blas_buffers_fit(w.cfg.threads, w.err, sizeof(w.err)) < 0) {
+		send_error(&w, TV_EXIT_OVER_BUDGET, w.err);
+		exit_blas_oom();
+	}
 	r = choose_device(&w, device_name, sizeof(device_name));
 	if (r < 0) {
 		send_error(&w, TV_EXIT_BAD_INPUT, w.err);
@@ -938,115 +934,7 @@ int main(int argc, char **argv)
 		send_error(&w, code, w.err);
 		return code;
 	}
-	if (!strcmp(w.cfg.model, "lstm")) {
-		code = run_lstm(&w, device_name);
-		train_data_free(&w.data);
-		return code;
-	}
-	r = trainer_init(&w.tr, &w.cfg, &w.data);
-	if (r < 0) {
-		send_error(&w, TV_EXIT_OVER_BUDGET, "out of memory");
-		code = TV_EXIT_OVER_BUDGET;
-		goto out;
-	}
-	w.tr.use_gpu = w.use_gpu;
-	w.tr.wave = auto_wave(&w.cfg, w.tr.n_params, w.use_gpu);
-	if (w.args.resume) {
-		r = resume(&w);
-		if (r < 0) {
-			code = code_for(r);
-			send_error(&w, code, w.err);
-			goto out;
-		}
-		r = trainer_attach_gpu(&w.tr);
-		if (r < 0) {
-			code = r == -ENOMEM ? TV_EXIT_OVER_BUDGET : TV_EXIT_INTERNAL;
-			snprintf(w.err, sizeof(w.err), "GPU: %s", gpu_last_error());
-			send_error(&w, code, w.err);
-			goto out;
-		}
-	}
-
-	memset(&m, 0, sizeof(m));
-	m.type = MSG_HELLO;
-	m.u.hello.pid = getpid();
-	snprintf(m.u.hello.ticker, sizeof(m.u.hello.ticker), "%s", w.args.ticker);
-	snprintf(m.u.hello.backend, sizeof(m.u.hello.backend), "%s", w.use_gpu ? "cuda" : "cpu");
-	snprintf(m.u.hello.device, sizeof(m.u.hello.device), "%s", device_name);
-	m.u.hello.batch_size = w.cfg.batch_size;
-	m.u.hello.total_chunks = w.data.n_chunks;
-	m.u.hello.episodes_per_chunk = w.cfg.episodes_per_chunk;
-	report_send(&w.rp, &m);
-	if (w.rp.fd >= 0 && w.faults.garbage && fault_fires(&w.faults)) {
-		static const unsigned char junk[] = { 0, 0, 0, 6, 0xc1, 0xc1, 0xff, 0x00, 0x13, 0x37 };
-
-		if (write(w.rp.fd, junk, sizeof(junk)) < 0)
-			w.rp.broken = 1;
-	}
-	if (w.rp.fd >= 0 && w.faults.oversize && fault_fires(&w.faults)) {
-		static const unsigned char big[] = { 0x01, 0x00, 0x00, 0x00 };
-
-		if (write(w.rp.fd, big, sizeof(big)) < 0)
-			w.rp.broken = 1;
-	}
-	report_heartbeat(&w.rp, 1);
-
-	memset(&hooks, 0, sizeof(hooks));
-	hooks.ctx = &w;
-	hooks.step = hook_step;
-	hooks.episode = hook_episode;
-	r = trainer_run(&w.tr, &hooks);
-	if (r > 0 && w.stopped) {
-		code = TV_EXIT_INTERRUPTED;
-		goto out;
-	}
-	if (r < 0) {
-		code = w.exit_code ? w.exit_code : code_for(r == -EINVAL ? -EIO : r);
-		if (!w.exit_code) {
-			if (w.use_gpu)
-				snprintf(w.err, sizeof(w.err), "training failed on the GPU: %s", gpu_last_error());
-			else
-				snprintf(w.err, sizeof(w.err), "training failed: %s",
-					 r == -ENOMEM ? "out of memory" : strerror(-r));
-			send_error(&w, code, w.err);
-		}
-		goto out;
-	}
-
-	r = backtest_run(&w.cfg, &w.data, w.tr.chunk_params, w.tr.sizes, w.tr.n_layers, &bt);
-	if (r < 0) {
-		code = code_for(r == -EINVAL ? -EIO : r);
-		send_error(&w, code, "backtest failed: out of memory");
-		goto out;
-	}
-	memset(&m, 0, sizeof(m));
-	m.type = MSG_RESULT;
-	r = modelio_write_model(&w.tr, w.args.ticker, &bt, w.model_path, &m.u.result.checksum,
-				w.err, sizeof(w.err));
-	if (r < 0) {
-		code = TV_EXIT_INTERNAL;
-		send_error(&w, code, w.err);
-		goto out;
-	}
-	snprintf(m.u.result.model_path, sizeof(m.u.result.model_path), "%s", w.model_path);
-	fill_result(&m.u.result, &bt.m);
-	update_memory(&w);
-	report_heartbeat(&w.rp, 1);
-	report_send(&w.rp, &m);
-	if (w.rp.fd < 0) {
-		const MsgHeartbeat *h = &w.rp.hb;
-
-		fprintf(stderr, "%s: peak RSS %.1f MiB; own peaks: replay %.1f MiB, activations %.2f MiB, "
-			"weights+optimizer %.2f MiB\n", w.args.ticker, h->rss_peak / 1048576.0,
-			h->peak_replay / 1048576.0, h->peak_activations / 1048576.0,
-			h->peak_weights / 1048576.0);
-		fprintf(stderr, "%s: ensemble weights refitted %d times, %d fell back to uniform "
-			"(QP KKT check)\n", w.args.ticker, bt.n_fits, bt.qp_fallbacks);
-	}
-	code = TV_EXIT_DONE;
-out:
-	backtest_free(&bt);
-	trainer_free(&w.tr);
+	code = train_ticker(&w, device_name);
 	train_data_free(&w.data);
 	return code;
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,8 @@ typedef struct Writer {
 	uint32_t crc;
 	int failed;
 	msgpack_packer pk;
+	const char *key;        /* the last key written */
+	const char *nonfinite;  /* the key of the first non-finite value, or NULL */
 } Writer;
 
 static int writer_cb(void *data, const char *buf, size_t len)
@@ -106,6 +109,7 @@ static void pk_str(Writer *w, const char *s)
 {
 	size_t n = strlen(s);
 
+	w->key = s;
 	msgpack_pack_str(&w->pk, n);
 	msgpack_pack_str_body(&w->pk, s, n);
 }
@@ -118,7 +122,27 @@ static void pk_bin(Writer *w, const void *p, size_t len)
 
 static void pk_floats(Writer *w, const float *p, size_t n)
 {
+	for (size_t i = 0; i < n && !w->nonfinite; i++)
+		if (!isfinite(p[i]))
+			w->nonfinite = w->key;
 	pk_bin(w, p, n * sizeof(float));
+}
+
+/* Every double of a file is finite; the one exception is an LSTM chunk's
+ * best validation loss before its first epoch (+inf, pk_double_or_inf). */
+static void pk_double(Writer *w, double v)
+{
+	if (!isfinite(v) && !w->nonfinite)
+		w->nonfinite = w->key;
+	msgpack_pack_double(&w->pk, v);
+}
+
+static void pk_double_or_inf(Writer *w, double v)
+{
+	if (isnan(v) || v == -INFINITY)
+		pk_double(w, v);
+	else
+		msgpack_pack_double(&w->pk, v);
 }
 
 /* The trailing "crc32" entry (see modelio.h). */
@@ -179,6 +203,13 @@ static int write_atomic(const char *path, int keep_prev, BodyFn body, const void
 	msgpack_packer_init(&w.pk, &w, writer_cb);
 	body(&w, ctx);
 	pk_crc_trailer(&w);
+	if (w.nonfinite) {
+		snprintf(err, errlen, "%s: not written: field '%s' holds a non-finite number",
+			 path, w.nonfinite);
+		fclose(w.f);
+		unlink(tmp);
+		return -ERANGE;
+	}
 	if (w.failed || fflush(w.f) != 0) {
 		r = errno ? -errno : -EIO;
 		snprintf(err, errlen, "%s: write failed: %s", tmp, strerror(-r));
@@ -262,14 +293,14 @@ static void pk_env(Writer *w, const EnvState *e)
 	pk_str(w, "n_ret"); msgpack_pack_int32(&w->pk, e->n_ret);
 	pk_str(w, "ret_head"); msgpack_pack_int32(&w->pk, e->ret_head);
 	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, e->trades);
-	pk_str(w, "cash"); msgpack_pack_double(&w->pk, e->cash);
-	pk_str(w, "shares"); msgpack_pack_double(&w->pk, e->shares);
-	pk_str(w, "value"); msgpack_pack_double(&w->pk, e->value);
-	pk_str(w, "peak"); msgpack_pack_double(&w->pk, e->peak);
+	pk_str(w, "cash"); pk_double(w, e->cash);
+	pk_str(w, "shares"); pk_double(w, e->shares);
+	pk_str(w, "value"); pk_double(w, e->value);
+	pk_str(w, "peak"); pk_double(w, e->peak);
 	pk_str(w, "ret_hist");
 	msgpack_pack_array(&w->pk, ENV_HIST);
 	for (int i = 0; i < ENV_HIST; i++)
-		msgpack_pack_double(&w->pk, e->ret_hist[i]);
+		pk_double(w, e->ret_hist[i]);
 }
 
 static void pk_agent(Writer *w, const Agent *ag)
@@ -284,7 +315,7 @@ static void pk_agent(Writer *w, const Agent *ag)
 	pk_str(w, "adam_v"); pk_floats(w, ag->opt.v, ag->opt.n);
 	pk_str(w, "adam_t"); msgpack_pack_int64(&w->pk, ag->opt.t);
 	pk_str(w, "grad_steps"); msgpack_pack_int64(&w->pk, ag->grad_steps);
-	pk_str(w, "epsilon"); msgpack_pack_double(&w->pk, ag->epsilon);
+	pk_str(w, "epsilon"); pk_double(w, ag->epsilon);
 	pk_str(w, "replay_n"); msgpack_pack_int32(&w->pk, rb->n);
 	pk_str(w, "replay_head"); msgpack_pack_int32(&w->pk, rb->head);
 	pk_str(w, "replay_s"); pk_floats(w, rb->s, n * ENV_STATE_DIM);
@@ -327,8 +358,8 @@ static void ckpt_body(Writer *w, const void *vctx)
 		msgpack_pack_map(&w->pk, 7);
 		pk_str(w, "chunk"); msgpack_pack_int32(&w->pk, cr->chunk);
 		pk_str(w, "ep_steps"); msgpack_pack_int64(&w->pk, cr->ep_steps);
-		pk_str(w, "ep_loss"); msgpack_pack_double(&w->pk, cr->ep_loss);
-		pk_str(w, "ep_reward"); msgpack_pack_double(&w->pk, cr->ep_reward);
+		pk_str(w, "ep_loss"); pk_double(w, cr->ep_loss);
+		pk_str(w, "ep_reward"); pk_double(w, cr->ep_reward);
 		pk_str(w, "env"); pk_env(w, &cr->env);
 		pk_str(w, "rng");
 		msgpack_pack_array(&w->pk, 4);
@@ -376,6 +407,83 @@ typedef struct Reader {
 	int have_un;
 } Reader;
 
+/* Big-endian unsigned of k bytes. */
+static uint64_t be(const unsigned char *p, int k)
+{
+	uint64_t v = 0;
+
+	for (int i = 0; i < k; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* Walks the msgpack encoding of b[0, len) without building it: every
+ * length and every container's element count must fit in the bytes that
+ * remain (an element takes at least one byte), so the unpacker never
+ * allocates for more objects than the file could hold. Returns 0 when b
+ * is exactly one well-formed object, -1 otherwise. */
+static int msgpack_bounded(const unsigned char *b, size_t len)
+{
+	size_t pos = 0;
+	uint64_t need = 1;     /* objects still to read */
+
+	while (need > 0) {
+		unsigned c;
+		uint64_t skip = 0, more = 0;
+
+		if (pos >= len)
+			return -1;
+		c = b[pos++];
+		need--;
+		if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3)
+			skip = 0;
+		else if (c <= 0x8f)
+			more = 2 * (uint64_t)(c & 0x0f);
+		else if (c <= 0x9f)
+			more = c & 0x0f;
+		else if (c <= 0xbf)
+			skip = c & 0x1f;
+		else if (c == 0xc1)
+			return -1;
+		else {
+			/* c4..df: a length or count of k bytes, then the body. */
+			static const signed char lenbytes[] = {
+				1, 2, 4,          /* c4-c6 bin */
+				1, 2, 4,          /* c7-c9 ext (+1 type byte) */
+				-4, -8,           /* ca-cb float */
+				-1, -2, -4, -8,   /* cc-cf uint */
+				-1, -2, -4, -8,   /* d0-d3 int */
+				-2, -3, -5, -9, -17, /* d4-d8 fixext (type + data) */
+				1, 2, 4,          /* d9-db str */
+				2, 4,             /* dc-dd array */
+				2, 4,             /* de-df map */
+			};
+			int k = lenbytes[c - 0xc4];
+			uint64_t n;
+
+			if (k < 0) {
+				skip = (uint64_t)-k;
+			} else {
+				if (len - pos < (size_t)k)
+					return -1;
+				n = be(b + pos, k);
+				pos += (size_t)k;
+				if (c >= 0xdc)
+					more = c >= 0xde ? 2 * n : n;
+				else
+					skip = n + (c >= 0xc7 && c <= 0xc9);
+			}
+		}
+		if (skip > len - pos)
+			return -1;
+		pos += (size_t)skip;
+		need += more;
+		if (need > len - pos)
+			return -1;
+	}
+	return pos == len ? 0 : -1;
+}
+
 static int reader_open(Reader *rd, const char *path, const char *what, char *err, size_t errlen)
 {
 	struct stat st;
@@ -421,6 +529,11 @@ static int reader_open(Reader *rd, const char *path, const char *what, char *err
 	if (crc != stored) {
 		snprintf(err, errlen, "%s: corrupt %s: checksum mismatch (stored %08x, computed %08x)",
 			 path, what, stored, crc);
+		return -EINVAL;
+	}
+	if (msgpack_bounded(b, rd->len) < 0) {
+		snprintf(err, errlen, "%s: corrupt %s: a length or count runs past the end of the file",
+			 path, what);
 		return -EINVAL;
 	}
 	msgpack_unpacked_init(&rd->un);
@@ -485,11 +598,43 @@ static uint64_t get_u64(Reader *rd, const msgpack_object *map, const char *key, 
 	return v && v->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? v->via.u64 : 0;
 }
 
-static double get_double(Reader *rd, const msgpack_object *map, const char *key, const char *where)
+/* Notes the first non-finite number read (a file never holds one, so
+ * this is a damaged or forged file, even with a valid checksum). */
+static void not_finite(Reader *rd, const char *where, const char *key)
+{
+	if (!rd->err[0])
+		snprintf(rd->err, rd->errlen, "%s: field '%s%s%s' holds a non-finite number",
+			 rd->path, where, where[0] ? "." : "", key);
+}
+
+static double get_double_or_inf(Reader *rd, const msgpack_object *map, const char *key,
+				const char *where)
 {
 	const msgpack_object *v = field(rd, map, key, MSGPACK_OBJECT_FLOAT64, where);
 
+	if (v && (isnan(v->via.f64) || v->via.f64 == -INFINITY))
+		not_finite(rd, where, key);
 	return v ? v->via.f64 : 0.0;
+}
+
+static double get_double(Reader *rd, const msgpack_object *map, const char *key, const char *where)
+{
+	double v = get_double_or_inf(rd, map, key, where);
+
+	if (v == INFINITY)
+		not_finite(rd, where, key);
+	return v;
+}
+
+/* Checks n floats just read from field key. */
+static int check_floats(Reader *rd, const float *p, size_t n, const char *where, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(p[i])) {
+			not_finite(rd, where, key);
+			return -EINVAL;
+		}
+	return 0;
 }
 
 /* Copies a bin field of exactly len bytes into dst. */
@@ -509,6 +654,15 @@ static int get_bin(Reader *rd, const msgpack_object *map, const char *key, const
 	if (len)
 		memcpy(dst, v->via.bin.ptr, len);
 	return 0;
+}
+
+/* get_bin of len / 4 floats, all finite. */
+static int get_floats(Reader *rd, const msgpack_object *map, const char *key, const char *where,
+		      float *dst, size_t len)
+{
+	if (get_bin(rd, map, key, where, dst, len) < 0)
+		return -EINVAL;
+	return check_floats(rd, dst, len / sizeof(float), where, key);
 }
 
 /* Compares the stored configuration with ours; names the first difference. */
@@ -602,6 +756,10 @@ static int read_env(Reader *rd, const msgpack_object *env, EnvState *e, const ch
 		if (v->type != MSGPACK_OBJECT_FLOAT64 && v->type != MSGPACK_OBJECT_FLOAT32)
 			return -EINVAL;
 		e->ret_hist[i] = v->via.f64;
+		if (!isfinite(e->ret_hist[i])) {
+			not_finite(rd, where, "ret_hist");
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -630,15 +788,15 @@ static int read_agent(Reader *rd, const msgpack_object *agent, Trainer *tr, Chun
 	n = (size_t)rn;
 	ag->replay.n = rn;
 	ag->replay.head = rh;
-	if (get_bin(rd, agent, "online", "runs.agent", ag->online.params, ag->online.n_params * 4) ||
-	    get_bin(rd, agent, "target", "runs.agent", ag->target.params, ag->target.n_params * 4) ||
-	    get_bin(rd, agent, "adam_m", "runs.agent", ag->opt.m, ag->opt.n * 4) ||
-	    get_bin(rd, agent, "adam_v", "runs.agent", ag->opt.v, ag->opt.n * 4) ||
-	    get_bin(rd, agent, "replay_s", "runs.agent", ag->replay.s, n * ENV_STATE_DIM * 4) ||
-	    get_bin(rd, agent, "replay_s2", "runs.agent", ag->replay.s2, n * ENV_STATE_DIM * 4) ||
+	if (get_floats(rd, agent, "online", "runs.agent", ag->online.params, ag->online.n_params * 4) ||
+	    get_floats(rd, agent, "target", "runs.agent", ag->target.params, ag->target.n_params * 4) ||
+	    get_floats(rd, agent, "adam_m", "runs.agent", ag->opt.m, ag->opt.n * 4) ||
+	    get_floats(rd, agent, "adam_v", "runs.agent", ag->opt.v, ag->opt.n * 4) ||
+	    get_floats(rd, agent, "replay_s", "runs.agent", ag->replay.s, n * ENV_STATE_DIM * 4) ||
+	    get_floats(rd, agent, "replay_s2", "runs.agent", ag->replay.s2, n * ENV_STATE_DIM * 4) ||
 	    get_bin(rd, agent, "replay_a", "runs.agent", ag->replay.a, n * 4) ||
-	    get_bin(rd, agent, "replay_r", "runs.agent", ag->replay.r, n * 4) ||
-	    get_bin(rd, agent, "replay_done", "runs.agent", ag->replay.done, n * 4))
+	    get_floats(rd, agent, "replay_r", "runs.agent", ag->replay.r, n * 4) ||
+	    get_floats(rd, agent, "replay_done", "runs.agent", ag->replay.done, n * 4))
 		return -EINVAL;
 	ag->opt.t = get_int(rd, agent, "adam_t", "runs.agent");
 	ag->grad_steps = get_int(rd, agent, "grad_steps", "runs.agent");
@@ -719,6 +877,8 @@ int modelio_read_checkpoint(Trainer *tr, const char *ticker, const char *path,
 			goto out;
 		}
 		memcpy(tr->chunk_params[c], v->via.bin.ptr, v->via.bin.size);
+		if (check_floats(&rd, tr->chunk_params[c], tr->n_params, "", "chunks") < 0)
+			goto bad;
 	}
 
 	runs = field(&rd, root, "runs", MSGPACK_OBJECT_ARRAY, "");
@@ -839,16 +999,16 @@ static void pk_model(Writer *w, const void *vspec)
 		msgpack_pack_int32(&w->pk, bt->fit_date[f]);
 		msgpack_pack_array(&w->pk, (size_t)bt->n_models);
 		for (int j = 0; j < bt->n_models; j++)
-			msgpack_pack_double(&w->pk, bt->weights[(size_t)f * bt->n_models + j]);
+			pk_double(w, bt->weights[(size_t)f * bt->n_models + j]);
 	}
 	pk_str(w, "metrics");
 	msgpack_pack_map(&w->pk, 9);
-	pk_str(w, "total_return"); msgpack_pack_double(&w->pk, m->total_return);
-	pk_str(w, "sharpe"); msgpack_pack_double(&w->pk, m->sharpe);
-	pk_str(w, "max_drawdown"); msgpack_pack_double(&w->pk, m->max_drawdown);
-	pk_str(w, "volatility"); msgpack_pack_double(&w->pk, m->volatility);
-	pk_str(w, "win_rate"); msgpack_pack_double(&w->pk, m->win_rate);
-	pk_str(w, "buy_hold_return"); msgpack_pack_double(&w->pk, m->buy_hold_return);
+	pk_str(w, "total_return"); pk_double(w, m->total_return);
+	pk_str(w, "sharpe"); pk_double(w, m->sharpe);
+	pk_str(w, "max_drawdown"); pk_double(w, m->max_drawdown);
+	pk_str(w, "volatility"); pk_double(w, m->volatility);
+	pk_str(w, "win_rate"); pk_double(w, m->win_rate);
+	pk_str(w, "buy_hold_return"); pk_double(w, m->buy_hold_return);
 	pk_str(w, "trades"); msgpack_pack_int64(&w->pk, m->trades);
 	pk_str(w, "test_days"); msgpack_pack_int64(&w->pk, m->test_days);
 	pk_str(w, "actions");
@@ -911,7 +1071,11 @@ int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errle
 	if (check_header(&rd, MODEL_FORMAT, NULL) < 0)
 		goto out;
 	snprintf(m.model_kind, sizeof(m.model_kind), "ddqn");
-	if (model_is_lstm(&rd)) {
+	r = model_is_lstm(&rd);
+	if (r < 0)
+		goto out;
+	if (r) {
+		r = -EINVAL;
 		ticker = field(&rd, root, "ticker", MSGPACK_OBJECT_STR, "");
 		cfgtext = field(&rd, root, "config", MSGPACK_OBJECT_STR, "");
 		if (!ticker || !cfgtext)
@@ -932,6 +1096,7 @@ int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errle
 		memset(&m, 0, sizeof(m));
 		goto out;
 	}
+	r = -EINVAL;
 	ticker = field(&rd, root, "ticker", MSGPACK_OBJECT_STR, "");
 	cfgtext = field(&rd, root, "config", MSGPACK_OBJECT_STR, "");
 	layers = field(&rd, root, "layers", MSGPACK_OBJECT_ARRAY, "");
@@ -977,6 +1142,8 @@ int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errle
 			goto out;
 		}
 		memcpy(m.params[c], v->via.bin.ptr, v->via.bin.size);
+		if (check_floats(&rd, m.params[c], n_params, "", "networks") < 0)
+			goto bad;
 	}
 	m.metrics.total_return = get_double(&rd, metrics, "total_return", "metrics");
 	m.metrics.sharpe = get_double(&rd, metrics, "sharpe", "metrics");
@@ -1032,7 +1199,7 @@ static void pk_lstm_shape(Writer *w, const LstmJob *j)
 	pk_str(w, "hidden"); msgpack_pack_int(&w->pk, j->hidden);
 	pk_str(w, "layers"); msgpack_pack_int(&w->pk, j->layers);
 	pk_str(w, "window"); msgpack_pack_int(&w->pk, j->window);
-	pk_str(w, "target_scale"); msgpack_pack_double(&w->pk, LSTM_TARGET_SCALE);
+	pk_str(w, "target_scale"); pk_double(w, LSTM_TARGET_SCALE);
 }
 
 typedef struct LstmCkptCtx {
@@ -1063,7 +1230,7 @@ static void lstm_ckpt_body(Writer *w, const void *vctx)
 	pk_str(w, "epoch"); msgpack_pack_int32(&w->pk, p->epoch);
 	pk_str(w, "done_episodes"); msgpack_pack_int64(&w->pk, p->done_episodes);
 	pk_str(w, "bad_epochs"); msgpack_pack_int32(&w->pk, p->bad_epochs);
-	pk_str(w, "best_val"); msgpack_pack_double(&w->pk, p->best_val);
+	pk_str(w, "best_val"); pk_double_or_inf(w, p->best_val);
 	pk_str(w, "rng");
 	msgpack_pack_array(&w->pk, 4);
 	for (int i = 0; i < 4; i++)
@@ -1169,7 +1336,7 @@ int modelio_read_lstm_checkpoint(LstmJob *j, const char *ticker, const char *pat
 	p.epoch = (int32_t)get_int(&rd, pos, "epoch", "pos");
 	p.done_episodes = get_int(&rd, pos, "done_episodes", "pos");
 	p.bad_epochs = (int32_t)get_int(&rd, pos, "bad_epochs", "pos");
-	p.best_val = get_double(&rd, pos, "best_val", "pos");
+	p.best_val = get_double_or_inf(&rd, pos, "best_val", "pos");
 	rng = field(&rd, root, "rng", MSGPACK_OBJECT_ARRAY, "");
 	chunks = field(&rd, root, "chunks", MSGPACK_OBJECT_ARRAY, "");
 	if (err[0])
@@ -1203,6 +1370,8 @@ int modelio_read_lstm_checkpoint(LstmJob *j, const char *ticker, const char *pat
 			goto out;
 		}
 		memcpy(j->chunk_models[c], v->via.bin.ptr, v->via.bin.size);
+		if (check_floats(&rd, j->chunk_models[c], j->n_model, "", "chunks") < 0)
+			goto bad;
 	}
 	for (uint32_t i = 0; i < root->via.map.size; i++) {
 		const msgpack_object *k = &root->via.map.ptr[i].key;
@@ -1222,10 +1391,10 @@ int modelio_read_lstm_checkpoint(LstmJob *j, const char *ticker, const char *pat
 		if (r < 0)
 			goto out;
 		r = -EINVAL;
-		if (get_bin(&rd, net, "params", "net", j->net.params, j->n_params * 4) ||
-		    get_bin(&rd, net, "best", "net", j->best, j->n_params * 4) ||
-		    get_bin(&rd, net, "adam_m", "net", j->opt.m, j->opt.n * 4) ||
-		    get_bin(&rd, net, "adam_v", "net", j->opt.v, j->opt.n * 4))
+		if (get_floats(&rd, net, "params", "net", j->net.params, j->n_params * 4) ||
+		    get_floats(&rd, net, "best", "net", j->best, j->n_params * 4) ||
+		    get_floats(&rd, net, "adam_m", "net", j->opt.m, j->opt.n * 4) ||
+		    get_floats(&rd, net, "adam_v", "net", j->opt.v, j->opt.n * 4))
 			goto out;
 		j->opt.t = get_int(&rd, net, "adam_t", "net");
 	} else if (p.epoch != 0) {
@@ -1300,6 +1469,8 @@ static int read_lstm_model(Reader *rd, ModelFile *m)
 		if (!m->params[c])
 			return -ENOMEM;
 		memcpy(m->params[c], v->via.bin.ptr, v->via.bin.size);
+		if (check_floats(rd, m->params[c], n_floats, "", "chunks") < 0)
+			return -EINVAL;
 	}
 	m->metrics.total_return = get_double(rd, metrics, "total_return", "metrics");
 	m->metrics.sharpe = get_double(rd, metrics, "sharpe", "metrics");
@@ -1318,6 +1489,8 @@ static int read_lstm_model(Reader *rd, ModelFile *m)
 }
 
 /* 1 when the model file's model_kind is "lstm" (DDQN files say "ddqn"). */
+/* 1 for model_kind "lstm", 0 for "ddqn" or no model_kind (the first
+ * files), -EINVAL with the message for any other kind. */
 static int model_is_lstm(Reader *rd)
 {
 	const msgpack_object *root = &rd->un.data;
@@ -1326,10 +1499,22 @@ static int model_is_lstm(Reader *rd)
 		const msgpack_object *k = &root->via.map.ptr[i].key;
 		const msgpack_object *v = &root->via.map.ptr[i].val;
 
-		if (k->type == MSGPACK_OBJECT_STR && k->via.str.size == 10 &&
-		    !memcmp(k->via.str.ptr, "model_kind", 10))
-			return v->type == MSGPACK_OBJECT_STR && v->via.str.size == 4 &&
-			       !memcmp(v->via.str.ptr, "lstm", 4);
+		if (k->type != MSGPACK_OBJECT_STR || k->via.str.size != 10 ||
+		    memcmp(k->via.str.ptr, "model_kind", 10))
+			continue;
+		if (v->type == MSGPACK_OBJECT_STR && v->via.str.size == 4 &&
+		    !memcmp(v->via.str.ptr, "lstm", 4))
+			return 1;
+		if (v->type == MSGPACK_OBJECT_STR && v->via.str.size == 4 &&
+		    !memcmp(v->via.str.ptr, "ddqn", 4))
+			return 0;
+		if (v->type == MSGPACK_OBJECT_STR)
+			snprintf(rd->err, rd->errlen, "%s: model_kind '%.*s' is not one this worker "
+				 "reads (ddqn, lstm)", rd->path, (int)(v->via.str.size > 32 ? 32 :
+				 v->via.str.size), v->via.str.ptr);
+		else
+			snprintf(rd->err, rd->errlen, "%s: field 'model_kind' of the wrong type", rd->path);
+		return -EINVAL;
 	}
 	return 0;
 }

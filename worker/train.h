@@ -16,18 +16,7 @@
 #include "common/rng.h"
 #include "env.h"
 #include "nn.h"
-
-typedef struct TrainData {
-	int32_t n_rows;         /* usable days (after the indicator warm-up) */
-	int32_t train_rows;     /* days before the test period */
-	int32_t test_start;     /* first out-of-sample day (== train_rows) */
-	int32_t n_chunks;
-	int32_t chunk_length;
-	float *feat;            /* n_rows x IND_FEATURES */
-	double *close;          /* n_rows closes, aligned with feat */
-	int32_t *date;          /* n_rows dates, yyyymmdd */
-	uint32_t fingerprint;   /* CRC-32 of feat, close and date: the data a checkpoint belongs to */
-} TrainData;
+#include "traindata.h"
 
 /* Chunks train in waves of up to `wave` chunks at once, in lockstep (the
  * same episode and day in each): on the GPU each chunk's steps run on its
@@ -75,14 +64,6 @@ typedef struct Trainer {
 	int last_n;             /* chunks in the wave of the last finished episode */
 } Trainer;
 
-/* Cuts the series into train/test and chunks. Errors (-EINVAL, message
- * naming the data file and the config keys) when there are fewer rows than
- * one chunk plus the test period. Takes ownership of feat/close/date. */
-int train_data_init(TrainData *d, const Config *cfg, const char *data_path,
-		    float *feat, double *close, int32_t *date, int32_t n_rows,
-		    char *err, size_t errlen);
-void train_data_free(TrainData *d);
-
 int trainer_init(Trainer *tr, const Config *cfg, const TrainData *data);
 void trainer_free(Trainer *tr);
 
@@ -97,9 +78,6 @@ int trainer_attach_gpu(Trainer *tr);
  * summed on the device into each run's ep_loss) before a checkpoint.
  * No-op on the CPU. */
 int trainer_sync(Trainer *tr);
-
-/* Seed of chunk c's generator. */
-uint64_t train_chunk_seed(uint64_t seed, int chunk);
 
 /* Callbacks of the training loop (the worker's main module reports and
  * writes checkpoints through these). Each returns 0 to go on, a positive
