@@ -111,6 +111,7 @@ MinJobAge=600
 NodeName=$node NodeHostname=$host NodeAddr=127.0.0.1 CPUs=4 RealMemory=2000 State=UNKNOWN
 PartitionName=tv Nodes=$node Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES
 EOF
+t0=$(date +%s.%N)
 slurmctld -c -D -f "$SLURM_CONF" >"$S/log/ctld.stdout" 2>&1 &
 echo $! >"$S/slurmctld.bgpid"
 slurmd -D -N "$node" -f "$SLURM_CONF" >"$S/log/d.stdout" 2>&1 &
@@ -121,6 +122,8 @@ until [ "$(sinfo -h -N -o %T 2>/dev/null)" = idle ]; do
 	[ $_n -gt 0 ] || fail "the node never became idle: $(sinfo 2>&1; cat "$S"/log/*.stdout)"
 	sleep 0.1
 done
+t1=$(date +%s.%N)
+echo "cluster up in $(python3 -c "print(round($t1 - $t0, 1))") s"
 
 # job_field JOB FIELD: FIELD=value of one job (or array task) from scontrol.
 job_field() {
@@ -150,6 +153,7 @@ same_models() {
 J=$(submit --array=0-2 "$SBATCH_SCRIPT" "$T/run.ini" --set run.tickers=$TICKERS) || fail "sbatch failed"
 for i in 0 1 2; do
 	wait_state "${J}_$i" COMPLETED 120
+	[ $i -lt 2 ] || echo "array of 3 tasks done in $(python3 -c "import time; print(round(time.time() - $t1, 1))") s"
 	expect_eq "exit code of task $i" "$(job_field "${J}_$i" ExitCode)" "0:0"
 	[ -f out/tickervisor.shard-$i-of-3.db ] || fail "no database of shard $i: $(ls out)"
 done
