@@ -453,9 +453,13 @@ static int set_oom_score(int pid)
 	return err;
 }
 
-/* Counts the NVIDIA GPUs the driver lists (0 when there is no driver). */
+/* Counts the NVIDIA GPUs the driver lists (0 when there is no driver).
+ * TV_FAULT_GPUS=N (tests) pretends the driver lists N. */
 static int detect_gpus(void)
 {
+	const char *fake = getenv("TV_FAULT_GPUS");
+	if (fake && *fake)
+		return atoi(fake);
 	DIR *d = opendir("/proc/driver/nvidia/gpus");
 	if (!d)
 		return 0;
@@ -598,6 +602,37 @@ out:
 	}
 	*ret_names = names;
 	return n;
+}
+
+/* Keeps in names[0..*n) only the tickers of this supervisor's shard
+ * (shard.h: --shard, --shards, the scheduler's environment), freeing the
+ * others, and writes the suffix of the shard's file names (empty when not
+ * sharded), so that every shard can share out_dir. Returns 0, or -EINVAL
+ * with the message printed. */
+static int keep_shard(const RunOptions *opt, char **names, int *n, char *sfx, size_t sfxlen)
+{
+	char err[256];
+	Shard shard;
+	const ShardSource src = { opt->shard, opt->shards, getenv("SLURM_ARRAY_TASK_ID"),
+				  getenv("SLURM_ARRAY_TASK_COUNT"), getenv("JOB_COMPLETION_INDEX") };
+	if (shard_resolve(&src, &shard, err, sizeof err) < 0 ||
+	    shard_suffix(&shard, sfx, sfxlen) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", err);
+		return -EINVAL;
+	}
+	if (!shard.count)
+		return 0;
+	int kept = 0;
+	for (int i = 0; i < *n; i++) {
+		if (shard_has(&shard, names[i]))
+			names[kept++] = names[i];
+		else
+			free(names[i]);
+	}
+	fprintf(stderr, "tickervisor: shard %d/%d: %d of the run's %d tickers\n", shard.index,
+		shard.count, kept, *n);
+	*n = kept;
+	return 0;
 }
 
 /* ---- scheduling ---- */
@@ -1898,32 +1933,13 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
-	/* This supervisor's shard of the tickers (shard.h); its files are named
-	 * after it, so that every shard can share out_dir. */
-	Shard shard;
 	char shard_sfx[64];
-	const ShardSource ssrc = { opt->shard, opt->shards, getenv("SLURM_ARRAY_TASK_ID"),
-				   getenv("SLURM_ARRAY_TASK_COUNT"), getenv("JOB_COMPLETION_INDEX") };
-	if (shard_resolve(&ssrc, &shard, err, sizeof err) < 0 ||
-	    shard_suffix(&shard, shard_sfx, sizeof shard_sfx) < 0) {
-		fprintf(stderr, "tickervisor: %s\n", err);
+	if (keep_shard(opt, names, &n_names, shard_sfx, sizeof shard_sfx) < 0) {
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
-	if (shard.count) {
-		int kept = 0, all = n_names;
-		for (int i = 0; i < n_names; i++) {
-			if (shard_has(&shard, names[i]))
-				names[kept++] = names[i];
-			else
-				free(names[i]);
-		}
-		n_names = kept;
-		fprintf(stderr, "tickervisor: shard %d/%d: %d of the run's %d tickers\n", shard.index,
-			shard.count, kept, all);
-		if (kept == 0)
-			goto out;  /* nothing of this run falls here: the shard is done */
-	}
+	if (n_names == 0)
+		goto out;  /* none of the run's tickers is in this shard: it is done */
 	int e = mkdir_p(sup->cfg.out_dir);
 	if (e < 0 || !realpath(sup->cfg.out_dir, sup->out_dir)) {
 		fprintf(stderr, "tickervisor: run.out_dir '%s': %s\n", sup->cfg.out_dir,
@@ -1942,9 +1958,9 @@ int run_main(const RunOptions *opt)
 	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
 
 	/* The database: one writer. */
-	char logpath[PATH_MAX + 16];
+	char logpath[PATH_MAX + 64];
 	snprintf(logpath, sizeof logpath, "%s/workers%s.log", sup->out_dir, shard_sfx);
-	char dbpath[PATH_MAX + 32];
+	char dbpath[PATH_MAX + 64];
 	if (opt->db_path)
 		snprintf(dbpath, sizeof dbpath, "%s", opt->db_path);
 	else
