@@ -700,8 +700,13 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 		child_finish(c);
 }
 
+static const char *check_reported_file(Sup *sup, const char *what, const char *path,
+				       uint32_t checksum, int is_ckpt, int *ret_stale,
+				       char *buf, size_t len);
+
 /* Writes what waited for the rate limit (the latest progress and
- * checkpoint over it). */
+ * checkpoint over it; the checkpoint is checked only now, so a flood costs
+ * no file reads). */
 static void flush_pending(Child *c)
 {
 	Sup *sup = c->sup;
@@ -711,15 +716,26 @@ static void flush_pending(Child *c)
 	c->has_pending_progress = 0;
 	if (err >= 0 && c->has_pending_ckpt) {
 		Job *job = c->job;
-		sup_txn(sup);
-		if (c->attempt_id > 0)
-			err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &c->pending_ckpt);
-		if (err >= 0) {
-			free(job->ckpt_path);
-			job->ckpt_path = strdup(c->pending_ckpt.path);
-			job->ckpt_checksum = c->pending_ckpt.checksum;
-		}
+		char why[POLICY_REASON_MAX];
+		int stale = 0;
 		c->has_pending_ckpt = 0;
+		const char *bad = check_reported_file(sup, "checkpoint", c->pending_ckpt.path,
+						      c->pending_ckpt.checksum, 1, &stale, why, sizeof why);
+		if (bad && c->m.state != CS_ENDED) {
+			child_event(c, CE_BAD_FRAME, NULL, bad);
+		} else if (bad || stale) {
+			sup_log(sup, job, c, "last checkpoint frame not recorded: %s",
+				bad ? bad : "already replaced on disk");
+		} else {
+			sup_txn(sup);
+			if (c->attempt_id > 0)
+				err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &c->pending_ckpt);
+			if (err >= 0) {
+				free(job->ckpt_path);
+				job->ckpt_path = strdup(c->pending_ckpt.path);
+				job->ckpt_checksum = c->pending_ckpt.checksum;
+			}
+		}
 	}
 	if (err < 0)
 		fatal_store(sup, c->job, "flush of rate-limited frames", err);
@@ -861,15 +877,21 @@ static void child_finish(Child *c)
 	schedule(sup);
 }
 
-/* 1 when the rate limit lets one more row through this second. */
-static int rate_ok(Child *c)
+/* 1 when the rate limit has room for one more row this second. */
+static int rate_room(Child *c)
 {
 	uint64_t sec = uv_now(&c->sup->loop) / 1000;
 	if (sec != c->rate_sec) {
 		c->rate_sec = sec;
 		c->rate_rows = 0;
 	}
-	if (c->rate_rows >= RUN_ROWS_PER_S) {
+	return c->rate_rows < RUN_ROWS_PER_S;
+}
+
+/* Takes one row of the rate limit: 1, or 0 (counted as dropped). */
+static int rate_ok(Child *c)
+{
+	if (!rate_room(c)) {
 		c->frames_dropped++;
 		return 0;
 	}
@@ -1043,6 +1065,14 @@ static void on_frame(Child *c, const Msg *m)
 	c->last_frame_ms = uv_now(&sup->loop);
 	int stale = 0;
 	const char *bad = check_numbers(m, why, sizeof why);
+	if (!bad && m->type == MSG_CHECKPOINT && !rate_room(c) &&
+	    (c->m.state == CS_RUNNING || c->m.state == CS_STOPPING)) {
+		/* Over the rate limit: kept as the latest, checked when written. */
+		c->pending_ckpt = m->u.checkpoint;
+		c->has_pending_ckpt = 1;
+		c->frames_dropped++;
+		return;
+	}
 	if (!bad && m->type == MSG_CHECKPOINT)
 		bad = check_reported_file(sup, "checkpoint", m->u.checkpoint.path,
 					  m->u.checkpoint.checksum, 1, &stale, why, sizeof why);

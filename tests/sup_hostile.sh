@@ -105,4 +105,14 @@ echo "flood: $loss progress rows, $ckpts checkpoint rows, $lines log lines"
 [ "$loss" -le 120 ] || fail "flood: $loss progress rows for a 3 s flood"
 [ "$ckpts" -le 120 ] || fail "flood: $ckpts checkpoint rows for a 3 s flood"
 [ "$lines" -le 150 ] || fail "flood: $lines log lines for a 3 s flood"
+
+# An out_dir too long for the paths the protocol carries is refused at the
+# start, naming the key, instead of truncating checkpoint paths later.
+long="$T/$(printf 'd%.0s' $(seq 1 230))"
+set +e
+"$TV_SUPERVISOR" run run.ini --set run.out_dir="$long" --set run.tickers=GOOG >long.out 2>&1
+rc=$?
+set -e
+expect_eq "long out_dir: exit status" "$rc" 2
+grep -q "run.out_dir .* at most 255 fit" long.out || fail "long out_dir: $(cat long.out)"
 echo "ok"
