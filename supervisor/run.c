@@ -50,7 +50,7 @@
 
 /* Progress, checkpoint and error frames recorded (database and log) per
  * ticker per second, at most; the latest of the rest is kept for later. */
-#define RUN_ROWS_PER_S 20
+#define RUN_ROWS_PER_S 200
 /* After the worker exited, how long the report pipe may stay open (held by
  * a descendant) before the attempt ends anyway. */
 #define RUN_GRACE_MS 1000
@@ -118,6 +118,7 @@ struct Child {
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
+	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
 };
 
 struct Sup {
@@ -169,7 +170,7 @@ static void sup_log(Sup *sup, const Job *job, const Child *c, const char *fmt, .
  * On a terminal the line goes into the event list under the status view. */
 static void sup_log(Sup *sup, const Job *job, const Child *c, const char *fmt, ...)
 {
-	char line[RUN_EVENT_LEN * 2];
+	char line[2 * PATH_MAX];  /* whole paths: a cut line would hide why */
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -821,6 +822,10 @@ static void child_finish(Child *c)
 	JobState st = d.action == POLICY_DONE ? JOB_DONE :
 		      d.action == POLICY_FAIL ? JOB_FAILED : JOB_PENDING;
 	int ran_batch = job->batch_size;
+	/* "Starting over" is never silent: the attempt's reason keeps it. */
+	char reason[2 * POLICY_REASON_MAX];
+	snprintf(reason, sizeof reason, "%s%s%s", d.reason, d.reason[0] && c->start_note[0] ? "; " : "",
+		 c->start_note);
 	if (c->attempt_id > 0) {
 		AttemptEnd end = {
 			.kind = kind,
@@ -828,7 +833,7 @@ static void child_finish(Child *c)
 			.term_signal = c->term_signal,
 			.peak_rss = c->peak_rss,
 			.peak_vram = c->peak_vram,
-			.reason = d.reason,
+			.reason = reason,
 			.charged = d.charged,
 			.new_state = st,
 			.next_batch_size = d.next_batch_size,
@@ -1261,18 +1266,25 @@ static void poll_cb(uv_timer_t *t)
 /* Picks the checkpoint to resume from: the recorded one if its checksum
  * matches; else its ".prev" (the worker renames the old one there before
  * the new one is recorded) if that matches; else none (start over). */
-static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len)
+static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *note,
+			       size_t note_len)
 {
 	if (!job->ckpt_path || !job->ckpt_path[0])
 		return NULL;
 	uint32_t crc;
-	if (checksum_file_trailer(job->ckpt_path, &crc) == 0 && crc == job->ckpt_checksum)
+	int err = checksum_file_trailer(job->ckpt_path, &crc);
+	if (err == 0 && crc == job->ckpt_checksum)
 		return job->ckpt_path;
 	snprintf(buf, len, "%s.prev", job->ckpt_path);
-	if (checksum_file_trailer(buf, &crc) == 0 && crc == job->ckpt_checksum)
+	uint32_t pcrc;
+	if (checksum_file_trailer(buf, &pcrc) == 0 && pcrc == job->ckpt_checksum)
 		return buf;
-	sup_log(sup, job, NULL, "checkpoint %s does not match its recorded checksum %08x: starting over",
-		job->ckpt_path, job->ckpt_checksum);
+	char e1[PROTO_STR * 4];
+	snprintf(note, note_len, "started over: checkpoint %s %s, and no .prev matches its "
+		 "recorded checksum %08x", esc(job->ckpt_path, e1, sizeof e1),
+		 err == -ENOENT ? "is missing" : err < 0 ? "is damaged" : "has another checksum",
+		 job->ckpt_checksum);
+	sup_log(sup, job, NULL, "%s", note);
 	return NULL;
 }
 
@@ -1326,7 +1338,8 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	}
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
-	const char *resume = resume_path(sup, job, prev, sizeof prev);
+	const char *resume = resume_path(sup, job, prev, sizeof prev, c->start_note,
+					 sizeof c->start_note);
 	if (resume) {
 		argv[argc++] = "--resume";
 		argv[argc++] = resume;
