@@ -1759,6 +1759,25 @@ out:
 	return rc;
 }
 
+/* 1 if pid's command line has a "--report-fd" argument (a worker's). */
+static int has_report_fd_arg(int pid)
+{
+	char path[64], buf[8192];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
+		if (!strcmp(buf + i, "--report-fd"))
+			return 1;
+	return 0;
+}
+
 /* Kills what a supervisor that died (SIGKILL, power) left running: each
  * open attempt's process group, when the last run was on this host (a
  * worker leads its own group, so its pid is the group id; a live group
@@ -1771,15 +1790,22 @@ static int kill_leftover_groups(Sup *sup, const char *host)
 	JobList *list = NULL;
 	if (store_jobs_load(sup->store, &list) < 0)
 		return 0;
-	int n = 0;
+	ProcEntry *v = NULL;
+	int np = proc_scan(&v), n = 0;
 	for (int i = 0; i < list->n; i++) {
 		const JobRow *r = &list->rows[i];
-		if (r->attempt_id > 0 && r->attempt_ended_at == 0 && r->pid > 1 &&
-		    r->pid != getpid() && kill(-(pid_t)r->pid, 0) == 0) {
-			kill(-(pid_t)r->pid, SIGKILL);
+		if (r->attempt_id <= 0 || r->attempt_ended_at != 0 || r->pid <= 1 || r->pid == getpid())
+			continue;
+		/* The id may have been reused: only a group with a process that
+		 * has a worker's command line (--report-fd) is one of ours. */
+		int ours = 0;
+		for (int k = 0; k < np && !ours; k++)
+			if (v[k].pgid == r->pid)
+				ours = has_report_fd_arg(v[k].pid);
+		if (ours && kill(-(pid_t)r->pid, SIGKILL) == 0)
 			n++;
-		}
 	}
+	free(v);
 	store_jobs_free(list);
 	return n;
 }
