@@ -674,8 +674,9 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 {
 	ChildKill kill_before = c->m.kill;
 	unsigned a = child_step(&c->m, ev);
-	if (c->m.kill != kill_before && c->m.kill != CK_DELIVERED && !c->detail[0])
-		snprintf(c->detail, sizeof c->detail, "%s", c->m.why ? c->m.why : detail ? detail : "");
+	/* Our reason for a kill replaces an earlier error frame's text. */
+	if (c->m.kill != kill_before && c->m.kill != CK_DELIVERED && (c->m.why || detail))
+		snprintf(c->detail, sizeof c->detail, "%s", c->m.why ? c->m.why : detail);
 	if ((a & CA_RECORD) && m)
 		record_frame(c, m);
 	if (a & CA_PROTOCOL)
