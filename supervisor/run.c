@@ -1452,8 +1452,10 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	else
 		snprintf(where, sizeof where, "gpu %d", gpu);
 	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
-	if (resume)
-		sup_log(sup, job, c, "resuming from %s", resume);
+	if (resume) {
+		char e1[PROTO_STR * 4];
+		sup_log(sup, job, c, "resuming from %s", esc(resume, e1, sizeof e1));
+	}
 	c = NULL;
 out:
 	free(env);
