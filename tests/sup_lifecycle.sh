@@ -103,6 +103,23 @@ ck1=$(q soft.db "select count(*) from checkpoints")
 [ "$ck1" -gt "$ck0" ] || fail "soft: $ck1 checkpoints, as many as without SIGUSR1 ($ck0)"
 cmp out-cal/MSFT.model out-soft/MSFT.model || fail "soft: the checkpoint changed the model"
 
+# --- No orphan after one SIGINT: the SIGTERM goes to the worker's whole
+# group, so its children (which hold memory and do not ignore it) go too.
+HOSTILE_MODE=forkmem HOSTILE_MB=8 "$TV_SUPERVISOR" run run.ini --worker "$TV_HOSTILE_WORKER" \
+	--db int.db --set run.out_dir=out-int --set run.tickers=GOOG >int.out 2>&1 &
+sup=$!
+wait_for int.db "select count(*) from attempts where ended_at is null" 30
+sleep 0.5
+[ "$(workers_alive | wc -l)" -ge 3 ] || fail "int: the worker and its two children are not running"
+kill -INT $sup
+set +e
+wait $sup
+rc=$?
+set -e
+expect_eq "int: exit status after SIGINT" "$rc" 0
+expect_eq "int: attempt" "$(q int.db "select exit_kind||':'||charged from attempts")" "interrupted:0"
+[ -z "$(workers_alive)" ] || fail "int: left after SIGINT: $(workers_alive)"
+
 # --- No orphan: a worker whose children share its group and ignore
 # SIGTERM. First SIGINT: they are asked (and ignore it); the second kills
 # the whole group: nothing is left when the supervisor exits 130.
