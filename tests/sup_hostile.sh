@@ -78,6 +78,16 @@ expect_eq "badsum: attempts" "$(attempts badsum)" "protocol-error:1 done:0"
 q badsum.db "select reason from attempts where id=1" | grep -q "checksum" ||
 	fail "badsum: reason: $(q badsum.db 'select reason from attempts where id=1')"
 
+hostile nomodel
+expect_eq "nomodel: attempts" "$(attempts nomodel)" "protocol-error:1 done:0"
+q nomodel.db "select reason from attempts where id=1" | grep -q "No such file" ||
+	fail "nomodel: reason: $(q nomodel.db 'select reason from attempts where id=1')"
+hostile ckptout
+expect_eq "ckptout: attempts" "$(attempts ckptout)" "protocol-error:1 done:0"
+q ckptout.db "select reason from attempts where id=1" | grep -q "checkpoint .* is outside run.out_dir" ||
+	fail "ckptout: reason: $(q ckptout.db 'select reason from attempts where id=1')"
+expect_eq "ckptout: no checkpoint recorded" "$(q ckptout.db "select count(*) from checkpoints")" 0
+
 # A number out of range (episode 1e18) is not stored.
 hostile bignum
 expect_eq "bignum: attempts" "$(attempts bignum)" "protocol-error:1 done:0"
