@@ -1,21 +1,24 @@
 /* `tickervisor run`: the libuv loop that starts a fresh worker per attempt,
  * reads its reports, watches its memory and carries out the policy.
  *
- * Life of an attempt (a Child):
- *   spawn (uv_spawn, report pipe on fd 3) -> store_attempt_begin ->
- *   frames (hello, progress, heartbeat, checkpoint, result, error) and
- *   memory polls (RSS from /proc every poll_ms; SIGUSR1 once above the soft
- *   line, SIGKILL above the budget; SIGKILL when no frame came for
- *   hang_timeout) -> both the exit callback and the end of the pipe seen ->
- *   policy_classify + policy_decide -> store_attempt_end -> the Child's
- *   three handles are closed and it is freed in the last close callback.
+ * Life of an attempt (a Child): its states and what each event does are
+ * the table in child.c; here every libuv callback becomes an event
+ * (child_event) and the actions the table returns are carried out:
+ *   spawn (uv_spawn in a new session, report pipe on fd 3) ->
+ *   store_attempt_begin -> frames (checked: numbers in range, files inside
+ *   out_dir with their checksum; rate-limited rows) and memory polls (the
+ *   tree's private RSS every poll_ms) -> exit and end of pipe, or the grace
+ *   timer after the exit -> child_outcome + policy_decide ->
+ *   store_attempt_end -> the Child's four handles are closed and it is
+ *   freed in the last close callback.
  * A job (one per ticker) has at most one Child. The scheduler starts pending
  * jobs whose back-off has passed while placement gives a slot.
  *
- * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker gets
- * SIGTERM (it checkpoints and exits 10), the loop waits for all of them,
- * flushes the store and returns 0. A second signal SIGKILLs every worker and
- * returns at once; the next run's store_recover() closes what was open. */
+ * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker's group
+ * gets SIGTERM (it checkpoints and exits 10), the loop waits for all of
+ * them, flushes the store and returns 0. A second signal SIGKILLs every
+ * worker's group and returns at once; the next run kills groups a dead
+ * supervisor left and store_recover() closes what was open. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
