@@ -16,6 +16,8 @@
  *               error frames as fast as the pipe takes them, then a result
  *   outside     reports a model file outside out_dir (a valid one in /tmp)
  *   badsum      reports its model with a wrong checksum
+ *   nomodel     reports a model file that does not exist
+ *   ckptout     reports a checkpoint outside out_dir (a valid file in /tmp)
  *   bignum      reports progress with episode = 1e18
  *   ctrl        an error frame full of terminal escapes and newlines, exit 12
  *   hang        sends nothing after hello and sleeps 120 s
@@ -210,6 +212,19 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof path, "%s/../outside-%s.model", out, ticker);
 		result(path, write_file(path, text));
 		return 0;
+	} else if (!strcmp(mode, "nomodel")) {
+		result(model, 0x12345678u);
+		return 0;
+	} else if (!strcmp(mode, "ckptout")) {
+		char path[PROTO_STR];
+		snprintf(path, sizeof path, "%s/../outside-%s.ckpt", out, ticker);
+		memset(&m, 0, sizeof m);
+		m.type = MSG_CHECKPOINT;
+		snprintf(m.u.checkpoint.path, sizeof m.u.checkpoint.path, "%s", path);
+		m.u.checkpoint.checksum = write_file(path, "hostile checkpoint\n");
+		m.u.checkpoint.done_episodes = 1;
+		send_msg(&m);
+		sleep_s(5);
 	} else if (!strcmp(mode, "badsum")) {
 		result(model, write_file(model, text) ^ 1u);
 		return 0;

@@ -84,7 +84,7 @@ expect_eq "retry: final state" "$(q retry.db "select state||':'||charged_attempt
 [ -s out-retry/GOOG.model ] || fail "retry: no model"
 
 # --- The soft line: budget.rss 1.5 x the worker's peak with soft_fraction
-# 0.5: above the line it gets SIGUSR1 and writes a checkpoint, it is not
+# 0.3 (crossed early, while it trains): above the line it gets SIGUSR1 and writes a checkpoint, it is not
 # killed. Periodic checkpoints are off (checkpoint_every 1000), so the
 # extra checkpoint is the SIGUSR1's.
 SOFT="--set run.tickers=MSFT --set run.checkpoint_every=1000"
@@ -95,13 +95,30 @@ ck0=$(q cal.db "select count(*) from checkpoints")
 [ "$peak" -gt 0 ] || fail "soft: no peak measured"
 budget=$((peak * 3 / 2))
 TV_FAULT_SLOW_MS=20 "$TV_SUPERVISOR" run run.ini $SOFT --db soft.db --set run.out_dir=out-soft \
-	--set budget.rss=$budget --set budget.soft_fraction=0.5 >soft.out 2>&1 || fail "soft: run failed"
+	--set budget.rss=$budget --set budget.soft_fraction=0.3 >soft.out 2>&1 || fail "soft: run failed"
 grep -q "SIGUSR1 (checkpoint now)" soft.out || fail "soft: no SIGUSR1: $(cat soft.out)"
 expect_eq "soft: one attempt, done, not killed" \
 	"$(q soft.db "select group_concat(exit_kind||':'||coalesce(term_signal, 0)||':'||charged) from attempts")" "done:0:0"
 ck1=$(q soft.db "select count(*) from checkpoints")
 [ "$ck1" -gt "$ck0" ] || fail "soft: $ck1 checkpoints, as many as without SIGUSR1 ($ck0)"
 cmp out-cal/MSFT.model out-soft/MSFT.model || fail "soft: the checkpoint changed the model"
+
+# --- No orphan after one SIGINT: the SIGTERM goes to the worker's whole
+# group, so its children (which hold memory and do not ignore it) go too.
+HOSTILE_MODE=forkmem HOSTILE_MB=8 "$TV_SUPERVISOR" run run.ini --worker "$TV_HOSTILE_WORKER" \
+	--db int.db --set run.out_dir=out-int --set run.tickers=GOOG >int.out 2>&1 &
+sup=$!
+wait_for int.db "select count(*) from attempts where ended_at is null" 30
+sleep 0.5
+[ "$(workers_alive | wc -l)" -ge 3 ] || fail "int: the worker and its two children are not running"
+kill -INT $sup
+set +e
+wait $sup
+rc=$?
+set -e
+expect_eq "int: exit status after SIGINT" "$rc" 0
+expect_eq "int: attempt" "$(q int.db "select exit_kind||':'||charged from attempts")" "interrupted:0"
+[ -z "$(workers_alive)" ] || fail "int: left after SIGINT: $(workers_alive)"
 
 # --- No orphan: a worker whose children share its group and ignore
 # SIGTERM. First SIGINT: they are asked (and ignore it); the second kills
@@ -140,4 +157,25 @@ grep -q "killed 1 worker process group left by a supervisor that died" tree3.out
 	fail "tree: the restart did not report the leftover group: $(cat tree3.out)"
 [ -z "$(workers_alive)" ] || fail "tree: left after the restart: $(workers_alive)"
 expect_eq "tree: done after the restart" "$(q tree2.db "select state from jobs")" done
+
+# --- Starting over is never silent: stopped with a checkpoint, both the
+# checkpoint and its .prev damaged, the rerun starts from scratch and its
+# attempt's reason in the database says so and why.
+TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --db over.db --set run.out_dir=out-over \
+	--set run.tickers=IBM --set run.checkpoint_every=1 >over1.out 2>&1 &
+sup=$!
+wait_for over.db "select count(*) from jobs where done_episodes >= 3" 60
+kill -INT $sup
+wait $sup || fail "over: the stopped run failed"
+ck=$(q over.db "select c.path from jobs j join checkpoints c on c.id = j.ckpt_id")
+[ -n "$ck" ] || fail "over: no checkpoint recorded"
+for f in "$ck" "$ck.prev"; do
+	if [ -f "$f" ]; then printf 'damaged' >"$f"; fi
+done
+"$TV_SUPERVISOR" run run.ini --db over.db --set run.out_dir=out-over --set run.tickers=IBM \
+	>over2.out 2>&1 || fail "over: rerun failed"
+q over.db "select reason from attempts where run_id = 2" | grep -q "started over: checkpoint .*IBM.ckpt is damaged" ||
+	fail "over: no recorded reason: $(q over.db 'select id, run_id, reason from attempts')"
+if grep -q "resuming from" over2.out; then fail "over: the rerun resumed from a damaged checkpoint"; fi
+grep -q "started over: checkpoint" over2.out || fail "over: no log line for starting over"
 echo "ok"
