@@ -86,11 +86,13 @@ static const Key keys[] = {
 	KINTM("run", threads, 1, 1024),
 	KDBL("run", heartbeat, 0, 3600, LO_OPEN),
 	KINT("run", chunks_at_once, 0, 16),
+	KDBL("run", db_lock_timeout, 0, 1e7, LO_OPEN),
 
 	{ "budget", "rss", "budget_rss", T_SIZE, FLD(budget_rss), 0, 0, 0, NULL },
 	{ "budget", "vram", "budget_vram", T_SIZE, FLD(budget_vram), 0, 0, 0, NULL },
 	KINT("budget", poll_ms, 1, 3600000),
 	KDBL("budget", soft_fraction, 0, 1, LO_OPEN),
+	{ "budget", "wal", NULL, T_SIZE, FLD(budget_wal), 0, 0, 0, NULL },
 
 	KINT("rewts", batch_size, 1, 1 << 24),
 	KINTM("rewts", buffer_size, 1, INT_MAX),
@@ -745,6 +747,8 @@ void config_defaults(Config *cfg)
 	cfg->threads = 1;
 	cfg->heartbeat = 1;
 	cfg->chunks_at_once = 0;
+	cfg->db_lock_timeout = 600;
+	cfg->budget_wal = 256ull << 20;
 
 	cfg->budget_rss = 0;
 	cfg->budget_vram = 0;

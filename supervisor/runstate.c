@@ -210,11 +210,16 @@ static int has_trained(const JobRow *j)
 	return j->state == JOB_DONE || j->attempts > 0 || j->done_episodes > 0 || j->ckpt_path[0];
 }
 
-int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char *msg, size_t len)
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int runstate_drift(Store *s, const Config *now, char *const *names, int n, char *msg, size_t len)
 {
 	JobList *l = NULL;
 	Config *was = malloc(sizeof *was);
-	int64_t *sids = sorted(ids, n);
+	char **sids = malloc((size_t)(n > 0 ? n : 1) * sizeof *sids);
 	int r, drifted = 0;
 
 	if (msg && len)
@@ -224,18 +229,20 @@ int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char 
 		free(sids);
 		return -ENOMEM;
 	}
+	memcpy(sids, names, (size_t)n * sizeof *sids);
+	qsort(sids, (size_t)n, sizeof *sids, cmp_name);
 	if ((r = store_jobs_load(s, &l)) < 0) {
 		free(was);
 		free(sids);
 		snprintf(msg, len, "%s", store_errmsg(s));
 		return r;
 	}
-	ids = sids;
 	for (int i = 0; i < l->n; i++) {
 		const JobRow *j = &l->rows[i];
 		char name[128], err[512], diff[2048], line[2300];
 
-		if (!is_member(j->id, ids, n) || !j->config[0] || !has_trained(j))
+		if (!bsearch(&j->ticker, sids, (size_t)n, sizeof *sids, cmp_name) || !j->config[0] ||
+		    !has_trained(j))
 			continue;
 		snprintf(name, sizeof name, "%s: the configuration recorded for %s", store_path(s),
 			 j->ticker);

@@ -36,13 +36,13 @@ int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_
 int runstate_missing_signals(const Config *cfg, char *const *names, int n, char *list,
 			     size_t len);
 
-/* Config drift: the jobs of this run (ids[0..n)) that have trained under a
+/* Config drift: the jobs of this run (tickers names[0..n)) that have trained under a
  * recorded configuration whose model-shaping keys differ from now's.
  * A job never started (no attempt, no progress) does not count. Returns
  * how many differ (0 = none) and a message naming each ticker with its
  * keys and values (cut at len), or a negative errno (store error, or a
  * recorded configuration that does not parse: -EINVAL, named in msg). */
-int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char *msg,
+int runstate_drift(Store *s, const Config *now, char *const *names, int n, char *msg,
 		   size_t len);
 
 /* Records config_text as the configuration of every job of this run that

@@ -57,6 +57,7 @@ for kv in run.name=other run.parallel=4 run.gpus=none run.workers_per_gpu=3 \
 	run.tickers=AAPL,MSFT run.signals_dir=/nonexistent run.signals_required=true \
 	run.data_dir=/nonexistent run.out_dir=/nonexistent \
 	budget.rss=8GiB budget.vram=1GiB budget.poll_ms=7 budget.soft_fraction=0.5 \
+	budget.wal=1MiB run.db_lock_timeout=3 \
 	rewts.min_batch_size=4; do
 	i=$((i + 1))
 	train "k$i" small.ini --set "$kv"
