@@ -2306,6 +2306,21 @@ int run_main(const RunOptions *opt)
 			n_left += sup->jobs[i].state == JOB_PENDING || sup->jobs[i].state == JOB_RUNNING;
 		}
 		int flush_err = store_flush(sup->store);
+		/* The workers are done; what the database still owes waits for
+		 * another program's lock, up to run.db_lock_timeout. */
+		if (flush_err >= 0 && (store_pending_writes(sup->store) > 0 ||
+				       store_pending_rows(sup->store) > 0) &&
+		    store_busy_seconds(sup->store) > 0 && !sup->fatal) {
+			sup_log(sup, NULL, NULL, "%s: locked by another program: waiting up to %.0f s to "
+				"write %d kept changes", store_path(sup->store),
+				sup->cfg.db_lock_timeout - store_busy_seconds(sup->store),
+				store_pending_writes(sup->store));
+			while (flush_err >= 0 && store_pending_writes(sup->store) + store_pending_rows(sup->store) > 0 &&
+			       store_busy_seconds(sup->store) <= sup->cfg.db_lock_timeout) {
+				usleep(200000);
+				flush_err = store_flush(sup->store);
+			}
+		}
 		const char *outcome = sup->fatal ? "error" : sup->stopping ? "stopped" :
 				      n_failed ? "failed" : "finished";
 		if (flush_err < 0 || store_run_end(sup->store, sup->run_id, outcome) < 0) {
