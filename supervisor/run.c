@@ -571,10 +571,10 @@ static int list_tickers(const Config *cfg, char ***ret_names, char *err, size_t 
 				char name[300], why[300];
 				snprintf(name, sizeof name, "%.*s", (int)(len - 4), e->d_name);
 				if (config_check_ticker(name, why, sizeof why) < 0) {
-					closedir(d);
 					rc = -EINVAL;
 					snprintf(err, errlen, "run.data_dir '%s': file '%s': %s (rename it, or "
 						 "list the tickers in run.tickers)", cfg->data_dir, e->d_name, why);
+					closedir(d);
 					goto out;
 				}
 			}
