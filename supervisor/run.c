@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -1554,7 +1555,9 @@ static void schedule(Sup *sup)
 				break;
 			}
 			int sr = spawn_child(sup, job, dev);
-			if (sr < 0 && spawn_transient(sr)) {
+			/* Transient while other workers run (they free what is
+			 * short); with none running, three tries, then it is not. */
+			if (sr < 0 && spawn_transient(sr) && (sup->n_children > 0 || sup->spawn_fails < 3)) {
 				/* Out of processes or descriptors for now: this ticker
 				 * waits (doubling, capped) while the running workers
 				 * go on; the pool is smaller until one can start. */
@@ -1903,7 +1906,13 @@ static int prepare_jobs(Sup *sup, char **names, int n)
 	 * every ticker checked now, not when its turn comes. */
 	rc = runstate_record_config(sup->store, sup->frozen, ids, n, sup->opt->retrain);
 	if (rc >= 0)
-		rc = runstate_check_jobs(sup->store, ids, n, NULL, 0);
+	{
+		char report[1024];
+		if (rc >= 0 && (rc = runstate_check_jobs(sup->store, ids, n, report, sizeof report)) == -EAGAIN) {
+			fprintf(stderr, "tickervisor: cannot check the input files: %s\n", report);
+			goto out;
+		}
+	}
 	if (rc < 0) {
 		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
 		goto out;
@@ -2081,6 +2090,28 @@ int run_main(const RunOptions *opt)
 			"or cpu\n", where, sup->cfg.gpus, detected);
 		rc = RUN_EXIT_USAGE;
 		goto out;
+	}
+	{
+		/* Descriptors: the database, its WAL, shm and locks, the loop's
+		 * own, and a few per worker. libuv aborts (it cannot report it)
+		 * when its signal pipe cannot be made, so the limit is checked
+		 * before anything is opened, and raised to the hard limit if
+		 * that is enough. */
+		struct rlimit rl;
+		rlim_t need = 32 + 6 * (rlim_t)(sup->cfg.parallel + sup->n_gpus * sup->cfg.workers_per_gpu);
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+			if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) {
+				rl.rlim_cur = need;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			} else {
+				fprintf(stderr, "tickervisor: the open files limit (ulimit -n) is %llu; this run "
+					"needs at least %llu (the database and its locks, the event loop, and 6 per "
+					"worker at run.parallel %d); raise it, or lower run.parallel\n",
+					(unsigned long long)rl.rlim_cur, (unsigned long long)need, sup->cfg.parallel);
+				rc = RUN_EXIT_USAGE;
+				goto out;
+			}
+		}
 	}
 	for (int i = 0; i < sup->n_gpus; i++)
 		sup->slots[i] = (PlacementSlot){ .device = sup->gpu_ids[i] };

@@ -49,6 +49,11 @@ int runstate_check_input(const char *path, int prices, char *msg, size_t len)
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
+		if (r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EINTR) {
+			/* Ours, not the file's: the caller must not blame the input. */
+			snprintf(msg, len, "%s: %s", path, strerror(-r));
+			return -EAGAIN;
+		}
 		snprintf(msg, len, "%s: %s", path, r == -ELOOP ? "too many levels of symbolic links "
 			 "(a symlink loop)" : strerror(-r));
 		return r;
@@ -166,9 +171,15 @@ int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_
 
 		if (!is_member(j->id, ids, n) || j->state == JOB_DONE || j->state == JOB_RUNNING)
 			continue;
-		bad = runstate_check_input(j->data_path, 1, msg, sizeof msg) < 0;
-		if (!bad && j->signals_path[0])
-			bad = runstate_check_input(j->signals_path, 0, msg, sizeof msg) < 0;
+		int e = runstate_check_input(j->data_path, 1, msg, sizeof msg);
+		if (e >= 0 && j->signals_path[0])
+			e = runstate_check_input(j->signals_path, 0, msg, sizeof msg);
+		if (e == -EAGAIN) {
+			append(report, len, "\n", msg);
+			r = -EAGAIN;
+			break;
+		}
+		bad = e < 0;
 		if (bad) {
 			snprintf(reason, sizeof reason, "%s%s", RUNSTATE_INPUT_PREFIX, msg);
 			r = store_job_mark(s, j->id, JOB_FAILED, reason);
