@@ -638,6 +638,19 @@ out:
 	return code;
 }
 
+/* A checkpoint from other data or another configuration never becomes
+ * usable by retrying: the message names the way out. */
+static void resume_hint(Worker *w, int r)
+{
+	char msg[sizeof(w->err)];
+
+	if (r != -EINVAL)
+		return;
+	/* First, so that a reason cut to fit the protocol keeps it. */
+	snprintf(msg, sizeof(msg), "%s", w->err);
+	snprintf(w->err, sizeof(w->err), "needs --retrain (--retry-failed cannot fix it): %s", msg);
+}
+
 /* Resumes from path, or from path.prev when path is missing or damaged
  * (a crash between the two renames of a checkpoint write). */
 static int resume(Worker *w)
@@ -795,6 +808,7 @@ static int run_lstm(Worker *w, const char *device_name)
 		r = lstm_resume(w);
 		if (r < 0) {
 			code = code_for(r);
+			resume_hint(w, r);
 			send_error(w, code, w->err);
 			goto out;
 		}
@@ -955,6 +969,7 @@ int main(int argc, char **argv)
 		r = resume(&w);
 		if (r < 0) {
 			code = code_for(r);
+			resume_hint(&w, r);
 			send_error(&w, code, w.err);
 			goto out;
 		}
