@@ -2240,17 +2240,31 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
+	for (int i = 0; i < sup->n_jobs; i++) {
+		char w[1200];
+		size_t used = strlen(sup->warn_signals);
+		if (!sup->jobs[i].signals_path || !sup->jobs[i].signals_path[0] ||
+		    !runstate_signals_outside(sup->jobs[i].signals_path, sup->jobs[i].data_path, w, sizeof w))
+			continue;
+		if (used + 2 < sizeof sup->warn_signals)
+			snprintf(sup->warn_signals + used, sizeof sup->warn_signals - used, "%s%s",
+				 used ? "\n" : "", w);
+	}
 	if (n_missing) {
 		char w[1200];
 		snprintf(w, sizeof w, "run.signals_dir %s has no signals file for %d ticker%s (they "
 			 "train without signals): %s", sup->cfg.signals_dir, n_missing,
 			 n_missing == 1 ? "" : "s", missing);
-		if (store_run_warn(sup->store, sup->run_id, w) < 0) {
-			fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
-			rc = RUN_EXIT_STORE;
-			goto out;
-		}
-		snprintf(sup->warn_signals, sizeof sup->warn_signals, "%s", w);
+		size_t used = strlen(sup->warn_signals);
+		if (used + 2 < sizeof sup->warn_signals)
+			snprintf(sup->warn_signals + used, sizeof sup->warn_signals - used, "%s%s",
+				 used ? "\n" : "", w);
+	}
+	/* The warnings about signals, for the log below and for status. */
+	if (sup->warn_signals[0] && store_run_warn(sup->store, sup->run_id, sup->warn_signals) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+		rc = RUN_EXIT_STORE;
+		goto out;
 	}
 	sup->worker_log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 
@@ -2265,8 +2279,11 @@ int run_main(const RunOptions *opt)
 			sup->cfg.parallel, sup->n_gpus ? "gpus" : "cpu",
 			sup->cfg.budget_rss ? fmt_bytes(sup->cfg.budget_rss, b1, sizeof b1) : "none",
 			dbpath, n_lost ? " (recovered attempts of a lost supervisor)" : "");
-		if (sup->warn_signals[0])
-			sup_log(sup, NULL, NULL, "warning: %s", sup->warn_signals);
+		for (const char *w = sup->warn_signals; *w;) {
+			size_t wl = strcspn(w, "\n");
+			sup_log(sup, NULL, NULL, "warning: %.*s", (int)wl, w);
+			w += wl + (w[wl] == '\n');
+		}
 		for (int i = 0; i < sup->n_jobs; i++) {
 			const char *why = sup->jobs[i].reason ? sup->jobs[i].reason : "";
 			if (sup->jobs[i].state != JOB_FAILED)

@@ -215,6 +215,86 @@ int runstate_missing_signals(const Config *cfg, char *const *names, int n, char 
 	return missing;
 }
 
+/* The first and last value of the date column of a CSV file (ISO dates
+ * compare as strings): from the header, the first data line and the last
+ * line. Returns 0, or -1 when they cannot be found (the worker reports
+ * the file's own errors). */
+static int date_span(const char *path, char first[16], char last[16])
+{
+	char head[4096], tail[4096];
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), col = -1, r = -1;
+	struct stat st;
+	ssize_t n, m;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (n = pread(fd, head, sizeof head - 1, 0)) <= 0)
+		goto out;
+	head[n] = '\0';
+	off_t at = st.st_size > (off_t)sizeof tail - 1 ? st.st_size - (off_t)sizeof tail + 1 : 0;
+	if ((m = pread(fd, tail, sizeof tail - 1, at)) <= 0)
+		goto out;
+	tail[m] = '\0';
+	/* The date column's index in the header. */
+	char *line = head + (memcmp(head, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0);
+	char *nl = strchr(line, '\n');
+	if (!nl)
+		goto out;
+	*nl = '\0';
+	for (int i = 0; *line; i++) {
+		size_t k = strcspn(line, ",");
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(k < 63 ? k : 63), line);
+		if (header_has(name, "date"))
+			col = i;
+		line += k + (line[k] == ',');
+		if (!k && !*line)
+			break;
+	}
+	if (col < 0)
+		goto out;
+	/* Field col of a line into out. */
+	char *rows[2] = { nl + 1, NULL };
+	size_t tl = strlen(tail);
+	while (tl > 0 && (tail[tl - 1] == '\n' || tail[tl - 1] == '\r'))
+		tail[--tl] = '\0';
+	char *lastnl = strrchr(tail, '\n');
+	rows[1] = lastnl ? lastnl + 1 : NULL;
+	if (!rows[1])
+		goto out;
+	for (int w = 0; w < 2; w++) {
+		char *p = rows[w], *out = w ? last : first;
+		for (int i = 0; i < col && p; i++) {
+			p = strchr(p, ',');
+			p = p ? p + 1 : NULL;
+		}
+		if (!p)
+			goto out;
+		while (*p == ' ' || *p == '"')
+			p++;
+		if (strlen(p) < 10)
+			goto out;
+		snprintf(out, 16, "%.10s", p);
+	}
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+int runstate_signals_outside(const char *signals, const char *prices, char *msg, size_t len)
+{
+	char sf[16], sl[16], pf[16], pl[16];
+
+	if (date_span(signals, sf, sl) < 0 || date_span(prices, pf, pl) < 0)
+		return 0;
+	if (strcmp(sl, pf) >= 0 && strcmp(sf, pl) <= 0)
+		return 0;
+	snprintf(msg, len, "%s: signals from %s to %s, entirely outside the prices of %s (%s to %s): "
+		 "no signal reaches the training", signals, sf, sl, prices, pf, pl);
+	return 1;
+}
+
 /* A job that has trained (or started to): anything to drift from. */
 static int has_trained(const JobRow *j)
 {

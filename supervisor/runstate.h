@@ -39,6 +39,11 @@ int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_
 int runstate_missing_signals(const Config *cfg, char *const *names, int n, char *list,
 			     size_t len);
 
+/* 1 (and a warning in msg) when the signals file's dates lie entirely
+ * outside the prices file's (first and last row of each), else 0 (also
+ * when either cannot be read: the worker reports that). */
+int runstate_signals_outside(const char *signals, const char *prices, char *msg, size_t len);
+
 /* Config drift: the jobs of this run (tickers names[0..n)) that have trained under a
  * recorded configuration whose model-shaping keys differ from now's.
  * A job never started (no attempt, no progress) does not count. Returns

@@ -6,7 +6,8 @@
 #   retried, the reason names file and cause; the limit named), the others
 #   train; a fixed file lets the ticker go on the next run;
 # - the data_dir scan accepts exactly the names run.tickers accepts;
-# - signals_dir lacking a ticker's file: a warning in log and status;
+# - signals_dir lacking a ticker's file, or signals entirely outside the
+#   price range: a warning in log and status;
 #   run.signals_required = true makes it an error;
 # - run.device = cuda without a GPU: an error naming the key;
 # - out_dir locked: a second supervisor with another --db is refused;
@@ -76,6 +77,14 @@ awk -F, 'NR == 1 { print "date,direction,confidence"; next } NR % 20 == 2 { prin
 grep -q "warning: run.signals_dir .* has no signals file for 1 ticker (they train without signals): AAPL" sig.out ||
 	fail "no signals warning in the log: $(head -3 sig.out)"
 "$TV_SUPERVISOR" status sig.db | grep -q "^warning: run.signals_dir .*AAPL" || fail "no warning in status"
+# Signals entirely outside the price range: a warning.
+printf 'date,direction,confidence\n1990-01-02,1,2\n1990-02-01,-1,1\n' >sig/AAPL.csv
+"$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL --set run.signals_dir="$T/sig" --db sig3.db \
+	--set run.out_dir=sigout3 >sig3.out 2>&1 || fail "signals run 3: $(tail -3 sig3.out)"
+grep -q "warning: .*sig/AAPL.csv: signals from 1990-01-02 to 1990-02-01, entirely outside the prices" sig3.out ||
+	fail "no out-of-range warning: $(head -4 sig3.out)"
+grep -q "GOOG.csv: signals from" sig3.out && fail "GOOG's signals (in range) warned about"
+rm sig/AAPL.csv
 set +e
 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL --set run.signals_dir="$T/sig" --db sig2.db \
 	--set run.out_dir=sigout2 --set run.signals_required=true >sig2.out 2>&1
