@@ -88,11 +88,13 @@ static const Key keys[] = {
 	KINT("run", chunks_at_once, 0, 16),
 	KSTR("run", metrics_file, T_PATH, 0),
 	KINT("run", keep_checkpoints, 0, 1),
+	KDBL("run", db_lock_timeout, 0, 1e7, LO_OPEN),
 
 	{ "budget", "rss", "budget_rss", T_SIZE, FLD(budget_rss), 0, 0, 0, NULL },
 	{ "budget", "vram", "budget_vram", T_SIZE, FLD(budget_vram), 0, 0, 0, NULL },
 	KINT("budget", poll_ms, 1, 3600000),
 	KDBL("budget", soft_fraction, 0, 1, LO_OPEN),
+	{ "budget", "wal", NULL, T_SIZE, FLD(budget_wal), 0, 0, 0, NULL },
 
 	KINT("rewts", batch_size, 1, 1 << 24),
 	KINTM("rewts", buffer_size, 1, INT_MAX),
@@ -747,6 +749,8 @@ void config_defaults(Config *cfg)
 	cfg->threads = 1;
 	cfg->heartbeat = 1;
 	cfg->chunks_at_once = 0;
+	cfg->db_lock_timeout = 600;
+	cfg->budget_wal = 256ull << 20;
 
 	cfg->budget_rss = 0;
 	cfg->budget_vram = 0;

@@ -49,12 +49,16 @@ typedef struct Config {
 	                                 * "" = none; relative to the config file's folder */
 	int keep_checkpoints;           /* 1: keep a done ticker's checkpoints (default 0:
 	                                 * removed once its model is recorded) */
+	double db_lock_timeout;         /* seconds the database may stay locked by another
+	                                 * program before the run stops its workers (default 600) */
 
 	/* [budget] */
 	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */
 	uint64_t budget_vram;           /* bytes, 0 = unlimited */
 	int poll_ms;                    /* default 100 */
 	double soft_fraction;           /* ask for a checkpoint above this share of the budget (default 0.9) */
+	uint64_t budget_wal;            /* WAL bytes past which the supervisor warns and
+	                                 * checkpoints as soon as it can (default 256 MiB) */
 
 	/* [rewts] */
 	int batch_size;                 /* default 128 */

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -50,6 +51,7 @@
 #include "shard.h"
 #include "nvml.h"
 #include "metrics.h"
+#include "runstate.h"
 #include "status.h"
 #include "store.h"
 
@@ -76,6 +78,7 @@ typedef struct Job {
 	const char *signals_path;
 	char *ckpt_path;          /* last good checkpoint, NULL if none */
 	uint32_t ckpt_checksum;
+	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
 	int batch_size;
 	int charged;              /* charged attempts since the last (re)queue */
@@ -139,6 +142,13 @@ struct Sup {
 	Config cfg;
 	const RunOptions *opt;
 	char config_abs[PATH_MAX];
+	char *frozen;             /* the run's configuration text, what every worker gets */
+	size_t frozen_len;
+	int out_lock;             /* flock'd OUT/.tickervisor.lock, -1 if none */
+	uint64_t busy_log_ms;     /* loop time of the last "database locked" line */
+	int wal_over;             /* the WAL is past budget.wal (warned) */
+	int spawn_fails;          /* transient spawn failures in a row */
+	char warn_signals[1200];  /* the run's warning about missing signals files, "" if none */
 	char worker[PATH_MAX];
 	char out_dir[PATH_MAX];
 	Store *store;
@@ -570,6 +580,18 @@ static int list_tickers(const Config *cfg, char ***ret_names, char *err, size_t 
 			size_t len = strlen(e->d_name);
 			if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".csv"))
 				continue;
+			{
+				/* The names run.tickers would accept, no others. */
+				char name[300], why[300];
+				snprintf(name, sizeof name, "%.*s", (int)(len - 4), e->d_name);
+				if (config_check_ticker(name, why, sizeof why) < 0) {
+					rc = -EINVAL;
+					snprintf(err, errlen, "run.data_dir '%s': file '%s': %s (rename it, or "
+						 "list the tickers in run.tickers)", cfg->data_dir, e->d_name, why);
+					closedir(d);
+					goto out;
+				}
+			}
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
 				char **nn = realloc(names, sizeof *names * (size_t)cap);
@@ -779,6 +801,7 @@ static void flush_pending(Child *c)
 				free(job->ckpt_path);
 				job->ckpt_path = strdup(c->pending_ckpt.path);
 				job->ckpt_checksum = c->pending_ckpt.checksum;
+				job->ckpt_pos = c->pending_ckpt;
 			}
 		}
 	}
@@ -1007,6 +1030,7 @@ static void record_frame(Child *c, const Msg *m)
 			free(job->ckpt_path);
 			job->ckpt_path = strdup(m->u.checkpoint.path);
 			job->ckpt_checksum = m->u.checkpoint.checksum;
+			job->ckpt_pos = m->u.checkpoint;
 			sup_log(sup, job, c, "checkpoint chunk %lld episode %lld (%lld episodes done)",
 				(long long)m->u.checkpoint.chunk, (long long)m->u.checkpoint.episode,
 				(long long)m->u.checkpoint.done_episodes);
@@ -1328,36 +1352,59 @@ static void poll_cb(uv_timer_t *t)
 	}
 }
 
-/* Picks the checkpoint to resume from: the recorded one if its checksum
- * matches; else its ".prev" (the worker renames the old one there before
- * the new one is recorded) if that matches; else none (start over). */
+/* Picks the checkpoint to resume from: the recorded file if its own
+ * checksum trailer holds, else its ".prev" (the worker renames the old one
+ * there before writing the new one) if that holds; else none (start
+ * over). The database may be behind the files (its commits failed while
+ * the worker went on checkpointing): a file whose own CRC holds is the
+ * newest durable state, and the worker checks its ticker, configuration
+ * and data fingerprint before using it. note gets how the attempt starts
+ * (attempts.resume); *ret_crc the chosen file's checksum. */
 static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *note,
-			       size_t note_len)
+			       size_t note_len, uint32_t *ret_crc)
 {
+	note[0] = '\0';
 	if (!job->ckpt_path || !job->ckpt_path[0])
 		return NULL;
 	uint32_t crc;
-	int err = checksum_file_trailer(job->ckpt_path, &crc);
-	if (err == 0 && crc == job->ckpt_checksum)
-		return job->ckpt_path;
-	snprintf(buf, len, "%s.prev", job->ckpt_path);
-	uint32_t pcrc;
-	if (checksum_file_trailer(buf, &pcrc) == 0 && pcrc == job->ckpt_checksum)
-		return buf;
+	const char *pick = NULL;
+	if (checksum_file_trailer(job->ckpt_path, &crc) == 0) {
+		pick = job->ckpt_path;
+	} else {
+		snprintf(buf, len, "%s.prev", job->ckpt_path);
+		if (checksum_file_trailer(buf, &crc) == 0)
+			pick = buf;
+	}
 	char e1[PROTO_STR * 4];
-	snprintf(note, note_len, "started over: checkpoint %s %s, and no .prev matches its "
-		 "recorded checksum %08x", esc(job->ckpt_path, e1, sizeof e1),
-		 err == -ENOENT ? "is missing" : err < 0 ? "is damaged" : "has another checksum",
-		 job->ckpt_checksum);
-	sup_log(sup, job, NULL, "%s", note);
-	return NULL;
+	if (!pick) {
+		snprintf(note, note_len, "started over: neither %s nor its .prev is a whole checkpoint "
+			 "(missing, or its own checksum fails)", esc(job->ckpt_path, e1, sizeof e1));
+		sup_log(sup, job, NULL, "%s", note);
+		return NULL;
+	}
+	if (crc == job->ckpt_checksum)
+		snprintf(note, note_len, "resuming from %s", esc(pick, e1, sizeof e1));
+	else
+		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
+			 "recorded %08x: corrected)", esc(pick, e1, sizeof e1), crc, job->ckpt_checksum);
+	*ret_crc = crc;
+	return pick;
+}
+
+/* Transient failures to start a worker: retried after a back-off. */
+static int spawn_transient(int r)
+{
+	return r == UV_EAGAIN || r == UV_EMFILE || r == UV_ENFILE || r == UV_ENOMEM ||
+	       r == UV_ENOBUFS || r == -ENOMEM;
 }
 
 /* Starts an attempt for job on device gpu. Returns 0, or a negative errno
  * (spawn failed; logged). */
 static int spawn_child(Sup *sup, Job *job, int gpu)
 {
-	char bs[64], cuda_env[64], prev[PATH_MAX + 8];
+	char bs[64], cuda_env[64], blas_env[64], prev[PATH_MAX + 8], note[PATH_MAX + 200];
+	int cfg_pipe[2] = { -1, -1 };
+	uint32_t resume_crc = 0;
 	/* Every --set pair, plus at most 22 fixed arguments and the NULL. */
 	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 24, sizeof *argv);
 	char **env = NULL;
@@ -1379,17 +1426,39 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		return -ENOMEM;
 	}
 
+	/* The configuration frozen at the run's start (the --set overrides
+	 * are in it), through a pipe on fd 4: the text fits the pipe's buffer
+	 * (64 KiB), so it is written and closed before the worker starts. */
+	if (pipe2(cfg_pipe, O_CLOEXEC) < 0) {
+		rc = -errno;
+		sup_log(sup, job, NULL, "cannot create the configuration pipe: %s", strerror(errno));
+		proto_decoder_free(c->dec);
+		free(c);
+		free(argv);
+		return rc;
+	}
+	if (write(cfg_pipe[1], sup->frozen, sup->frozen_len) != (ssize_t)sup->frozen_len) {
+		rc = -errno;
+		sup_log(sup, job, NULL, "cannot write the configuration pipe: %s", strerror(errno));
+		close(cfg_pipe[0]);
+		close(cfg_pipe[1]);
+		proto_decoder_free(c->dec);
+		free(c);
+		free(argv);
+		return rc;
+	}
+	close(cfg_pipe[1]);
 	argv[argc++] = sup->worker;
 	argv[argc++] = "--config";
 	argv[argc++] = sup->config_abs;
-	for (int i = 0; i < sup->opt->n_sets; i++) {
-		argv[argc++] = "--set";
-		argv[argc++] = sup->opt->sets[i];
-	}
+	argv[argc++] = "--config-fd";
+	argv[argc++] = "4";
 	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->batch_size);
 	argv[argc++] = "--set";
 	argv[argc++] = bs;
-	if (gpu == PLACEMENT_CPU) {
+	/* auto is the one setting that falls back to the CPU (run_main refuses
+	 * cuda without a GPU). */
+	if (gpu == PLACEMENT_CPU && !strcmp(sup->cfg.device, "auto")) {
 		argv[argc++] = "--set";
 		argv[argc++] = "run.device=cpu";
 	}
@@ -1403,8 +1472,9 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	}
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
-	const char *resume = resume_path(sup, job, prev, sizeof prev, c->start_note,
-					 sizeof c->start_note);
+	const char *resume = resume_path(sup, job, prev, sizeof prev, note, sizeof note, &resume_crc);
+	if (!resume && note[0])  /* started over: the attempt's reason says so too */
+		snprintf(c->start_note, sizeof c->start_note, "%s", note);
 	if (resume) {
 		argv[argc++] = "--resume";
 		argv[argc++] = resume;
@@ -1419,15 +1489,21 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	int n_env = 0;
 	while (environ[n_env])
 		n_env++;
-	env = calloc((size_t)n_env + 2, sizeof *env);
+	env = calloc((size_t)n_env + 3, sizeof *env);
 	if (!env) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	int k = 0;
 	for (int i = 0; i < n_env; i++)
-		if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21))
+		if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) &&
+		    strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21))
 			env[k++] = environ[i];
+	/* OpenBLAS sizes its thread pool from this at load time, before the
+	 * worker can call openblas_set_num_threads: without it, a worker under
+	 * a process limit fails to create threads it never uses. */
+	snprintf(blas_env, sizeof blas_env, "OPENBLAS_NUM_THREADS=%d", sup->cfg.threads);
+	env[k++] = blas_env;
 	if (gpu == PLACEMENT_CPU)
 		snprintf(cuda_env, sizeof cuda_env, "CUDA_VISIBLE_DEVICES=");
 	else
@@ -1441,7 +1517,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	 * job's bookkeeping on ext4. */
 	int logfd = sup->worker_log;
 
-	uv_stdio_container_t stdio[4];
+	uv_stdio_container_t stdio[5];
 	stdio[0].flags = UV_IGNORE;
 	if (logfd >= 0) {
 		stdio[1].flags = UV_INHERIT_FD;
@@ -1459,6 +1535,8 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	c->handles_open++;
 	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[3].data.stream = (uv_stream_t *)&c->pipe;
+	stdio[4].flags = UV_INHERIT_FD;
+	stdio[4].data.fd = cfg_pipe[0];
 
 	uv_process_options_t po;
 	memset(&po, 0, sizeof po);
@@ -1467,7 +1545,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	po.env = env;
 	po.exit_cb = exit_cb;
 	po.stdio = stdio;
-	po.stdio_count = 4;
+	po.stdio_count = 5;
 	/* A new session: the worker leads its own process group, which gets
 	 * every signal of ours, and a terminal's ^C does not reach it. */
 	po.flags = UV_PROCESS_DETACHED;
@@ -1476,11 +1554,14 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	c->start_ms = c->last_frame_ms = uv_now(&sup->loop);
 	c->start_ns = uv_hrtime();
 	int r = uv_spawn(&sup->loop, &c->proc, &po);
+	close(cfg_pipe[0]);
+	cfg_pipe[0] = -1;
 	c->handles_open++;
 	if (r < 0) {
 		sup_log(sup, job, NULL, "spawn %s failed: %s", sup->worker, uv_strerror(r));
-		fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
-			uv_strerror(r));
+		if (!spawn_transient(r))
+			fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
+				uv_strerror(r));
 		uv_close((uv_handle_t *)&c->proc, child_close_cb);
 		uv_close((uv_handle_t *)&c->pipe, child_close_cb);
 		rc = r;
@@ -1516,9 +1597,22 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	else
 		snprintf(where, sizeof where, "gpu %d", gpu);
 	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
-	if (resume) {
-		char e1[PROTO_STR * 4];
-		sup_log(sup, job, c, "resuming from %s", esc(resume, e1, sizeof e1));
+	if (note[0]) {
+		sup_log(sup, job, c, "%s", note);
+		if (c->attempt_id > 0 && (err = store_attempt_note(sup->store, c->attempt_id, note)) < 0)
+			fatal_store(sup, job, "store_attempt_note", err);
+	}
+	if (resume && resume_crc != job->ckpt_checksum && c->attempt_id > 0) {
+		/* The database is corrected from the file: a checkpoint row of no
+		 * attempt (none of ours reported it) with the file's checksum; its
+		 * position is the last recorded one, a lower bound (only the worker
+		 * reads the file's), until the worker's next checkpoint. */
+		MsgCheckpoint ck = job->ckpt_pos;
+		ck.checksum = resume_crc;
+		snprintf(ck.path, sizeof ck.path, "%s", resume);
+		if ((err = store_checkpoint_add(sup->store, job->id, 0, &ck)) < 0)
+			fatal_store(sup, job, "store_checkpoint_add", err);
+		job->ckpt_checksum = resume_crc;
 	}
 	c = NULL;
 out:
@@ -1563,12 +1657,36 @@ static void schedule(Sup *sup)
 				waiting = 1;
 				break;
 			}
-			if (spawn_child(sup, job, dev) < 0) {
+			int sr = spawn_child(sup, job, dev);
+			/* Transient while other workers run (they free what is
+			 * short); with none running, three tries, then it is not. */
+			if (sr < 0 && spawn_transient(sr) && (sup->n_children > 0 || sup->spawn_fails < 3)) {
+				/* Out of processes or descriptors for now: this ticker
+				 * waits (doubling, capped) while the running workers
+				 * go on; the pool is smaller until one can start. */
+				double d = sup->cfg.backoff * (double)(1u << (sup->spawn_fails < 10 ? sup->spawn_fails : 10));
+				if (d < 0.1)
+					d = 0.1;
+				if (d > POLICY_BACKOFF_MAX_S)
+					d = POLICY_BACKOFF_MAX_S;
+				sup->spawn_fails++;
+				job->not_before = now + (uint64_t)(d * 1000.0);
+				sup_log(sup, job, NULL, "cannot start a worker now (%s; %d running): retrying in %.1f s",
+					uv_strerror(sr), sup->n_children, d);
+				waiting = 1;
+				if (job->not_before < wake)
+					wake = job->not_before;
+				break;
+			}
+			if (sr < 0) {
 				/* A worker that cannot be started at all: stop the run. */
+				fprintf(stderr, "tickervisor: cannot start the worker %s: %s; stopping the run\n",
+					sup->worker, uv_strerror(sr));
 				sup->fatal = 1;
 				sup->stopping = 1;
 				break;
 			}
+			sup->spawn_fails = 0;
 			if (sup->stopping)
 				break;
 		}
@@ -1630,6 +1748,75 @@ static void write_metrics(Sup *sup)
 	    !sup->metrics_warned) {
 		sup->metrics_warned = 1;
 		sup_log(sup, NULL, NULL, "run.metrics_file not written: %s", err);
+}
+
+/* Once a second: the database file is still ours, another program's lock
+ * is waited out (up to run.db_lock_timeout), the WAL stays under
+ * budget.wal. */
+static void watch_store(Sup *sup)
+{
+	uint64_t now = uv_now(&sup->loop);
+	char b1[32], b2[32];
+	int err;
+
+	if (!sup->fatal && (err = store_check_file(sup->store)) < 0) {
+		fatal_store(sup, NULL, "database check", err);
+		return;
+	}
+	double busy = store_busy_seconds(sup->store);
+	if (busy > 0 && !sup->fatal) {
+		if (busy > sup->cfg.db_lock_timeout) {
+			sup_log(sup, NULL, NULL, "%s: locked by another program for %.0f s (run.db_lock_timeout "
+				"%g s): stopping the workers; run again once the lock is released",
+				store_path(sup->store), busy, sup->cfg.db_lock_timeout);
+			fprintf(stderr, "tickervisor: %s: locked by another program for %.0f s: stopping\n",
+				store_path(sup->store), busy);
+			sup->fatal = 1;
+			if (!sup->stopping) {
+				sup->stopping = 1;
+				for (int i = 0; i < sup->n_jobs; i++)
+					if (sup->jobs[i].child)
+						child_event(sup->jobs[i].child, CE_STOP, NULL, NULL);
+			}
+		} else if (!sup->busy_log_ms || now - sup->busy_log_ms >= 10000) {
+			sup->busy_log_ms = now;
+			sup_log(sup, NULL, NULL, "%s: locked by another program for %.0f s: %d state "
+				"change%s kept, retried every second; workers go on",
+				store_path(sup->store), busy, store_pending_writes(sup->store),
+				store_pending_writes(sup->store) == 1 ? "" : "s");
+		}
+	} else if (sup->busy_log_ms && busy == 0) {
+		sup->busy_log_ms = 0;
+		sup_log(sup, NULL, NULL, "%s: the lock is released; every kept change is written",
+			store_path(sup->store));
+	}
+	uint64_t wal = store_wal_bytes(sup->store);
+	if (sup->cfg.budget_wal && wal > sup->cfg.budget_wal) {
+		/* A reader's open transaction keeps SQLite from reusing the WAL:
+		 * try to checkpoint it now (never waits), outside our own
+		 * transaction. */
+		sup_commit(sup);
+		int cr = store_wal_checkpoint(sup->store);
+		if (cr < 0 && !sup->wal_over) {
+			char w[256], all[1600];
+			sup->wal_over = 1;
+			snprintf(w, sizeof w, "the WAL (%s-wal) is %s, past budget.wal %s: a reader holds "
+				 "a transaction open; checkpointing as soon as it can",
+				 store_path(sup->store), fmt_bytes(wal, b1, sizeof b1),
+				 fmt_bytes(sup->cfg.budget_wal, b2, sizeof b2));
+			sup_log(sup, NULL, NULL, "warning: %s", w);
+			snprintf(all, sizeof all, "%s%s%s", sup->warn_signals,
+				 sup->warn_signals[0] ? "\n" : "", w);
+			if ((err = store_run_warn(sup->store, sup->run_id, all)) < 0)
+				sup_log(sup, NULL, NULL, "cannot record the warning: %s",
+					store_errmsg(sup->store));
+		}
+	}
+	if (sup->wal_over && store_wal_bytes(sup->store) <= sup->cfg.budget_wal) {
+		sup->wal_over = 0;
+		sup_log(sup, NULL, NULL, "the WAL is checkpointed (%s)",
+			fmt_bytes(store_wal_bytes(sup->store), b1, sizeof b1));
+		store_run_warn(sup->store, sup->run_id, sup->warn_signals);
 	}
 }
 
@@ -1646,6 +1833,7 @@ static void flush_cb(uv_timer_t *t)
 		fatal_store(sup, NULL, "store_flush", err);
 	if (uv_now(&sup->loop) - sup->metrics_at >= 5000)
 		write_metrics(sup);
+	watch_store(sup);
 	if (sup->tty) {
 		/* status_render() takes its own read snapshot (store_begin), which
 		 * cannot nest inside the iteration's open transaction. */
@@ -1750,6 +1938,9 @@ static int load_jobs(Sup *sup, int64_t *ids, int n)
 		j->signals_path = r->signals_path;
 		j->ckpt_path = r->ckpt_path[0] ? strdup(r->ckpt_path) : NULL;
 		j->ckpt_checksum = r->ckpt_checksum;
+		j->ckpt_pos.chunk = r->ckpt_chunk;
+		j->ckpt_pos.episode = r->ckpt_episode;
+		j->ckpt_pos.done_episodes = r->ckpt_done_episodes;
 		j->state = r->state;
 		j->batch_size = r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size;
 		j->charged = r->charged_attempts;
@@ -1847,6 +2038,21 @@ static int prepare_jobs(Sup *sup, char **names, int n)
 			goto out;
 		}
 	}
+	/* The configuration each job trains under, and the input files of
+	 * every ticker checked now, not when its turn comes. */
+	rc = runstate_record_config(sup->store, sup->frozen, ids, n, sup->opt->retrain);
+	if (rc >= 0)
+	{
+		char report[1024];
+		if (rc >= 0 && (rc = runstate_check_jobs(sup->store, ids, n, report, sizeof report)) == -EAGAIN) {
+			fprintf(stderr, "tickervisor: cannot check the input files: %s\n", report);
+			goto out;
+		}
+	}
+	if (rc < 0) {
+		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+		goto out;
+	}
 	rc = load_jobs(sup, ids, n);
 	if (rc < 0)
 		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
@@ -1937,14 +2143,13 @@ int run_main(const RunOptions *opt)
 	char err[STORE_ERR_MAX + 256];
 	char **names = NULL;
 	int n_names = 0, rc = RUN_EXIT_OK, loop_ready = 0;
-	char *config_text = NULL;
-	size_t config_len = 0;
 	if (!sup) {
 		fprintf(stderr, "tickervisor: out of memory\n");
 		return RUN_EXIT_USAGE;
 	}
 	sup->opt = opt;
 	sup->worker_log = -1;
+	sup->out_lock = -1;
 	signal(SIGPIPE, SIG_IGN);
 	/* Each attempt allocates and frees a decoder buffer (64 KiB) and
 	 * more: without this, glibc gives the heap top back with brk and
@@ -1970,6 +2175,14 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
+	/* The run's configuration, fixed now: recorded, and what every
+	 * worker of the run gets (never the file, which may change). */
+	sup->frozen = config_write_text(&sup->cfg, &sup->frozen_len);
+	if (!sup->frozen) {
+		fprintf(stderr, "tickervisor: out of memory writing the configuration text\n");
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
 	if (!realpath(opt->config_path, sup->config_abs)) {
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, strerror(errno));
 		rc = RUN_EXIT_USAGE;
@@ -1981,6 +2194,37 @@ int run_main(const RunOptions *opt)
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, err);
 		rc = RUN_EXIT_USAGE;
 		goto out;
+	}
+	if (!strcmp(sup->cfg.device, "cuda") && sup->n_gpus == 0) {
+		char where[CONFIG_PATH_MAX + 64];
+		config_origin(&sup->cfg, "run.device", where, sizeof where);
+		fprintf(stderr, "tickervisor: %s: key 'run.device' is cuda, but this run has no GPU "
+			"(run.gpus = %s, %d detected); set run.device = auto to fall back to the CPU, "
+			"or cpu\n", where, sup->cfg.gpus, detected);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	{
+		/* Descriptors: the database, its WAL, shm and locks, the loop's
+		 * own, and a few per worker. libuv aborts (it cannot report it)
+		 * when its signal pipe cannot be made, so the limit is checked
+		 * before anything is opened, and raised to the hard limit if
+		 * that is enough. */
+		struct rlimit rl;
+		rlim_t need = 32 + 6 * (rlim_t)(sup->cfg.parallel + sup->n_gpus * sup->cfg.workers_per_gpu);
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+			if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need) {
+				rl.rlim_cur = need;
+				setrlimit(RLIMIT_NOFILE, &rl);
+			} else {
+				fprintf(stderr, "tickervisor: the open files limit (ulimit -n) is %llu; this run "
+					"needs at least %llu (the database and its locks, the event loop, and 6 per "
+					"worker at run.parallel %d); raise it, or lower run.parallel\n",
+					(unsigned long long)rl.rlim_cur, (unsigned long long)need, sup->cfg.parallel);
+				rc = RUN_EXIT_USAGE;
+				goto out;
+			}
+		}
 	}
 	for (int i = 0; i < sup->n_gpus; i++)
 		sup->slots[i] = (PlacementSlot){ .device = sup->gpu_ids[i] };
@@ -2028,6 +2272,26 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
+	char missing[1024];
+	int n_missing = runstate_missing_signals(&sup->cfg, names, n_names, missing, sizeof missing);
+	if (n_missing && sup->cfg.signals_required) {
+		fprintf(stderr, "tickervisor: run.signals_required: run.signals_dir '%s' has no signals "
+			"file for %d ticker%s: %s\n", sup->cfg.signals_dir, n_missing,
+			n_missing == 1 ? "" : "s", missing);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	/* out_dir is locked like the database: two supervisors (with two
+	 * databases) must not write the same models and checkpoints. */
+	{
+		char lock[PATH_MAX + 32], why[PATH_MAX + 128];
+		snprintf(lock, sizeof lock, "%s/.tickervisor.lock", sup->out_dir);
+		if (store_lock_file(lock, "output folder", &sup->out_lock, why, sizeof why) < 0) {
+			fprintf(stderr, "tickervisor: run.out_dir %s: %s\n", sup->out_dir, why);
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
+	}
 	/* Descendants of workers that escape their group come back to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
@@ -2057,17 +2321,33 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
-	FILE *mf = open_memstream(&config_text, &config_len);
-	if (!mf || config_write(&sup->cfg, mf) < 0 || fclose(mf) != 0) {
-		fprintf(stderr, "tickervisor: cannot write the configuration text\n");
-		rc = RUN_EXIT_USAGE;
-		goto out;
+	{
+		char *drift = malloc(16384);
+		int nd = drift ? runstate_drift(sup->store, &sup->cfg, names, n_names, drift, 16384) :
+			 -ENOMEM;
+		if (nd < 0) {
+			fprintf(stderr, "tickervisor: %s\n", drift && drift[0] ? drift : strerror(-nd));
+			free(drift);
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
+		if (nd > 0 && !opt->retrain) {
+			fprintf(stderr, "tickervisor: the model-shaping configuration differs from the one "
+				"%d ticker%s trained under (recorded in %s):\n%s\n"
+				"Nothing was started or changed. Either run again with --retrain to train "
+				"%s afresh under this configuration, or restore the configuration.\n",
+				nd, nd == 1 ? "" : "s", dbpath, drift, nd == 1 ? "it" : "them");
+			free(drift);
+			rc = RUN_EXIT_USAGE;
+			goto out;
+		}
+		free(drift);
 	}
 	StoreRunInfo info = {
 		.host = host,
 		.pid = getpid(),
 		.name = sup->cfg.name,
-		.config_text = config_text,
+		.config_text = sup->frozen,
 		.budget_rss = sup->cfg.budget_rss,
 		.budget_vram = sup->cfg.budget_vram,
 	};
@@ -2077,6 +2357,32 @@ int run_main(const RunOptions *opt)
 		goto out;
 	}
 	if (prepare_jobs(sup, names, n_names) < 0) {
+		rc = RUN_EXIT_STORE;
+		goto out;
+	}
+	for (int i = 0; i < sup->n_jobs; i++) {
+		char w[1200];
+		size_t used = strlen(sup->warn_signals);
+		if (!sup->jobs[i].signals_path || !sup->jobs[i].signals_path[0] ||
+		    !runstate_signals_outside(sup->jobs[i].signals_path, sup->jobs[i].data_path, w, sizeof w))
+			continue;
+		if (used + 2 < sizeof sup->warn_signals)
+			snprintf(sup->warn_signals + used, sizeof sup->warn_signals - used, "%s%s",
+				 used ? "\n" : "", w);
+	}
+	if (n_missing) {
+		char w[1200];
+		snprintf(w, sizeof w, "run.signals_dir %s has no signals file for %d ticker%s (they "
+			 "train without signals): %s", sup->cfg.signals_dir, n_missing,
+			 n_missing == 1 ? "" : "s", missing);
+		size_t used = strlen(sup->warn_signals);
+		if (used + 2 < sizeof sup->warn_signals)
+			snprintf(sup->warn_signals + used, sizeof sup->warn_signals - used, "%s%s",
+				 used ? "\n" : "", w);
+	}
+	/* The warnings about signals, for the log below and for status. */
+	if (sup->warn_signals[0] && store_run_warn(sup->store, sup->run_id, sup->warn_signals) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
@@ -2093,36 +2399,64 @@ int run_main(const RunOptions *opt)
 			sup->cfg.parallel, sup->n_gpus ? "gpus" : "cpu",
 			sup->cfg.budget_rss ? fmt_bytes(sup->cfg.budget_rss, b1, sizeof b1) : "none",
 			dbpath, n_lost ? " (recovered attempts of a lost supervisor)" : "");
-		for (int i = 0; i < sup->n_jobs; i++)
-			if (sup->jobs[i].state == JOB_FAILED)
+		for (const char *w = sup->warn_signals; *w;) {
+			size_t wl = strcspn(w, "\n");
+			sup_log(sup, NULL, NULL, "warning: %.*s", (int)wl, w);
+			w += wl + (w[wl] == '\n');
+		}
+		for (int i = 0; i < sup->n_jobs; i++) {
+			const char *why = sup->jobs[i].reason ? sup->jobs[i].reason : "";
+			if (sup->jobs[i].state != JOB_FAILED)
+				continue;
+			if (!strncmp(why, RUNSTATE_INPUT_PREFIX, strlen(RUNSTATE_INPUT_PREFIX)))
+				sup_log(sup, &sup->jobs[i], NULL, "failed: bad input: %s", why);
+			else
 				sup_log(sup, &sup->jobs[i], NULL, "failed in an earlier run (use --retry-failed): %s",
-					sup->jobs[i].reason ? sup->jobs[i].reason : "");
+					why);
+		}
 	}
 
-	/* The loop. */
-	if (uv_loop_init(&sup->loop) < 0) {
+	/* The loop. Every init is checked: under a low descriptor limit
+	 * (ulimit -n) they fail, and a handle used uninitialised aborts. */
+	int ue = uv_loop_init(&sup->loop);
+	if (ue < 0) {
+		fprintf(stderr, "tickervisor: cannot start the event loop: %s\n", uv_strerror(ue));
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
 	loop_ready = 1;
-	uv_signal_init(&sup->loop, &sup->sigint);
-	uv_signal_init(&sup->loop, &sup->sigterm);
+	const char *what = "signal handler";
+	if ((ue = uv_signal_init(&sup->loop, &sup->sigint)) < 0 ||
+	    (ue = uv_signal_init(&sup->loop, &sup->sigterm)) < 0 ||
+	    (ue = uv_signal_start(&sup->sigint, signal_cb, SIGINT)) < 0 ||
+	    (ue = uv_signal_start(&sup->sigterm, signal_cb, SIGTERM)) < 0 ||
+	    (what = "timer", (ue = uv_timer_init(&sup->loop, &sup->sched_timer))) < 0 ||
+	    (ue = uv_timer_init(&sup->loop, &sup->flush_timer)) < 0 ||
+	    (what = "check handle", (ue = uv_check_init(&sup->loop, &sup->commit_check))) < 0) {
+		fprintf(stderr, "tickervisor: cannot set up the event loop's %s: %s%s\n", what,
+			uv_strerror(ue), ue == UV_EMFILE || ue == UV_ENFILE ?
+			" (raise the open files limit, ulimit -n)" : "");
+		rc = RUN_EXIT_STORE;
+		goto out;
+	}
 	sup->sigint.data = sup->sigterm.data = sup;
-	uv_signal_start(&sup->sigint, signal_cb, SIGINT);
-	uv_signal_start(&sup->sigterm, signal_cb, SIGTERM);
 	static const int more[3] = { SIGHUP, SIGUSR1, SIGUSR2 };
 	for (int i = 0; i < 3; i++) {
-		uv_signal_init(&sup->loop, &sup->sig_more[i]);
+		if ((ue = uv_signal_init(&sup->loop, &sup->sig_more[i])) < 0 ||
+		    (ue = uv_signal_start(&sup->sig_more[i], signal_cb, more[i])) < 0) {
+			fprintf(stderr, "tickervisor: cannot set up the event loop's signal handler: %s\n",
+				uv_strerror(ue));
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
 		sup->sig_more[i].data = sup;
-		uv_signal_start(&sup->sig_more[i], signal_cb, more[i]);
 	}
-	uv_timer_init(&sup->loop, &sup->sched_timer);
-	uv_timer_init(&sup->loop, &sup->flush_timer);
 	sup->sched_timer.data = sup->flush_timer.data = sup;
 	uv_timer_start(&sup->flush_timer, flush_cb, 1000, 1000);
-	uv_check_init(&sup->loop, &sup->commit_check);
 	sup->commit_check.data = sup;
 	uv_check_start(&sup->commit_check, commit_cb);
+	/* From here on no store call waits for another program's lock. */
+	store_set_busy_timeout(sup->store, 0);
 	uv_update_time(&sup->loop);
 	schedule(sup);
 	uv_run(&sup->loop, UV_RUN_DEFAULT);
@@ -2151,6 +2485,21 @@ int run_main(const RunOptions *opt)
 			n_left += sup->jobs[i].state == JOB_PENDING || sup->jobs[i].state == JOB_RUNNING;
 		}
 		int flush_err = store_flush(sup->store);
+		/* The workers are done; what the database still owes waits for
+		 * another program's lock, up to run.db_lock_timeout. */
+		if (flush_err >= 0 && (store_pending_writes(sup->store) > 0 ||
+				       store_pending_rows(sup->store) > 0) &&
+		    store_busy_seconds(sup->store) > 0 && !sup->fatal) {
+			sup_log(sup, NULL, NULL, "%s: locked by another program: waiting up to %.0f s to "
+				"write %d kept changes", store_path(sup->store),
+				sup->cfg.db_lock_timeout - store_busy_seconds(sup->store),
+				store_pending_writes(sup->store));
+			while (flush_err >= 0 && store_pending_writes(sup->store) + store_pending_rows(sup->store) > 0 &&
+			       store_busy_seconds(sup->store) <= sup->cfg.db_lock_timeout) {
+				usleep(200000);
+				flush_err = store_flush(sup->store);
+			}
+		}
 		const char *outcome = sup->fatal ? "error" : sup->stopping ? "stopped" :
 				      n_failed ? "failed" : "finished";
 		if (flush_err < 0 || store_run_end(sup->store, sup->run_id, outcome) < 0) {
@@ -2158,6 +2507,13 @@ int run_main(const RunOptions *opt)
 			sup->fatal = 1;
 		}
 		write_metrics(sup);
+		if (store_pending_writes(sup->store) > 0) {
+			fprintf(stderr, "tickervisor: %s: still locked by another program: %d state "
+				"change%s not written (the next run recovers from the checkpoints)\n",
+				store_path(sup->store), store_pending_writes(sup->store),
+				store_pending_writes(sup->store) == 1 ? "" : "s");
+			sup->fatal = 1;
+		}
 		printf("run %lld %s: %d done, %d failed, %d not finished%s\n", (long long)sup->run_id,
 		       outcome, n_done, n_failed, n_left,
 		       sup->stopping && !sup->fatal ? " (run again to resume)" : "");
@@ -2188,9 +2544,11 @@ out:
 	for (int i = 0; i < n_names; i++)
 		free(names[i]);
 	free(names);
-	free(config_text);
+	free(sup->frozen);
 	if (sup->worker_log >= 0)
 		close(sup->worker_log);
+	if (sup->out_lock >= 0)
+		close(sup->out_lock);
 	free(sup);
 	return rc;
 }

@@ -49,6 +49,11 @@ int runstate_check_input(const char *path, int prices, char *msg, size_t len)
 	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		r = -errno;
+		if (r == -EMFILE || r == -ENFILE || r == -ENOMEM || r == -EINTR) {
+			/* Ours, not the file's: the caller must not blame the input. */
+			snprintf(msg, len, "%s: %s", path, strerror(-r));
+			return -EAGAIN;
+		}
 		snprintf(msg, len, "%s: %s", path, r == -ELOOP ? "too many levels of symbolic links "
 			 "(a symlink loop)" : strerror(-r));
 		return r;
@@ -166,9 +171,15 @@ int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_
 
 		if (!is_member(j->id, ids, n) || j->state == JOB_DONE || j->state == JOB_RUNNING)
 			continue;
-		bad = runstate_check_input(j->data_path, 1, msg, sizeof msg) < 0;
-		if (!bad && j->signals_path[0])
-			bad = runstate_check_input(j->signals_path, 0, msg, sizeof msg) < 0;
+		int e = runstate_check_input(j->data_path, 1, msg, sizeof msg);
+		if (e >= 0 && j->signals_path[0])
+			e = runstate_check_input(j->signals_path, 0, msg, sizeof msg);
+		if (e == -EAGAIN) {
+			append(report, len, "\n", msg);
+			r = -EAGAIN;
+			break;
+		}
+		bad = e < 0;
 		if (bad) {
 			snprintf(reason, sizeof reason, "%s%s", RUNSTATE_INPUT_PREFIX, msg);
 			r = store_job_mark(s, j->id, JOB_FAILED, reason);
@@ -204,17 +215,102 @@ int runstate_missing_signals(const Config *cfg, char *const *names, int n, char 
 	return missing;
 }
 
+/* The first and last value of the date column of a CSV file (ISO dates
+ * compare as strings): from the header, the first data line and the last
+ * line. Returns 0, or -1 when they cannot be found (the worker reports
+ * the file's own errors). */
+static int date_span(const char *path, char first[16], char last[16])
+{
+	char head[4096], tail[4096];
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), col = -1, r = -1;
+	struct stat st;
+	ssize_t n, m;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (n = pread(fd, head, sizeof head - 1, 0)) <= 0)
+		goto out;
+	head[n] = '\0';
+	off_t at = st.st_size > (off_t)sizeof tail - 1 ? st.st_size - (off_t)sizeof tail + 1 : 0;
+	if ((m = pread(fd, tail, sizeof tail - 1, at)) <= 0)
+		goto out;
+	tail[m] = '\0';
+	/* The date column's index in the header. */
+	char *line = head + (memcmp(head, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0);
+	char *nl = strchr(line, '\n');
+	if (!nl)
+		goto out;
+	*nl = '\0';
+	for (int i = 0; *line; i++) {
+		size_t k = strcspn(line, ",");
+		char name[64];
+		snprintf(name, sizeof name, "%.*s", (int)(k < 63 ? k : 63), line);
+		if (header_has(name, "date"))
+			col = i;
+		line += k + (line[k] == ',');
+		if (!k && !*line)
+			break;
+	}
+	if (col < 0)
+		goto out;
+	/* Field col of a line into out. */
+	char *rows[2] = { nl + 1, NULL };
+	size_t tl = strlen(tail);
+	while (tl > 0 && (tail[tl - 1] == '\n' || tail[tl - 1] == '\r'))
+		tail[--tl] = '\0';
+	char *lastnl = strrchr(tail, '\n');
+	rows[1] = lastnl ? lastnl + 1 : NULL;
+	if (!rows[1])
+		goto out;
+	for (int w = 0; w < 2; w++) {
+		char *p = rows[w], *out = w ? last : first;
+		for (int i = 0; i < col && p; i++) {
+			p = strchr(p, ',');
+			p = p ? p + 1 : NULL;
+		}
+		if (!p)
+			goto out;
+		while (*p == ' ' || *p == '"')
+			p++;
+		if (strlen(p) < 10)
+			goto out;
+		snprintf(out, 16, "%.10s", p);
+	}
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+int runstate_signals_outside(const char *signals, const char *prices, char *msg, size_t len)
+{
+	char sf[16], sl[16], pf[16], pl[16];
+
+	if (date_span(signals, sf, sl) < 0 || date_span(prices, pf, pl) < 0)
+		return 0;
+	if (strcmp(sl, pf) >= 0 && strcmp(sf, pl) <= 0)
+		return 0;
+	snprintf(msg, len, "%s: signals from %s to %s, entirely outside the prices of %s (%s to %s): "
+		 "no signal reaches the training", signals, sf, sl, prices, pf, pl);
+	return 1;
+}
+
 /* A job that has trained (or started to): anything to drift from. */
 static int has_trained(const JobRow *j)
 {
 	return j->state == JOB_DONE || j->attempts > 0 || j->done_episodes > 0 || j->ckpt_path[0];
 }
 
-int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char *msg, size_t len)
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int runstate_drift(Store *s, const Config *now, char *const *names, int n, char *msg, size_t len)
 {
 	JobList *l = NULL;
 	Config *was = malloc(sizeof *was);
-	int64_t *sids = sorted(ids, n);
+	char **sids = malloc((size_t)(n > 0 ? n : 1) * sizeof *sids);
 	int r, drifted = 0;
 
 	if (msg && len)
@@ -224,18 +320,20 @@ int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char 
 		free(sids);
 		return -ENOMEM;
 	}
+	memcpy(sids, names, (size_t)n * sizeof *sids);
+	qsort(sids, (size_t)n, sizeof *sids, cmp_name);
 	if ((r = store_jobs_load(s, &l)) < 0) {
 		free(was);
 		free(sids);
 		snprintf(msg, len, "%s", store_errmsg(s));
 		return r;
 	}
-	ids = sids;
 	for (int i = 0; i < l->n; i++) {
 		const JobRow *j = &l->rows[i];
 		char name[128], err[512], diff[2048], line[2300];
 
-		if (!is_member(j->id, ids, n) || !j->config[0] || !has_trained(j))
+		if (!bsearch(&j->ticker, sids, (size_t)n, sizeof *sids, cmp_name) || !j->config[0] ||
+		    !has_trained(j))
 			continue;
 		snprintf(name, sizeof name, "%s: the configuration recorded for %s", store_path(s),
 			 j->ticker);

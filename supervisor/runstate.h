@@ -20,15 +20,18 @@
  * or socket; opened without blocking), is readable, is not over the
  * worker's CSV size limit (named), and its first line names a date and a
  * close column (prices) or a date column (signals, prices = 0). Returns 0,
- * or a negative errno with "PATH: why" in msg. */
+ * or a negative errno with "PATH: why" in msg; -EAGAIN when the failure is
+ * ours, not the file's (out of descriptors or memory). */
 int runstate_check_input(const char *path, int prices, char *msg, size_t len);
 
 /* Input check of every ticker of this run (ids[0..n)) that is not done:
  * an unusable data or signals file fails the ticker now (store_job_mark,
  * reason RUNSTATE_INPUT_PREFIX + the message); a ticker failed by an
  * earlier run's check whose files are now fine goes back to pending.
- * Returns the number of tickers failed now (>= 0) or a store error;
- * report (may be NULL) gets one "TICKER: message" line per failure. */
+ * Returns the number of tickers failed now (>= 0), a store error, or
+ * -EAGAIN (out of descriptors or memory: nothing is blamed on the input;
+ * the message in report); report (may be NULL) gets one "TICKER: message"
+ * line per failure. */
 int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_t len);
 
 /* The tickers whose signals file signals_dir lacks (signals_dir set):
@@ -36,13 +39,18 @@ int runstate_check_jobs(Store *s, const int64_t *ids, int n, char *report, size_
 int runstate_missing_signals(const Config *cfg, char *const *names, int n, char *list,
 			     size_t len);
 
-/* Config drift: the jobs of this run (ids[0..n)) that have trained under a
+/* 1 (and a warning in msg) when the signals file's dates lie entirely
+ * outside the prices file's (first and last row of each), else 0 (also
+ * when either cannot be read: the worker reports that). */
+int runstate_signals_outside(const char *signals, const char *prices, char *msg, size_t len);
+
+/* Config drift: the jobs of this run (tickers names[0..n)) that have trained under a
  * recorded configuration whose model-shaping keys differ from now's.
  * A job never started (no attempt, no progress) does not count. Returns
  * how many differ (0 = none) and a message naming each ticker with its
  * keys and values (cut at len), or a negative errno (store error, or a
  * recorded configuration that does not parse: -EINVAL, named in msg). */
-int runstate_drift(Store *s, const Config *now, const int64_t *ids, int n, char *msg,
+int runstate_drift(Store *s, const Config *now, char *const *names, int n, char *msg,
 		   size_t len);
 
 /* Records config_text as the configuration of every job of this run that

@@ -697,9 +697,9 @@ static void test_model_keys(void)
 		"run.name", "run.data_dir", "run.tickers", "run.signals_dir", "run.signals_required",
 		"run.out_dir", "run.parallel", "run.gpus", "run.workers_per_gpu", "run.max_attempts",
 		"run.hang_timeout", "run.backoff", "run.device", "run.checkpoint_every",
-		"run.heartbeat", "run.chunks_at_once", "budget.rss", "budget.vram", "budget.poll_ms",
-		"budget.soft_fraction", "rewts.batch_size", "rewts.min_batch_size",
-		"run.metrics_file", "run.keep_checkpoints",
+		"run.heartbeat", "run.chunks_at_once", "run.db_lock_timeout", "budget.rss",
+		"budget.vram", "budget.poll_ms", "budget.soft_fraction", "budget.wal",
+		"rewts.batch_size", "rewts.min_batch_size", "run.metrics_file", "run.keep_checkpoints",
 	};
 	int n_model = (int)(sizeof model / sizeof model[0]);
 	int n_other = (int)(sizeof other / sizeof other[0]);

@@ -780,9 +780,10 @@ static void test_many_jobs(void)
 	       t_upsert, t_again, t_load, sizeof(JobRow), (double)bytes / (double)MiB, rss0, rss1,
 	       rss_kib("VmHWM:"));
 	CHECK(bytes < 4 * MiB, "job list takes %zu bytes", bytes);
-	/* Generous bounds (sanitizer builds are slower); one transaction makes
-	 * this about a second at most even there. */
-	CHECK(t_upsert < 10.0 && t_load < 5.0, "too slow: upsert %.2f s load %.2f s", t_upsert, t_load);
+	/* Generous bounds: one transaction makes this about a second at most
+	 * even under sanitizers, but its fsync on a disk shared with other
+	 * loads has taken 10 s (a 2-core machine running several suites). */
+	CHECK(t_upsert < 30.0 && t_load < 15.0, "too slow: upsert %.2f s load %.2f s", t_upsert, t_load);
 	int64_t counts[4];
 	REQUIRE(store_jobs_count(s, counts) == 0, "%s", store_errmsg(s));
 	CHECK(counts[JOB_PENDING] == N && counts[JOB_DONE] == 0, "counts");

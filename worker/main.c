@@ -687,6 +687,19 @@ out:
 	return code;
 }
 
+/* A checkpoint from other data or another configuration never becomes
+ * usable by retrying: the message names the way out. */
+static void resume_hint(Worker *w, int r)
+{
+	char msg[sizeof(w->err)];
+
+	if (r != -EINVAL)
+		return;
+	/* First, so that a reason cut to fit the protocol keeps it. */
+	snprintf(msg, sizeof(msg), "%s", w->err);
+	snprintf(w->err, sizeof(w->err), "needs --retrain (--retry-failed cannot fix it): %s", msg);
+}
+
 /* Resumes from path, or from path.prev when path is missing or damaged
  * (a crash between the two renames of a checkpoint write). */
 static int resume(Worker *w)
@@ -784,6 +797,7 @@ static int train_ticker(Worker *w, const char *device_name)
 		r = resume(w);
 		if (r < 0) {
 			code = code_for(r);
+			resume_hint(w, r);
 			send_error(w, code, w->err);
 			goto out;
 		}
