@@ -1748,6 +1748,7 @@ static void write_metrics(Sup *sup)
 	    !sup->metrics_warned) {
 		sup->metrics_warned = 1;
 		sup_log(sup, NULL, NULL, "run.metrics_file not written: %s", err);
+	}
 }
 
 /* Once a second: the database file is still ours, another program's lock
