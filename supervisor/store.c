@@ -1565,10 +1565,13 @@ int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
 	int n = sqlite3_column_count(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int k = 0; k < n; k++) {
-			vals[k].is_null = sqlite3_column_type(st, k) == SQLITE_NULL;
-			vals[k].num = sqlite3_column_double(st, k);
-			vals[k].i = sqlite3_column_int64(st, k);
-			vals[k].text = text_or_empty(st, k);
+			int t = sqlite3_column_type(st, k);
+			vals[k].type = t == SQLITE_NULL ? STORE_NULL : t == SQLITE_INTEGER ? STORE_INT :
+			               t == SQLITE_FLOAT ? STORE_REAL : STORE_TEXT;
+			vals[k].is_null = t == SQLITE_NULL;
+			vals[k].num = t == SQLITE_INTEGER || t == SQLITE_FLOAT ? sqlite3_column_double(st, k) : 0;
+			vals[k].i = t == SQLITE_INTEGER || t == SQLITE_FLOAT ? sqlite3_column_int64(st, k) : 0;
+			vals[k].text = t == SQLITE_TEXT || t == SQLITE_BLOB ? text_or_empty(st, k) : "";
 		}
 		if ((r = fn(arg, vals, n)) != 0)
 			break;
