@@ -55,20 +55,9 @@ for (jid,) in jobs:
                                              random.gauss(0.5, 0.5), random.random() * 0.4, rid))
 db.commit()
 PY
-time_cmd() {  # median wall ms of 20 runs of "$@" (output discarded)
-	python3 - "$@" <<'PY'
-import statistics, subprocess, sys, time
-ts = []
-for _ in range(20):
-    t = time.perf_counter()
-    subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
-    ts.append((time.perf_counter() - t) * 1000)
-print("%.1f" % statistics.median(ts))
-PY
-}
-old_text=$(time_cmd "$OLD/supervisor/tickervisor" status $DB)
-old_json=$(time_cmd "$OLD/supervisor/tickervisor" status $DB --json)
-# The new binary migrates the database (a run with nothing left to do).
+# A copy in the baseline's schema; the new binary migrates the original
+# (a run with nothing left to do) and gets the curves too.
+cp -r out old-out
 "$NEW/supervisor/tickervisor" run run.ini --worker "$NEW/tests/sup_fake_worker" >new-run.out 2>&1
 python3 - "$DB" <<'PY'
 import random, sqlite3, sys
@@ -81,8 +70,23 @@ for (rid,) in db.execute("select id from results").fetchall():
                    [(rid, f, 20200101 + f, m, 0.1) for f in range(12) for m in range(10)])
 db.commit()
 PY
-new_text=$(time_cmd "$NEW/supervisor/tickervisor" status $DB)
-new_json=$(time_cmd "$NEW/supervisor/tickervisor" status $DB --json)
+# Median wall ms of 20 runs each, new and baseline interleaved (the load of
+# a shared machine drifts): prints "NEW OLD".
+time_pair() {
+	python3 - "$@" <<'PY'
+import statistics, subprocess, sys, time
+new, old, args = sys.argv[1], sys.argv[2], sys.argv[3:]
+ts = {new: [], old: []}
+for _ in range(20):
+    for exe, db in ((new, "out/tickervisor.db"), (old, "old-out/tickervisor.db")):
+        t = time.perf_counter()
+        subprocess.run([exe, "status", db] + args, stdout=subprocess.DEVNULL, check=True)
+        ts[exe].append((time.perf_counter() - t) * 1000)
+print("%.1f %.1f" % (statistics.median(ts[new]), statistics.median(ts[old])))
+PY
+}
+read -r new_text old_text < <(time_pair "$NEW/supervisor/tickervisor" "$OLD/supervisor/tickervisor")
+read -r new_json old_json < <(time_pair "$NEW/supervisor/tickervisor" "$OLD/supervisor/tickervisor" --json)
 t0=$(date +%s.%N)
 "$NEW/supervisor/tickervisor" report $DB -o report.html --csv csv
 t1=$(date +%s.%N)
