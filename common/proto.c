@@ -161,7 +161,13 @@ int proto_encode(const Msg *msg, uint8_t *buf, size_t cap)
 		return -ENOSPC;
 	base = (const uint8_t *)&msg->u;
 	msgpack_packer_init(&pk, &o, out_write);
-	msgpack_pack_map(&pk, (uint32_t)(2 + types[msg->type].n));
+	const MsgResult *res = msg->type == MSG_RESULT ? &msg->u.result : NULL;
+	int curves = res && res->n_curve > 0, fits = res && res->n_fits > 0;
+	if (res && (res->n_curve < 0 || res->n_curve > PROTO_MAX_CURVE || res->n_fits < 0 ||
+	            res->n_fits > PROTO_MAX_FITS || res->n_models < 0 ||
+	            (int64_t)res->n_fits * res->n_models > PROTO_MAX_WEIGHTS))
+		return -EINVAL;
+	msgpack_pack_map(&pk, (uint32_t)(2 + types[msg->type].n + 3 * curves + 3 * fits));
 	pack_cstr(&pk, "v", 1);
 	msgpack_pack_int64(&pk, PROTO_VERSION);
 	pack_cstr(&pk, "t", 1);
@@ -192,11 +198,35 @@ int proto_encode(const Msg *msg, uint8_t *buf, size_t cap)
 			break;
 		}
 	}
+	if (curves) {
+		pack_cstr(&pk, "curve_step", 10);
+		msgpack_pack_int64(&pk, res->curve_step);
+		pack_cstr(&pk, "equity", 6);
+		msgpack_pack_array(&pk, (size_t)res->n_curve);
+		for (int j = 0; j < res->n_curve; j++)
+			msgpack_pack_float(&pk, res->equity[j]);
+		pack_cstr(&pk, "buy_hold", 8);
+		msgpack_pack_array(&pk, (size_t)res->n_curve);
+		for (int j = 0; j < res->n_curve; j++)
+			msgpack_pack_float(&pk, res->buy_hold[j]);
+	}
+	if (fits) {
+		pack_cstr(&pk, "n_models", 8);
+		msgpack_pack_int64(&pk, res->n_models);
+		pack_cstr(&pk, "fit_dates", 9);
+		msgpack_pack_array(&pk, (size_t)res->n_fits);
+		for (int j = 0; j < res->n_fits; j++)
+			msgpack_pack_int64(&pk, res->fit_dates[j]);
+		pack_cstr(&pk, "weights", 7);
+		msgpack_pack_array(&pk, (size_t)res->n_fits * (size_t)res->n_models);
+		for (int j = 0; j < res->n_fits * res->n_models; j++)
+			msgpack_pack_float(&pk, res->weights[j]);
+	}
 	if (o.overflow)
 		return -ENOSPC;
 	payload = o.len - 4;
 	if (payload > PROTO_MAX_FRAME)
-		return -EINVAL; /* cannot happen with the fixed-size fields */
+		return -EINVAL; /* cannot happen: the curves' limits keep it under */
 	buf[0] = (uint8_t)(payload >> 24);
 	buf[1] = (uint8_t)(payload >> 16);
 	buf[2] = (uint8_t)(payload >> 8);
@@ -441,6 +471,103 @@ static int get_f64(const msgpack_object *o, double *ret)
 	}
 }
 
+/* A numbers array of at most max into out (as float); returns its length
+ * or -1. */
+static int get_f32_array(const msgpack_object *o, float *out, int max)
+{
+	if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size > (uint32_t)max)
+		return -1;
+	for (uint32_t j = 0; j < o->via.array.size; j++) {
+		double d;
+		if (get_f64(&o->via.array.ptr[j], &d) < 0)
+			return -1;
+		out[j] = (float)d;
+	}
+	return (int)o->via.array.size;
+}
+
+/* The result's optional curve keys. Returns 1 if key is one of them (and
+ * stores it), 0 if not, -1 with why on a bad value. */
+static int result_extra(const msgpack_object *key, const msgpack_object *val, MsgResult *r,
+                        int *n_buy_hold, int *n_weights, char *why, size_t whylen)
+{
+	int64_t v;
+	int n;
+
+	if (key_is(key, "curve_step") || key_is(key, "n_models")) {
+		int step = key_is(key, "curve_step");
+		if (get_i64(val, &v) < 0 || v < 1 || v > (step ? 1000000 : PROTO_MAX_WEIGHTS)) {
+			snprintf(why, whylen, "result.%s: expected an integer in [1, %d]",
+			         step ? "curve_step" : "n_models", step ? 1000000 : PROTO_MAX_WEIGHTS);
+			return -1;
+		}
+		if (step)
+			r->curve_step = (int32_t)v;
+		else
+			r->n_models = (int32_t)v;
+		return 1;
+	}
+	if (key_is(key, "equity") || key_is(key, "buy_hold")) {
+		int eq = key_is(key, "equity");
+		if ((n = get_f32_array(val, eq ? r->equity : r->buy_hold, PROTO_MAX_CURVE)) < 0) {
+			snprintf(why, whylen, "result.%s: expected an array of at most %d numbers",
+			         eq ? "equity" : "buy_hold", PROTO_MAX_CURVE);
+			return -1;
+		}
+		if (eq)
+			r->n_curve = n;
+		else
+			*n_buy_hold = n;
+		return 1;
+	}
+	if (key_is(key, "fit_dates")) {
+		if (val->type != MSGPACK_OBJECT_ARRAY || val->via.array.size > PROTO_MAX_FITS) {
+			snprintf(why, whylen, "result.fit_dates: expected an array of at most %d integers",
+			         PROTO_MAX_FITS);
+			return -1;
+		}
+		for (uint32_t j = 0; j < val->via.array.size; j++) {
+			if (get_i64(&val->via.array.ptr[j], &v) < 0 || v < 0 || v > INT32_MAX) {
+				snprintf(why, whylen, "result.fit_dates: expected yyyymmdd integers");
+				return -1;
+			}
+			r->fit_dates[j] = (int32_t)v;
+		}
+		r->n_fits = (int32_t)val->via.array.size;
+		return 1;
+	}
+	if (key_is(key, "weights")) {
+		if ((n = get_f32_array(val, r->weights, PROTO_MAX_WEIGHTS)) < 0) {
+			snprintf(why, whylen, "result.weights: expected an array of at most %d numbers",
+			         PROTO_MAX_WEIGHTS);
+			return -1;
+		}
+		*n_weights = n;
+		return 1;
+	}
+	return 0;
+}
+
+/* The optional curves come whole or not at all. */
+static int result_extra_check(MsgResult *r, int seen_step, int n_buy_hold, int seen_bh,
+                              int n_weights, int seen_w, char *why, size_t whylen)
+{
+	int curve = r->n_curve > 0 || seen_bh || seen_step;
+	if (curve && (r->n_curve == 0 || r->n_curve != n_buy_hold || r->curve_step < 1)) {
+		snprintf(why, whylen, "result: equity (%d), buy_hold (%d) and curve_step must come "
+		         "together, equally long and not empty", r->n_curve, n_buy_hold);
+		return -1;
+	}
+	int fits = r->n_fits > 0 || seen_w || r->n_models > 0;
+	if (fits && (r->n_fits == 0 || r->n_models < 1 ||
+	             (int64_t)r->n_fits * r->n_models != n_weights)) {
+		snprintf(why, whylen, "result: weights (%d) must be fit_dates (%d) x n_models (%d)",
+		         n_weights, r->n_fits, r->n_models);
+		return -1;
+	}
+	return 0;
+}
+
 /* Fills *msg from the decoded map; returns 0 or -1 with why filled. */
 static int interpret(const msgpack_object *root, Msg *msg, char *why, size_t whylen)
 {
@@ -448,7 +575,8 @@ static int interpret(const msgpack_object *root, Msg *msg, char *why, size_t why
 	const msgpack_object *v = NULL, *t = NULL;
 	const Field *fields;
 	size_t nfields, n;
-	int type = 0;
+	int type = 0, n_buy_hold = 0, n_weights = 0;
+	unsigned extra_seen = 0;  /* the result's optional keys seen, one bit each */
 	bool seen[MAX_FIELDS] = { false };
 	uint8_t *base;
 
@@ -531,6 +659,27 @@ static int interpret(const msgpack_object *root, Msg *msg, char *why, size_t why
 		for (fi = 0; fi < nfields; fi++)
 			if (key_is(&kv[i].key, fields[fi].name))
 				break;
+		if (fi == nfields && type == MSG_RESULT) {
+			int e = result_extra(&kv[i].key, val, &msg->u.result, &n_buy_hold, &n_weights,
+			                     why, whylen);
+			if (e < 0)
+				return -1;
+			if (e > 0) {
+				/* Each optional key at most once. */
+				unsigned bit = key_is(&kv[i].key, "curve_step") ? 1u :
+				               key_is(&kv[i].key, "equity") ? 2u :
+				               key_is(&kv[i].key, "buy_hold") ? 4u :
+				               key_is(&kv[i].key, "n_models") ? 8u :
+				               key_is(&kv[i].key, "fit_dates") ? 16u : 32u;
+				if (extra_seen & bit) {
+					snprintf(why, whylen, "duplicate key '%.*s'",
+					         (int)kv[i].key.via.str.size, kv[i].key.via.str.ptr);
+					return -1;
+				}
+				extra_seen |= bit;
+			}
+			continue;
+		}
 		if (fi == nfields)
 			continue; /* "v", "t" or an unknown extra key: ignored */
 		if (seen[fi]) {
@@ -604,6 +753,10 @@ static int interpret(const msgpack_object *root, Msg *msg, char *why, size_t why
 			return -1;
 		}
 	}
+	if (type == MSG_RESULT)
+		return result_extra_check(&msg->u.result, (extra_seen & 1u) != 0, n_buy_hold,
+		                          (extra_seen & 4u) != 0, n_weights, (extra_seen & 32u) != 0,
+		                          why, whylen);
 	return 0;
 }
 

@@ -72,6 +72,11 @@ typedef struct MsgCheckpoint {
 	int64_t done_episodes;
 } MsgCheckpoint;
 
+/* Limits of the result's optional curves (see MsgResult). */
+#define PROTO_MAX_CURVE 2048
+#define PROTO_MAX_FITS 256
+#define PROTO_MAX_WEIGHTS 2048
+
 typedef struct MsgResult {
 	char model_path[PROTO_STR];
 	uint32_t checksum;
@@ -84,6 +89,19 @@ typedef struct MsgResult {
 	double buy_hold_return;
 	int64_t test_days;
 	int64_t actions[3];   /* counts of SHORT, HOLD, LONG */
+	/* Optional (0 = absent; the keys are left out of the frame): the
+	 * out-of-sample equity curve and buy-and-hold, each relative to the
+	 * first test day (1.0 there), one point every curve_step test days
+	 * ("equity", "buy_hold": arrays of n_curve numbers, "curve_step");
+	 * and the ensemble weights at each refit ("fit_dates": n_fits
+	 * yyyymmdd integers, "weights": n_fits x n_models numbers, row by row,
+	 * "n_models"). */
+	int32_t n_curve, curve_step;
+	float equity[PROTO_MAX_CURVE];
+	float buy_hold[PROTO_MAX_CURVE];
+	int32_t n_fits, n_models;
+	int32_t fit_dates[PROTO_MAX_FITS];
+	float weights[PROTO_MAX_WEIGHTS];
 } MsgResult;
 
 typedef struct MsgError {

@@ -10,8 +10,7 @@ days, never trained on, traded long/short/flat on the prediction.
     build/supervisor/tickervisor run examples/quickstart.ini --worker examples/python_worker.py
 
 Settings it reads: rewts.batch_size, rewts.hidden (the first layer's width),
-rewts.episodes_per_chunk (episodes), rewts.lookback_length, rewts.lr,
-run.seed, run.checkpoint_every, run.heartbeat. Memory: the activations are
+rewts.episodes_per_chunk (episodes), rewts.lookback_length, run.seed, run.checkpoint_every, run.heartbeat. Memory: the activations are
 batch_size x hidden doubles (three buffers), so halving batch_size halves
 them. /usr/bin/python3: Debian's python3-numpy and python3-msgpack."""
 import io
@@ -156,7 +155,7 @@ def main():
         episodes = int(w.get("rewts", "episodes_per_chunk", "10"))
         lookback = int(w.get("rewts", "lookback_length", "20"))
         hidden = int(w.get("rewts", "hidden", "64").split(",")[0])
-        lr = float(w.get("rewts", "lr", "0.01"))
+        lr = 0.01  # plain SGD on this small net (rewts.learning_rate is the DDQN's Adam rate)
         seed = int(w.get("run", "seed", "42"))
     except ValueError as e:
         w.fail(tv.EXIT_BAD_INPUT, "%s: %s" % (w.args.config, e))

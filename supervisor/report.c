@@ -540,7 +540,10 @@ static const char CSS[] =
 	"svg text{font:10px sans-serif;fill:#444}svg .t{font-weight:bold}svg .yl{text-anchor:end}"
 	"svg .xl{text-anchor:middle}svg .bl{text-anchor:end;fill:#d62728}svg .hl{fill:#666}"
 	"pre{background:#f6f6f6;padding:.5em;max-width:60em;overflow:auto}"
-	".empty{color:#888;font-style:italic}.plots{display:flex;flex-wrap:wrap}";
+	".empty{color:#888;font-style:italic}.plots{display:flex;flex-wrap:wrap}"
+	/* Off-screen tickers are not laid out or painted until scrolled to:
+	 * a 500-ticker page opens as fast as a short one. */
+	"section{content-visibility:auto;contain-intrinsic-size:auto 640px}";
 
 /* Sorts the tickers table by the clicked column; the page reads the same
  * without it. */
@@ -602,6 +605,72 @@ static void write_ticker_row(FILE *out, const Db *d, int db_i, int multi, const 
 	fputs("<td class=l>", out);
 	html_esc(out, t->reason);
 	fputs("</td></tr>\n", out);
+}
+
+typedef struct Weights {
+	Series s[16];
+	int n_models;       /* all of them, even past the 16 plotted */
+} Weights;
+
+static int weight_cb(void *arg, const StoreValue *c, int n)
+{
+	Weights *w = arg;
+	int m = (int)c[1].i;
+	(void)n;
+	if (m + 1 > w->n_models)
+		w->n_models = m + 1;
+	if (m >= 0 && m < 16) {
+		series_push(&w->s[m], c[0].num, c[2].num);
+		if (w->s[m].failed)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* Equity against buy-and-hold, and the ensemble weights, where the
+ * database holds them (results recorded with the frame's curves). */
+static int write_result_plots(FILE *out, Db *d, const TickRow *t, int max_points)
+{
+	Loss3 c;
+	Weights w;
+	Plot p;
+	char lab[16][24];
+	int r;
+
+	memset(&c, 0, sizeof c);
+	memset(&w, 0, sizeof w);
+	r = store_query(d->s, "SELECT day, equity, buy_hold FROM result_curve WHERE result_id = ?1"
+	                " ORDER BY day", &t->result_id, 1, loss_cb, &c);
+	if (r == 0)
+		r = store_query(d->s, "SELECT fit, model, weight FROM result_weights WHERE result_id = ?1"
+		                " ORDER BY model, fit", &t->result_id, 1, weight_cb, &w);
+	if (r == 0) {
+		downsample(&c.loss, max_points, 0);
+		downsample(&c.reward, max_points, 0);
+		memset(&p, 0, sizeof p);
+		p.title = "out-of-sample equity vs buy & hold";
+		p.xlabel = "test days";
+		p.ylabel = "value";
+		p.lines[p.n_lines++] = (Line){ &c.loss, COLORS[0], "ensemble", 0 };
+		p.lines[p.n_lines++] = (Line){ &c.reward, COLORS[1], "buy & hold", 1 };
+		svg_plot(out, &p);
+		memset(&p, 0, sizeof p);
+		p.title = w.n_models > 16 ? "ensemble weights (first 16 models)" : "ensemble weights";
+		p.xlabel = "refit";
+		p.ylabel = "weight";
+		for (int m = 0; m < 16 && m < w.n_models; m++) {
+			downsample(&w.s[m], max_points, 0);
+			snprintf(lab[m], sizeof lab[m], "chunk %d", m);
+			p.lines[p.n_lines++] = (Line){ &w.s[m], COLORS[m % N_COLORS], m < 8 ? lab[m] : NULL,
+			                               m >= N_COLORS };
+		}
+		svg_plot(out, &p);
+	}
+	series_free(&c.loss);
+	series_free(&c.reward);
+	for (int m = 0; m < 16; m++)
+		series_free(&w.s[m]);
+	return r;
 }
 
 /* The plots of one ticker. */
@@ -690,6 +759,8 @@ static int write_ticker_plots(FILE *out, Db *d, int db_i, const TickRow *t, int 
 		p.lines[p.n_lines++] = (Line){ &lr.reward, COLORS[2], NULL, 0 };
 		svg_plot(out, &p);
 	}
+	if (r == 0 && t->has_result)
+		r = write_result_plots(out, d, t, max_points);
 	fputs("</div></section>\n", out);
 	for (int a = 0; a < 64; a++)
 		series_free(&mem[a]);
@@ -806,22 +877,15 @@ typedef struct CsvCtx {
 static int csv_row_cb(void *arg, const StoreValue *c, int n)
 {
 	CsvCtx *x = arg;
-	char num[64];
 	csv_field(x->out, x->db);
 	for (int k = 0; k < n; k++) {
 		fputc(',', x->out);
-		if (c[k].is_null)
-			continue;
-		/* Integers as integers, reals with full precision, text quoted. */
-		if ((double)c[k].i == c[k].num && strchr(c[k].text, '.') == NULL &&
-		    strspn(c[k].text, "-0123456789") == strlen(c[k].text) && c[k].text[0]) {
+		if (c[k].type == STORE_INT)
 			fprintf(x->out, "%" PRId64, c[k].i);
-		} else if (c[k].text[0] && strspn(c[k].text, "-+.0123456789eE") == strlen(c[k].text)) {
-			snprintf(num, sizeof num, "%.17g", c[k].num);
-			fputs(num, x->out);
-		} else {
+		else if (c[k].type == STORE_REAL)
+			fprintf(x->out, "%.17g", c[k].num);
+		else if (c[k].type == STORE_TEXT)
 			csv_field(x->out, c[k].text);
-		}
 	}
 	fputs("\r\n", x->out);
 	return 0;

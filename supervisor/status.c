@@ -382,19 +382,27 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	int n;
 
 	if (have_run) {
+		char rest[256];
 		format_time(run->started_at, b1, sizeof b1);
-		n = snprintf(line, sizeof line, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64
-		             "), started %s, %s", store_path(s), run->id, run->name,
-		             run->host[0] ? run->host : "?", run->pid, b1,
-		             run->ended_at > 0 ? run->outcome :
-		             gone ? "not running: its supervisor is gone (run again to resume)" :
-		             "running");
-		if (run->budget_rss && n < (int)sizeof line)
-			n += snprintf(line + n, sizeof line - (size_t)n, ", budget.rss %s",
-			              policy_format_bytes(run->budget_rss, b2, sizeof b2));
-		if (run->budget_vram && n < (int)sizeof line)
-			snprintf(line + n, sizeof line - (size_t)n, ", budget.vram %s",
+		n = snprintf(line, sizeof line, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64 ")",
+		             store_path(s), run->id, run->name, run->host[0] ? run->host : "?", run->pid);
+		int rn = snprintf(rest, sizeof rest, "started %s, %s", b1,
+		                  run->ended_at > 0 ? run->outcome :
+		                  gone ? "not running: its supervisor is gone (run again to resume)" :
+		                  "running");
+		if (run->budget_rss && rn < (int)sizeof rest)
+			rn += snprintf(rest + rn, sizeof rest - (size_t)rn, ", budget.rss %s",
+			               policy_format_bytes(run->budget_rss, b2, sizeof b2));
+		if (run->budget_vram && rn < (int)sizeof rest)
+			snprintf(rest + rn, sizeof rest - (size_t)rn, ", budget.vram %s",
 			         policy_format_bytes(run->budget_vram, b2, sizeof b2));
+		/* One line if it fits, else the start and outcome on the next. */
+		if (n + 2 + (int)strlen(rest) <= width) {
+			snprintf(line + n, sizeof line - (size_t)n, ", %s", rest);
+		} else {
+			put_line(out, opt, line);
+			snprintf(line, sizeof line, "  %s", rest);
+		}
 	} else {
 		snprintf(line, sizeof line, "%s: no run yet", store_path(s));
 	}
@@ -978,11 +986,11 @@ int status_main(int argc, char **argv)
 		winch = 0;
 		term_size(&cols, &rows);
 		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : 4096;  /* a pipe gets whole lines */
-		/* Per database: the run line, the header, the summary line, two
+		/* Per database: two run lines, the header, the summary line, two
 		 * totals lines, a blank; the rest of the screen is job rows. */
 		opt.max_rows = 0;
 		if (opt.live && rows > 0) {
-			opt.max_rows = (rows - 1) / n - 6;
+			opt.max_rows = (rows - 1) / n - 7;
 			if (opt.max_rows < 1)
 				opt.max_rows = 1;
 		}

@@ -1451,6 +1451,49 @@ fail:
 	return r;
 }
 
+/* The result's optional curves (schema/003_report.sql), inside the
+ * caller's transaction. */
+static int result_curves_add(Store *s, int64_t result_id, const MsgResult *res)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (res->n_curve > 0) {
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO result_curve(result_id, day, equity, buy_hold)"
+		                        " VALUES(?1, ?2, ?3, ?4)", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return fail(s, rc, "recording a result's curve");
+		for (int k = 0; k < res->n_curve && r == 0; k++) {
+			sqlite3_bind_int64(st, 1, result_id);
+			sqlite3_bind_int64(st, 2, (int64_t)k * res->curve_step);
+			sqlite3_bind_double(st, 3, res->equity[k]);
+			sqlite3_bind_double(st, 4, res->buy_hold[k]);
+			r = step_done(s, st, "recording a result's curve");
+			sqlite3_reset(st);
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+	}
+	if (r == 0 && res->n_fits > 0) {
+		rc = sqlite3_prepare_v2(s->db, "INSERT INTO result_weights(result_id, fit, date, model, weight)"
+		                        " VALUES(?1, ?2, ?3, ?4, ?5)", -1, &st, NULL);
+		if (rc != SQLITE_OK)
+			return fail(s, rc, "recording a result's weights");
+		for (int f = 0; f < res->n_fits && r == 0; f++)
+			for (int m = 0; m < res->n_models && r == 0; m++) {
+				sqlite3_bind_int64(st, 1, result_id);
+				sqlite3_bind_int64(st, 2, f);
+				sqlite3_bind_int64(st, 3, res->fit_dates[f]);
+				sqlite3_bind_int64(st, 4, m);
+				sqlite3_bind_double(st, 5, res->weights[f * res->n_models + m]);
+				r = step_done(s, st, "recording a result's weights");
+				sqlite3_reset(st);
+			}
+		sqlite3_finalize(st);
+	}
+	return r;
+}
+
 int store_result_add(Store *s, int64_t job_id, int64_t attempt_id, const MsgResult *res)
 {
 	Op *op;
@@ -1499,6 +1542,8 @@ static int apply_result(Store *s, const Op *op)
 	sqlite3_bind_int64(st, 15, res->actions[1]);
 	sqlite3_bind_int64(st, 16, res->actions[2]);
 	if ((r = step_done(s, st, "recording a result")) < 0)
+		goto fail;
+	if ((r = result_curves_add(s, sqlite3_last_insert_rowid(s->db), res)) < 0)
 		goto fail;
 	if (!(st = stmt(s, Q_JOB_MODEL, &r)))
 		goto fail;
@@ -1959,10 +2004,13 @@ int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
 	int n = sqlite3_column_count(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int k = 0; k < n; k++) {
-			vals[k].is_null = sqlite3_column_type(st, k) == SQLITE_NULL;
-			vals[k].num = sqlite3_column_double(st, k);
-			vals[k].i = sqlite3_column_int64(st, k);
-			vals[k].text = text_or_empty(st, k);
+			int t = sqlite3_column_type(st, k);
+			vals[k].type = t == SQLITE_NULL ? STORE_NULL : t == SQLITE_INTEGER ? STORE_INT :
+			               t == SQLITE_FLOAT ? STORE_REAL : STORE_TEXT;
+			vals[k].is_null = t == SQLITE_NULL;
+			vals[k].num = t == SQLITE_INTEGER || t == SQLITE_FLOAT ? sqlite3_column_double(st, k) : 0;
+			vals[k].i = t == SQLITE_INTEGER || t == SQLITE_FLOAT ? sqlite3_column_int64(st, k) : 0;
+			vals[k].text = t == SQLITE_TEXT || t == SQLITE_BLOB ? text_or_empty(st, k) : "";
 		}
 		if ((r = fn(arg, vals, n)) != 0)
 			break;

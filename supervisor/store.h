@@ -385,13 +385,18 @@ double store_busy_seconds(const Store *s);
 
 /* ---- Reading with the caller's own SQL (report, status --run, runs) ---- */
 
-/* One value of a row given to a StoreRowFn: NULL columns have is_null 1,
- * num 0 and text "". text is valid only during the callback. */
+/* One value of a row given to a StoreRowFn. num and i hold the column as
+ * a number (0 for NULL and text); text is set for text columns only ("" for
+ * the others, which are not converted: reading millions of samples stays
+ * cheap) and valid only during the callback. */
+typedef enum StoreValueType { STORE_NULL, STORE_INT, STORE_REAL, STORE_TEXT } StoreValueType;
+
 typedef struct StoreValue {
-	int is_null;
-	double num;               /* the column as a number */
-	int64_t i;                /* the column as an integer */
-	const char *text;         /* the column as text */
+	StoreValueType type;
+	int is_null;              /* type == STORE_NULL */
+	double num;
+	int64_t i;
+	const char *text;
 } StoreValue;
 
 /* Called once per row; a non-zero return stops the query and is returned

@@ -82,9 +82,23 @@ for t in ("GOOG", "AAPL"):
     assert r[8] == "%.2f%%" % (100 * ret) and r[9] == "%.2f%%" % (100 * bh), (r, ret, bh)
     assert r[11] == "%.3f" % sh and r[12] == "%.2f%%" % (100 * dd) and r[13] == str(days), r
 assert len(p.sections) == 3, p.sections
+# The curves reached the database: equity ends at 1 + the total return,
+# buy-and-hold at 1 + its return (float precision), one point per test day;
+# the weights of each refit sum to 1.
+for t in ("GOOG", "AAPL"):
+    rid, ret, bh, days = ca.execute("select r.id, total_return, buy_hold_return, test_days"
+                                    " from results r join jobs j on j.id=r.job_id where ticker=?", (t,)).fetchone()
+    pts = ca.execute("select day, equity, buy_hold from result_curve where result_id=? order by day",
+                     (rid,)).fetchall()
+    assert len(pts) == days + 1 and pts[0][1:] == (1.0, 1.0), (t, len(pts), days, pts[:2])
+    assert abs(pts[-1][1] - (1 + ret)) < 1e-5 and abs(pts[-1][2] - (1 + bh)) < 1e-5, (t, pts[-1], ret, bh)
+    sums = ca.execute("select fit, sum(weight), count(*) from result_weights where result_id=?"
+                      " group by fit", (rid,)).fetchall()
+    assert sums and all(abs(x[1] - 1) < 1e-4 for x in sums), (t, sums)
 # Three plots per ticker (IBM, killed before its first episode, has no loss
 # or reward: a "no data recorded" line), every line a real path.
-assert p.svgs == 7 and text.count("no data recorded") == 2, p.svgs
+# A's two tickers have a result: two more plots each (equity, weights).
+assert p.svgs == 11 and text.count("no data recorded") == 2, p.svgs
 assert p.lines and all(re.fullmatch(r"M[-\d.]+ [-\d.]+(L[-\d.]+ [-\d.]+)+", d) for d in p.lines), \
     [d[:40] for d in p.lines if not re.fullmatch(r"M[-\d.]+ [-\d.]+(L[-\d.]+ [-\d.]+)+", d)]
 assert p.budget == 1, p.budget   # A has no budget; the IBM plot of B has the line
@@ -119,7 +133,7 @@ fi
 python3 - dom.html shot.png <<'PY' || fail "browser output"
 import re, struct, sys, zlib
 dom = open(sys.argv[1], encoding="utf-8").read()
-assert dom.count("<svg") == 7, dom.count("<svg")
+assert dom.count("<svg") == 11, dom.count("<svg")
 d = re.findall(r'<path class="line[^"]*" stroke="[^"]+" d="([^"]*)"', dom)
 assert d and all(len(x) > 10 for x in d), d
 assert 'id="tickers"' in dom and dom.count("<tr") >= 4

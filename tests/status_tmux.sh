@@ -44,7 +44,10 @@ python3 - pane1.txt "$done_now" <<'PY' || fail "pane: $(cat pane1.txt)"
 import re, sys
 lines = open(sys.argv[1]).read().split("\n")
 done_db = int(sys.argv[2])
-assert lines[0].startswith("out/tickervisor.db: run 1"), lines[0]
+# The run line, wrapped rather than cut at 80 columns.
+assert lines[0].startswith("out/tickervisor.db: run 1 'status_tmux' on "), lines[0]
+assert re.match(r"  started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, running$", lines[1].rstrip()), lines[1]
+lines = lines[1:]
 # Every column but the reason fits in 80 columns, ETA included.
 assert lines[1].split()[:10] == ["TICKER", "STATE", "ATT", "BATCH", "EPISODES", "%", "RSS",
                                  "PEAK", "%BUD", "ETA"], lines[1]

@@ -584,6 +584,38 @@ static void fill_result(MsgResult *res, const Metrics *mt)
 		res->actions[a] = mt->actions[a];
 }
 
+/* The result frame's optional curves (proto.h): the portfolio value and
+ * buy-and-hold relative to the first test day, every step-th day so that
+ * they fit PROTO_MAX_CURVE; the ensemble weights of every step-th refit so
+ * that they fit PROTO_MAX_FITS and PROTO_MAX_WEIGHTS. Frames only: the
+ * model file does not change. */
+static void fill_curves(MsgResult *res, const Backtest *bt, const TrainData *d)
+{
+	int n = bt->n_values, t0 = d->test_start;
+	if (n > 0 && bt->values && bt->values[0] > 0 && t0 + n <= d->n_rows) {
+		int step = (n + PROTO_MAX_CURVE - 1) / PROTO_MAX_CURVE;
+		res->curve_step = step;
+		for (int k = 0; k < n && res->n_curve < PROTO_MAX_CURVE; k += step) {
+			res->equity[res->n_curve] = (float)(bt->values[k] / bt->values[0]);
+			res->buy_hold[res->n_curve] = (float)(d->close[t0 + k] / d->close[t0]);
+			res->n_curve++;
+		}
+	}
+	if (bt->n_fits > 0 && bt->n_models > 0 && bt->n_models <= PROTO_MAX_WEIGHTS) {
+		int per_fits = PROTO_MAX_WEIGHTS / bt->n_models;
+		int cap = per_fits < PROTO_MAX_FITS ? per_fits : PROTO_MAX_FITS;
+		int step = (bt->n_fits + cap - 1) / cap;
+		res->n_models = bt->n_models;
+		for (int f = 0; f < bt->n_fits && res->n_fits < cap; f += step) {
+			res->fit_dates[res->n_fits] = bt->fit_date[f];
+			for (int m = 0; m < bt->n_models; m++)
+				res->weights[res->n_fits * bt->n_models + m] =
+					(float)bt->weights[(size_t)f * bt->n_models + m];
+			res->n_fits++;
+		}
+	}
+}
+
 static void print_metrics_json(FILE *f, const char *ticker, const Metrics *m)
 {
 	fprintf(f, "{\"ticker\": \"%s\", \"total_return\": %.17g, \"sharpe\": %.17g, "
@@ -848,6 +880,7 @@ static int train_ticker(Worker *w, const char *device_name)
 	}
 	snprintf(m.u.result.model_path, sizeof(m.u.result.model_path), "%s", w->model_path);
 	fill_result(&m.u.result, &bt.m);
+	fill_curves(&m.u.result, &bt, &w->data);
 	update_memory(w);
 	report_heartbeat(&w->rp, 1);
 	report_send(&w->rp, &m);
