@@ -105,16 +105,13 @@ int memplan_admit(uint64_t available, uint64_t budget, int running, uint64_t run
 	uint64_t committed = budget * (uint64_t)(running > 0 ? running : 0);
 	uint64_t growth = committed > running_rss ? committed - running_rss : 0;
 	uint64_t need = budget + growth;
-	uint64_t reserve = memplan_reserve(available);
-	uint64_t usable = available > reserve ? available - reserve : 0;
-	if (usable >= need) {
-		snprintf(why, len, "available %s - reserve %s holds %s", policy_format_bytes(available, b1, sizeof b1),
-			 policy_format_bytes(reserve, b2, sizeof b2), policy_format_bytes(need, b3, sizeof b3));
+	if (available >= need) {
+		snprintf(why, len, "available %s holds %s", policy_format_bytes(available, b1, sizeof b1),
+			 policy_format_bytes(need, b2, sizeof b2));
 		return 1;
 	}
-	snprintf(why, len, "waiting for memory: available %s - reserve %s does not hold budget.rss %s",
-		 policy_format_bytes(available, b1, sizeof b1), policy_format_bytes(reserve, b2, sizeof b2),
-		 policy_format_bytes(budget, b3, sizeof b3));
+	snprintf(why, len, "waiting for memory: available %s does not hold budget.rss %s",
+		 policy_format_bytes(available, b1, sizeof b1), policy_format_bytes(budget, b3, sizeof b3));
 	if (growth) {
 		size_t n = strlen(why);
 		snprintf(why + n, len > n ? len - n : 0, " plus %s the %d running may still grow",

@@ -12,8 +12,11 @@
  * - budget.rss = auto: (available - reserve) / the workers that run at
  *   once; budget.vram = auto: (device memory - reserve) / workers_per_gpu.
  * - Admission: one more worker starts only while the available memory
- *   minus the reserve holds its budget plus what the running workers may
- *   still grow to (their budget minus their current memory).
+ *   holds its budget plus what the running workers may still grow to
+ *   (their budget minus their current memory). The reserve is not held
+ *   again here: an auto budget already left it out, and it is the slack
+ *   that lets the last of those workers start while other programs move
+ *   a little memory.
  * - After a kernel OOM kill, at most (the workers then running - 1) run at
  *   once for the rest of the run, never fewer than 1.
  * - The ladder: when batch_size is at min_batch_size and the attempt is
