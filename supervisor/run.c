@@ -158,7 +158,7 @@ struct Sup {
 	 * for ("" = nothing). */
 	MemLadder ladder;
 	MemFloors floors;
-	int rss_auto;
+	int budget_auto;              /* bit 0: budget.rss was auto, bit 1: budget.vram */
 	int workers_limit;
 	char mem_plan[512];
 	char mem_wait[POLICY_REASON_MAX];
@@ -760,7 +760,7 @@ static void memory_plan(Sup *sup, int n_tickers)
 		MemFacts mf;
 		memplan_read_facts(&mf, src, sizeof src);
 		sup->cfg.budget_rss = memplan_auto_budget(&mf, at_once, why, sizeof why);
-		sup->rss_auto = 1;
+		sup->budget_auto |= 1;
 		n += (size_t)snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "budget.rss %s", why);
 	}
 	if (sup->cfg.budget_vram == CONFIG_SIZE_AUTO && n < sizeof sup->mem_plan) {
@@ -769,7 +769,7 @@ static void memory_plan(Sup *sup, int n_tickers)
 			if (sup->slots[i].vram_total && (!dev || sup->slots[i].vram_total < dev))
 				dev = sup->slots[i].vram_total;
 		sup->cfg.budget_vram = memplan_auto_vram(dev, sup->cfg.workers_per_gpu, why, sizeof why);
-		sup->rss_auto |= 2;
+		sup->budget_auto |= 2;
 		snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "%sbudget.vram %s", n ? "; " : "", why);
 	}
 }
@@ -1423,10 +1423,10 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "rewts.buffer_size=%d", job->shape.buffer_size);
 	if (job->shape.chunk_length != sup->cfg.chunk_length)
 		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "rewts.chunk_length=%d", job->shape.chunk_length);
-	if (sup->rss_auto & 1)
+	if (sup->budget_auto & 1)
 		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "budget.rss=%llu",
 			 (unsigned long long)sup->cfg.budget_rss);
-	if (sup->rss_auto & 2)
+	if (sup->budget_auto & 2)
 		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "budget.vram=%llu",
 			 (unsigned long long)sup->cfg.budget_vram);
 	for (int i = 0; i < n_mem; i++) {
