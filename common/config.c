@@ -59,6 +59,9 @@ typedef struct Key {
 
 static const char *const device_values[] = { "auto", "cpu", "cuda", NULL };
 static const char *const model_values[] = { "ddqn", "lstm", NULL };
+/* budget.ladder: batch first, then buffer and chunk in either order. */
+static const char *const ladder_values[] = { "batch", "batch,buffer", "batch,chunk",
+					     "batch,buffer,chunk", "batch,chunk,buffer", NULL };
 
 #define FLD(f) offsetof(Config, f), sizeof(((Config *)0)->f)
 #define KINT(s, f, lo, hi) { s, #f, NULL, T_INT, FLD(f), lo, hi, 0, NULL }
@@ -95,6 +98,9 @@ static const Key keys[] = {
 	KINT("budget", poll_ms, 1, 3600000),
 	KDBL("budget", soft_fraction, 0, 1, LO_OPEN),
 	{ "budget", "wal", NULL, T_SIZE, FLD(budget_wal), 0, 0, 0, NULL },
+	{ "budget", "ladder", NULL, T_ENUM, FLD(ladder), 0, 0, 0, ladder_values },
+	KINT("budget", min_buffer_size, 1, INT_MAX),
+	KINT("budget", min_chunk_length, 2, INT_MAX),
 
 	KINT("rewts", batch_size, 1, 1 << 24),
 	KINTM("rewts", buffer_size, 1, INT_MAX),
@@ -287,11 +293,16 @@ static void key_format(const Config *cfg, const Key *k, char *buf, size_t len)
 		break;
 	}
 	case T_U64:
-	case T_SIZE:
 		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p);
 		break;
 	case T_BOOL:
 		snprintf(buf, len, "%s", *(const int *)p ? "true" : "false");
+		break;
+	case T_SIZE:
+		if (*(const uint64_t *)p == CONFIG_SIZE_AUTO)
+			snprintf(buf, len, "auto");
+		else
+			snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p);
 		break;
 	case T_INTLIST: {
 		size_t used = 0;
@@ -570,8 +581,12 @@ static int key_parse(Config *cfg, int ki, const char *text, const char *base_dir
 	}
 	case T_SIZE: {
 		uint64_t v;
-		if (config_parse_size(text, &v) < 0) {
-			fmt(why, len, "expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited)");
+		if (!strcasecmp(text, "auto")) {
+			*(uint64_t *)p = CONFIG_SIZE_AUTO;
+			return 0;
+		}
+		if (config_parse_size(text, &v) < 0 || v == CONFIG_SIZE_AUTO) {
+			fmt(why, len, "expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), or auto");
 			return -EINVAL;
 		}
 		*(uint64_t *)p = v;
@@ -756,6 +771,9 @@ void config_defaults(Config *cfg)
 	cfg->budget_vram = 0;
 	cfg->poll_ms = 100;
 	cfg->soft_fraction = 0.9;
+	snprintf(cfg->ladder, sizeof cfg->ladder, "batch");
+	cfg->min_buffer_size = 1000;
+	cfg->min_chunk_length = 100;
 
 	cfg->batch_size = 128;
 	cfg->buffer_size = 50000;

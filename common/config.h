@@ -19,6 +19,8 @@
 
 #define CONFIG_PATH_MAX 1024
 #define CONFIG_MAX_HIDDEN 4
+/* budget.rss / budget.vram = auto. */
+#define CONFIG_SIZE_AUTO UINT64_MAX
 #define CONFIG_MAX_KEYS 64   /* size of the private origins table */
 #define CONFIG_MAX_FILES 4   /* files remembered for origins; later ones reuse the last slot */
 
@@ -53,12 +55,16 @@ typedef struct Config {
 	                                 * program before the run stops its workers (default 600) */
 
 	/* [budget] */
-	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */
-	uint64_t budget_vram;           /* bytes, 0 = unlimited */
+	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ...;
+	                                 * CONFIG_SIZE_AUTO for "auto" (the supervisor derives it) */
+	uint64_t budget_vram;           /* bytes, 0 = unlimited, or CONFIG_SIZE_AUTO */
 	int poll_ms;                    /* default 100 */
 	double soft_fraction;           /* ask for a checkpoint above this share of the budget (default 0.9) */
 	uint64_t budget_wal;            /* WAL bytes past which the supervisor warns and
 	                                 * checkpoints as soon as it can (default 256 MiB) */
+	char ladder[32];                /* rungs tried when over budget: "batch" (default), "batch,buffer,chunk", ... */
+	int min_buffer_size;            /* floor of the buffer rung (default 1000) */
+	int min_chunk_length;           /* floor of the chunk rung, days (default 100) */
 
 	/* [rewts] */
 	int batch_size;                 /* default 128 */

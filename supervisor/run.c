@@ -45,6 +45,7 @@
 #include "common/exitcodes.h"
 #include "common/proto.h"
 #include "child.h"
+#include "memplan.h"
 #include "placement.h"
 #include "policy.h"
 #include "run.h"
@@ -81,6 +82,7 @@ typedef struct Job {
 	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
 	int batch_size;
+	MemShape shape;           /* buffer_size, chunk_length and rung (memplan.h) */
 	int charged;              /* charged attempts since the last (re)queue */
 	int attempts;             /* attempts ever made (for the log) */
 	int paused;               /* stopped by our stop: left for the next run */
@@ -111,6 +113,7 @@ struct Child {
 	uint64_t start_ns;        /* uv_hrtime() just before uv_spawn (latency) */
 	uint64_t last_frame_ms;   /* uv_now() of the last frame (or spawn) */
 	uint64_t peak_rss;        /* bytes, max of the tree's samples */
+	uint64_t cur_rss;         /* bytes, the latest sample (admission) */
 	uint64_t peak_vram;       /* bytes, from heartbeats and NVML */
 	int64_t oom_at_start;     /* the OOM counter at spawn, -1 if unreadable */
 	MsgHeartbeat hb;          /* the last heartbeat */
@@ -167,6 +170,15 @@ struct Sup {
 	int worker_log;           /* OUT/workers.log (O_APPEND), -1 if it cannot be opened */
 	char oom_path[PATH_MAX];  /* the OOM kill counter read for evidence ("" = none) */
 	const char *oom_source;   /* which counter that is, for reasons */
+	/* Memory (memplan.h): the ladder, its floors, the limit on workers at
+	 * once after a kernel OOM kill (0 = none), what the scheduler waits
+	 * for ("" = nothing). */
+	MemLadder ladder;
+	MemFloors floors;
+	int budget_auto;              /* bit 0: budget.rss was auto, bit 1: budget.vram */
+	int workers_limit;
+	char mem_plan[512];
+	char mem_wait[POLICY_REASON_MAX];
 
 	int stopping;             /* 1 after the first signal */
 	int aborted;              /* 1 after the second */
@@ -831,6 +843,116 @@ static void remove_checkpoints(Sup *sup, Job *job, Child *c)
 			job->ckpt_path);
 }
 
+/* ---- memory (the rules are memplan.c's; these carry them out) ---- */
+
+/* budget.rss / budget.vram = auto -> numbers, the ladder and its floors;
+ * n_tickers bounds the workers that run at once. Says what it chose. */
+static void memory_plan(Sup *sup, int n_tickers)
+{
+	char why[400], src[PATH_MAX];
+	memplan_ladder_parse(sup->cfg.ladder, &sup->ladder, why, sizeof why); /* config.c admits only valid ones */
+	sup->floors = (MemFloors){ sup->cfg.min_batch_size, sup->cfg.min_buffer_size,
+				   sup->cfg.min_chunk_length };
+	int at_once = sup->n_gpus ? sup->n_gpus * sup->cfg.workers_per_gpu : sup->cfg.parallel;
+	if (n_tickers > 0 && n_tickers < at_once)
+		at_once = n_tickers;
+	size_t n = 0;
+	if (sup->cfg.budget_rss == CONFIG_SIZE_AUTO) {
+		MemFacts mf;
+		memplan_read_facts(&mf, src, sizeof src);
+		sup->cfg.budget_rss = memplan_auto_budget(&mf, at_once, why, sizeof why);
+		sup->budget_auto |= 1;
+		n += (size_t)snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "budget.rss %s", why);
+	}
+	if (sup->cfg.budget_vram == CONFIG_SIZE_AUTO && n < sizeof sup->mem_plan) {
+		uint64_t dev = 0;
+		for (int i = 0; i < sup->n_gpus; i++)
+			if (sup->slots[i].vram_total && (!dev || sup->slots[i].vram_total < dev))
+				dev = sup->slots[i].vram_total;
+		sup->cfg.budget_vram = memplan_auto_vram(dev, sup->cfg.workers_per_gpu, why, sizeof why);
+		sup->budget_auto |= 2;
+		snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "%sbudget.vram %s", n ? "; " : "", why);
+	}
+}
+
+/* Records what the scheduler waits for ("" = nothing) when it changed. */
+static void memory_wait(Sup *sup, const char *why)
+{
+	if (!strcmp(why, sup->mem_wait))
+		return;
+	if (why[0])
+		sup_log(sup, NULL, NULL, "%s", why);
+	else
+		sup_log(sup, NULL, NULL, "memory holds the next worker again (was %s)", sup->mem_wait);
+	snprintf(sup->mem_wait, sizeof sup->mem_wait, "%s", why);
+	sup_txn(sup);
+	int err = store_run_memory_set(sup->store, sup->run_id, NULL, why, -1);
+	if (err < 0)
+		fatal_store(sup, NULL, "store_run_memory_set", err);
+}
+
+/* May one more worker start, as far as memory goes? 1 yes; 0 no until a
+ * worker ends (the limit after an OOM kill); -1 no until memory is freed
+ * (the scheduler reads it again after MEMPLAN_RECHECK_MS). */
+static int memory_admits(Sup *sup)
+{
+	char why[POLICY_REASON_MAX] = "";
+	int ok = 1;
+	if (sup->workers_limit && sup->n_children >= sup->workers_limit) {
+		snprintf(why, sizeof why, "waiting for memory: at most %d worker%s at once since a kernel OOM kill",
+			 sup->workers_limit, sup->workers_limit == 1 ? "" : "s");
+		ok = 0;
+	} else if (sup->cfg.budget_rss) {
+		MemFacts mf;
+		char src[PATH_MAX];
+		uint64_t sum = 0;
+		memplan_read_facts(&mf, src, sizeof src);
+		for (int i = 0; i < sup->n_jobs; i++)
+			if (sup->jobs[i].child)
+				sum += sup->jobs[i].child->cur_rss;
+		if (!memplan_admit(memplan_available(&mf, NULL), sup->cfg.budget_rss, sup->n_children,
+				   sum, why, sizeof why))
+			ok = -1;
+		else
+			why[0] = '\0';
+	}
+	memory_wait(sup, why);
+	return ok;
+}
+
+/* A kernel OOM kill: fewer workers at once for the rest of the run. */
+static void memory_after_oom(Sup *sup, const Job *job)
+{
+	int at_once = sup->n_gpus ? sup->n_gpus * sup->cfg.workers_per_gpu : sup->cfg.parallel;
+	int was = sup->workers_limit ? sup->workers_limit : at_once;
+	sup->workers_limit = memplan_after_oom(was, sup->n_children);
+	sup_log(sup, job, NULL, "killed by the kernel's OOM killer with %d worker%s running: at most %d "
+		"at once for the rest of the run", sup->n_children, sup->n_children == 1 ? "" : "s",
+		sup->workers_limit);
+	sup_txn(sup);
+	int err = store_run_memory_set(sup->store, sup->run_id, NULL, NULL, sup->workers_limit);
+	if (err < 0)
+		fatal_store(sup, job, "store_run_memory_set", err);
+}
+
+/* The ladder moved the job to a new shape: recorded, and it starts over. */
+static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
+{
+	job->shape = *next;
+	StoreShape sh = { .job_id = job->id, .buffer_size = next->buffer_size,
+			  .chunk_length = next->chunk_length };
+	snprintf(sh.rung, sizeof sh.rung, "%s", memplan_rung_name(next->rung));
+	sup_txn(sup);
+	int err = store_job_shape_set(sup->store, &sh, 1);
+	if (err < 0)
+		fatal_store(sup, job, "store_job_shape_set", err);
+	free(job->ckpt_path);
+	job->ckpt_path = NULL;
+	sup_log(sup, job, NULL, "rung %s: buffer_size %d, chunk_length %d, batch_size %d; starting over "
+		"(a checkpoint of another shape does not resume)", sh.rung, next->buffer_size,
+		next->chunk_length, job->batch_size);
+}
+
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
  * classify, decide, record, and let the job go on. */
 static void child_finish(Child *c)
@@ -891,6 +1013,11 @@ static void child_finish(Child *c)
 		.detail = c->detail[0] ? c->detail : NULL,
 	};
 	PolicyDecision d = policy_decide(&f);
+	MemShape next;
+	job->shape.batch_size = job->batch_size;
+	int reshaped = memplan_apply_ladder(&d, &f, &sup->ladder, &job->shape, &sup->floors, &next);
+	if (oom)
+		memory_after_oom(sup, job);
 
 	/* One line for the exit and the decision: "exited over-budget (signal
 	 * 9 Killed) peak 1.2 GiB: retry in 0.0 s at batch 32: <reason>". */
@@ -929,6 +1056,8 @@ static void child_finish(Child *c)
 	}
 	job->state = st;
 	job->batch_size = d.next_batch_size;
+	if (reshaped)
+		memory_reshape(sup, job, &next);
 	job->charged += d.charged;
 	if (d.reason[0]) {
 		free(job->reason);
@@ -1297,6 +1426,7 @@ static void poll_cb(uv_timer_t *t)
 	    tree_rss(c->pid, &rss) == 0 && rss > 0) {
 		if (rss > c->peak_rss)
 			c->peak_rss = rss;
+		c->cur_rss = rss;
 		/* Stored before the budget check: the sample that crosses the budget
 		 * is the one a plot of the kill needs. */
 		if (c->attempt_id > 0) {
@@ -1403,10 +1533,11 @@ static int spawn_transient(int r)
 static int spawn_child(Sup *sup, Job *job, int gpu)
 {
 	char bs[64], cuda_env[64], blas_env[64], prev[PATH_MAX + 8], note[PATH_MAX + 200];
+	char mem_sets[4][64];
 	int cfg_pipe[2] = { -1, -1 };
 	uint32_t resume_crc = 0;
-	/* Every --set pair, plus at most 22 fixed arguments and the NULL. */
-	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 24, sizeof *argv);
+	/* Every --set pair, plus at most 30 fixed arguments and the NULL. */
+	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 32, sizeof *argv);
 	char **env = NULL;
 	int argc = 0, rc = 0;
 	Child *c = calloc(1, sizeof *c);
@@ -1461,6 +1592,22 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	if (gpu == PLACEMENT_CPU && !strcmp(sup->cfg.device, "auto")) {
 		argv[argc++] = "--set";
 		argv[argc++] = "run.device=cpu";
+	}
+	/* The ladder's shape and the budgets auto chose (memplan.h). */
+	int n_mem = 0;
+	if (job->shape.buffer_size != sup->cfg.buffer_size)
+		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "rewts.buffer_size=%d", job->shape.buffer_size);
+	if (job->shape.chunk_length != sup->cfg.chunk_length)
+		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "rewts.chunk_length=%d", job->shape.chunk_length);
+	if (sup->budget_auto & 1)
+		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "budget.rss=%llu",
+			 (unsigned long long)sup->cfg.budget_rss);
+	if (sup->budget_auto & 2)
+		snprintf(mem_sets[n_mem++], sizeof mem_sets[0], "budget.vram=%llu",
+			 (unsigned long long)sup->cfg.budget_vram);
+	for (int i = 0; i < n_mem; i++) {
+		argv[argc++] = "--set";
+		argv[argc++] = mem_sets[i];
 	}
 	argv[argc++] = "--ticker";
 	argv[argc++] = job->ticker;
@@ -1590,6 +1737,9 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	if (err < 0) {
 		c->attempt_id = 0;
 		fatal_store(sup, job, "store_attempt_begin", err);
+	} else if ((err = store_attempt_shape(sup->store, c->attempt_id, job->shape.buffer_size,
+					      job->shape.chunk_length)) < 0) {
+		fatal_store(sup, job, "store_attempt_shape", err);
 	}
 	char where[32];
 	if (gpu == PLACEMENT_CPU)
@@ -1655,6 +1805,13 @@ static void schedule(Sup *sup)
 					   sup->cfg.budget_vram, sup->cpu_running, sup->cfg.parallel,
 					   &dev) < 0) {
 				waiting = 1;
+				break;
+			}
+			int mem = memory_admits(sup);
+			if (mem <= 0) {
+				waiting = 1;
+				if (mem < 0 && now + MEMPLAN_RECHECK_MS < wake)
+					wake = now + MEMPLAN_RECHECK_MS;
 				break;
 			}
 			int sr = spawn_child(sup, job, dev);
@@ -1947,6 +2104,16 @@ static int load_jobs(Sup *sup, int64_t *ids, int n)
 		j->charged = r->charged_attempts;
 		j->attempts = r->attempts;
 		j->reason = r->last_reason[0] ? strdup(r->last_reason) : NULL;
+		/* The rung the ladder reached in an earlier run comes first. */
+		j->shape = (MemShape){ j->batch_size, sup->cfg.buffer_size, sup->cfg.chunk_length, RUNG_BATCH };
+		StoreShape sh;
+		if ((err = store_job_shape_get(sup->store, j->id, &sh)) < 0)
+			return err;
+		if (sh.buffer_size > 0 && sh.buffer_size < j->shape.buffer_size)
+			j->shape.buffer_size = sh.buffer_size;
+		if (sh.chunk_length > 0 && sh.chunk_length < j->shape.chunk_length)
+			j->shape.chunk_length = sh.chunk_length;
+		memplan_rung_parse(sh.rung, &j->shape.rung);
 	}
 	return 0;
 }
@@ -2344,6 +2511,7 @@ int run_main(const RunOptions *opt)
 		}
 		free(drift);
 	}
+	memory_plan(sup, n_names);
 	StoreRunInfo info = {
 		.host = host,
 		.pid = getpid(),
@@ -2387,6 +2555,12 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
+	if ((sup->mem_plan[0] || sup->ladder.n > 1) &&
+	    store_run_memory_set(sup->store, sup->run_id, sup->mem_plan, "", -1) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+		rc = RUN_EXIT_STORE;
+		goto out;
+	}
 	sup->worker_log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 
 	sup->tty = isatty(STDOUT_FILENO);
@@ -2415,6 +2589,19 @@ int run_main(const RunOptions *opt)
 				sup_log(sup, &sup->jobs[i], NULL, "failed in an earlier run (use --retry-failed): %s",
 					why);
 		}
+		if (sup->mem_plan[0])
+			sup_log(sup, NULL, NULL, "memory: %s", sup->mem_plan);
+		if (sup->ladder.n > 1)
+			sup_log(sup, NULL, NULL, "memory: budget.ladder %s (floors min_batch_size %d, "
+				"min_buffer_size %d, min_chunk_length %d)", sup->cfg.ladder,
+				sup->floors.min_batch_size, sup->floors.min_buffer_size,
+				sup->floors.min_chunk_length);
+		for (int i = 0; i < sup->n_jobs; i++)
+			if (sup->jobs[i].shape.rung != RUNG_BATCH)
+				sup_log(sup, &sup->jobs[i], NULL, "starts on rung %s of an earlier run: "
+					"buffer_size %d, chunk_length %d",
+					memplan_rung_name(sup->jobs[i].shape.rung),
+					sup->jobs[i].shape.buffer_size, sup->jobs[i].shape.chunk_length);
 	}
 
 	/* The loop. Every init is checked: under a low descriptor limit
@@ -2485,6 +2672,8 @@ int run_main(const RunOptions *opt)
 			n_failed += sup->jobs[i].state == JOB_FAILED;
 			n_left += sup->jobs[i].state == JOB_PENDING || sup->jobs[i].state == JOB_RUNNING;
 		}
+		if (sup->mem_wait[0])
+			store_run_memory_set(sup->store, sup->run_id, NULL, "", -1);
 		int flush_err = store_flush(sup->store);
 		/* The workers are done; what the database still owes waits for
 		 * another program's lock, up to run.db_lock_timeout. */

@@ -127,6 +127,65 @@ static void json_num(FILE *out, double v)
 		fputs("null", out);
 }
 
+/* Issue 12: how the run chose its budget, what the scheduler waits for
+ * (memory, or a slot), the limit after a kernel OOM kill, and the tickers
+ * the memory ladder moved off its first rung. JSON: a "memory" member. */
+static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
+                          const JobList *jobs, const int64_t counts[4], int json)
+{
+	char plan[512] = "", wait[512] = "";
+	int limit = 0, n = 0;
+	StoreShape *sh = NULL;
+	if (have_run && store_run_memory_get(s, run->id, plan, sizeof plan, wait, sizeof wait, &limit) < 0)
+		plan[0] = wait[0] = '\0';
+	if (store_job_shapes(s, &sh, &n) < 0)
+		n = 0;
+	int live = have_run && run->ended_at <= 0;
+	const char *slot = live && !wait[0] && counts[JOB_PENDING] > 0 ?
+			   "waiting for a worker slot (run.parallel, workers_per_gpu) or a retry back-off" : "";
+	if (json) {
+		fputs(",\"memory\":{\"plan\":", out);
+		json_str(out, plan);
+		fputs(",\"waiting\":", out);
+		json_str(out, live ? (wait[0] ? wait : slot) : "");
+		fprintf(out, ",\"waiting_for_memory\":%s,\"workers_limit\":%d,\"rungs\":[",
+		        live && wait[0] ? "true" : "false", limit);
+	} else {
+		if (plan[0])
+			fprintf(out, "memory: %s\n", plan);
+		if (live && (wait[0] || slot[0]))
+			fprintf(out, "pending: %s\n", wait[0] ? wait : slot);
+		if (limit > 0)
+			fprintf(out, "memory: at most %d worker%s at once since a kernel OOM kill\n", limit,
+			        limit == 1 ? "" : "s");
+	}
+	int k = 0;
+	for (int i = 0; i < n; i++) {
+		const char *ticker = "?";
+		for (int j = 0; j < jobs->n; j++)
+			if (jobs->rows[j].id == sh[i].job_id)
+				ticker = jobs->rows[j].ticker;
+		if (json) {
+			fputs(k++ ? ",{\"ticker\":" : "{\"ticker\":", out);
+			json_str(out, ticker);
+			fputs(",\"rung\":", out);
+			json_str(out, sh[i].rung);
+			fprintf(out, ",\"buffer_size\":%d,\"chunk_length\":%d}", sh[i].buffer_size,
+			        sh[i].chunk_length);
+		} else {
+			fprintf(out, "rung: %s on rung %s", ticker, sh[i].rung);
+			if (sh[i].buffer_size > 0)
+				fprintf(out, ", buffer_size %d", sh[i].buffer_size);
+			if (sh[i].chunk_length > 0)
+				fprintf(out, ", chunk_length %d", sh[i].chunk_length);
+			fputc('\n', out);
+		}
+	}
+	if (json)
+		fputs("]}", out);
+	free(sh);
+}
+
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const StatusTotals *t, double now,
                         const StoreResult *res, int n_res, int gone)
@@ -222,7 +281,9 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		json_num(out, x->win_rate);
 		fprintf(out, ",\"trades\":%" PRId64 ",\"test_days\":%" PRId64 "}", x->trades, x->test_days);
 	}
-	fputs("]}", out);
+	fputc(']', out);
+	render_memory(out, s, run, have_run, jobs, t->counts, 1);
+	fputc('}', out);
 }
 
 static const char *state_color(JobState st)
@@ -413,6 +474,7 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		put_line(out, opt, line);
 		w += wl + (w[wl] == '\n');
 	}
+	render_memory(out, s, run, have_run, jobs, t->counts, 0);
 
 	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
 	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",

@@ -2020,3 +2020,156 @@ int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
 	sqlite3_finalize(st);
 	return r;
 }
+
+/* ---- Memory (issue 12) ---- */
+
+static int prep(Store *s, const char *sql, sqlite3_stmt **st, const char *what)
+{
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+	return rc == SQLITE_OK ? 0 : fail(s, rc, what);
+}
+
+int store_job_shape_get(Store *s, int64_t job_id, StoreShape *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "SELECT rung, rung_buffer_size, rung_chunk_length FROM jobs WHERE id = ?1",
+	             &st, "reading a job's rung");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, job_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memset(ret, 0, sizeof *ret);
+		ret->job_id = job_id;
+		snprintf(ret->rung, sizeof ret->rung, "%s", text_or_empty(st, 0));
+		ret->buffer_size = sqlite3_column_int(st, 1);
+		ret->chunk_length = sqlite3_column_int(st, 2);
+		r = 0;
+	} else if (rc == SQLITE_DONE) {
+		set_err(s, "no job %" PRId64, job_id);
+		r = -ENOENT;
+	} else {
+		r = fail(s, rc, "reading a job's rung");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_job_shape_set(Store *s, const StoreShape *shape, int restart)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, restart ?
+	             "UPDATE jobs SET rung = ?2, rung_buffer_size = ?3, rung_chunk_length = ?4,"
+	             " ckpt_id = NULL, chunk = 0, episode = 0, done_episodes = 0, updated_at = ?5"
+	             " WHERE id = ?1" :
+	             "UPDATE jobs SET rung = ?2, rung_buffer_size = ?3, rung_chunk_length = ?4,"
+	             " updated_at = ?5 WHERE id = ?1", &st, "setting a job's rung");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, shape->job_id);
+	sqlite3_bind_text(st, 2, shape->rung, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 3, shape->buffer_size);
+	sqlite3_bind_int(st, 4, shape->chunk_length);
+	sqlite3_bind_double(st, 5, now_s());
+	r = step_done(s, st, "setting a job's rung");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_job_shapes(Store *s, StoreShape **ret, int *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	StoreShape *v = NULL;
+	int n = 0, cap = 0, rc;
+	*ret = NULL;
+	*ret_n = 0;
+	int r = prep(s, "SELECT id, rung, rung_buffer_size, rung_chunk_length FROM jobs"
+	             " WHERE rung != 'batch' ORDER BY id", &st, "reading the rungs");
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			StoreShape *nv = realloc(v, sizeof *v * (size_t)cap);
+			if (!nv) {
+				free(v);
+				sqlite3_finalize(st);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		memset(&v[n], 0, sizeof v[n]);
+		v[n].job_id = sqlite3_column_int64(st, 0);
+		snprintf(v[n].rung, sizeof v[n].rung, "%s", text_or_empty(st, 1));
+		v[n].buffer_size = sqlite3_column_int(st, 2);
+		v[n].chunk_length = sqlite3_column_int(st, 3);
+		n++;
+	}
+	r = rc == SQLITE_DONE ? 0 : fail(s, rc, "reading the rungs");
+	sqlite3_finalize(st);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int store_attempt_shape(Store *s, int64_t attempt_id, int buffer_size, int chunk_length)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "UPDATE attempts SET buffer_size = ?2, chunk_length = ?3 WHERE id = ?1",
+	             &st, "recording an attempt's shape");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, attempt_id);
+	sqlite3_bind_int(st, 2, buffer_size);
+	sqlite3_bind_int(st, 3, chunk_length);
+	r = step_done(s, st, "recording an attempt's shape");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char *wait,
+                         int workers_limit)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "UPDATE runs SET memory_plan = coalesce(?2, memory_plan),"
+	             " memory_wait = coalesce(?3, memory_wait),"
+	             " workers_limit = CASE WHEN ?4 >= 0 THEN ?4 ELSE workers_limit END WHERE id = ?1",
+	             &st, "recording the memory plan");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, run_id);
+	if (plan)
+		sqlite3_bind_text(st, 2, plan, -1, SQLITE_TRANSIENT);
+	if (wait)
+		sqlite3_bind_text(st, 3, wait, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 4, workers_limit);
+	r = step_done(s, st, "recording the memory plan");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_memory_get(Store *s, int64_t run_id, char *plan, size_t plan_len,
+                         char *wait, size_t wait_len, int *ret_workers_limit)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "SELECT memory_plan, memory_wait, workers_limit FROM runs WHERE id = ?1",
+	             &st, "reading the memory plan");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, run_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		snprintf(plan, plan_len, "%s", text_or_empty(st, 0));
+		snprintf(wait, wait_len, "%s", text_or_empty(st, 1));
+		*ret_workers_limit = sqlite3_column_int(st, 2);
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : fail(s, rc, "reading the memory plan");
+	}
+	sqlite3_finalize(st);
+	return r;
+}

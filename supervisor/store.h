@@ -409,5 +409,34 @@ typedef int (*StoreRowFn)(void *arg, const StoreValue *cols, int n_cols);
  * writes). */
 int store_query(Store *s, const char *sql, const int64_t *params, int n_params,
                 StoreRowFn fn, void *arg);
+/* ---- Memory (issue 12, schema/004_memory.sql) ---- */
+
+/* The ladder rung of a job and the shape it trains with there; 0 sizes =
+ * the configuration's. rung: "batch", "buffer" or "chunk". */
+typedef struct StoreShape {
+	int64_t job_id;
+	char rung[16];
+	int32_t buffer_size;
+	int32_t chunk_length;
+} StoreShape;
+
+/* Reads one job's shape. Returns 0 and *ret. */
+int store_job_shape_get(Store *s, int64_t job_id, StoreShape *ret);
+/* Sets it. restart: drop the checkpoint and the progress too (a
+ * checkpoint of another buffer_size or chunk_length does not resume). */
+int store_job_shape_set(Store *s, const StoreShape *shape, int restart);
+/* The shapes of every job off the first rung (status). *ret malloc'd. */
+int store_job_shapes(Store *s, StoreShape **ret, int *ret_n);
+/* The buffer_size and chunk_length an attempt trains with. */
+int store_attempt_shape(Store *s, int64_t attempt_id, int buffer_size, int chunk_length);
+
+/* What a run decided about memory: plan (how the budget was chosen, a
+ * sentence; NULL keeps it), wait ("" = not waiting; NULL keeps it), and
+ * workers_limit (after a kernel OOM kill; < 0 keeps it). */
+int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char *wait,
+                         int workers_limit);
+/* Reads them back (plan and wait into the buffers). */
+int store_run_memory_get(Store *s, int64_t run_id, char *plan, size_t plan_len,
+                         char *wait, size_t wait_len, int *ret_workers_limit);
 
 #endif

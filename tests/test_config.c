@@ -236,7 +236,7 @@ static void test_bad_values(void)
 	expect_load_error("[run]\nseed = 18446744073709551616\n",
 			  "2: key 'run.seed': must be <= 18446744073709551615, got '18446744073709551616'");
 	expect_load_error("[budget]\nrss = -1GiB\n",
-			  "2: key 'budget.rss': expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), got '-1GiB'");
+			  "2: key 'budget.rss': expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), or auto, got '-1GiB'");
 	expect_load_error("[run]\ndevice = gpu\n",
 			  "2: key 'run.device': must be one of auto, cpu, cuda, got 'gpu'");
 	expect_load_error("[run]\nmodel = transformer\n",
@@ -326,7 +326,7 @@ static void test_unknown_and_duplicates(void)
 	expect_set_error("foo.bar=3", "--set foo.bar=3: unknown section '[foo]'");
 	expect_set_error("rewt.batch_size=3", "--set rewt.batch_size=3: unknown section '[rewt]' (did you mean '[rewts]'?)");
 	expect_set_error("budget.rss=lots",
-			 "--set budget.rss=lots: key 'budget.rss': expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), got 'lots'");
+			 "--set budget.rss=lots: key 'budget.rss': expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), or auto, got 'lots'");
 }
 
 static void test_set_precedence(void)
@@ -700,6 +700,7 @@ static void test_model_keys(void)
 		"run.heartbeat", "run.chunks_at_once", "run.db_lock_timeout", "budget.rss",
 		"budget.vram", "budget.poll_ms", "budget.soft_fraction", "budget.wal",
 		"rewts.batch_size", "rewts.min_batch_size", "run.metrics_file", "run.keep_checkpoints",
+		"budget.ladder", "budget.min_buffer_size", "budget.min_chunk_length",
 	};
 	int n_model = (int)(sizeof model / sizeof model[0]);
 	int n_other = (int)(sizeof other / sizeof other[0]);
@@ -741,6 +742,43 @@ static void test_model_keys(void)
 	CHECK(config_model_diff(&a, &b, diff, 8) == 1 && strlen(diff) == 7, "cut message: %s", diff);
 }
 
+/* Issue 12: budget.rss/vram = auto, the ladder and its floors. */
+static void test_memory_keys(void)
+{
+	Config c;
+	char err[1024];
+	config_defaults(&c);
+	CHECK(!strcmp(c.ladder, "batch") && c.min_buffer_size == 1000 && c.min_chunk_length == 100,
+	      "defaults %s %d %d", c.ladder, c.min_buffer_size, c.min_chunk_length);
+	CHECK(config_set(&c, "budget.rss=auto", err, sizeof err) == 0 && c.budget_rss == CONFIG_SIZE_AUTO,
+	      "rss auto: %s", err);
+	CHECK(config_set(&c, "budget.vram=AUTO", err, sizeof err) == 0 && c.budget_vram == CONFIG_SIZE_AUTO,
+	      "vram auto: %s", err);
+	CHECK(config_set(&c, "budget.ladder=batch,buffer,chunk", err, sizeof err) == 0 &&
+	      !strcmp(c.ladder, "batch,buffer,chunk"), "ladder: %s", err);
+	CHECK(config_set(&c, "budget.min_buffer_size=500", err, sizeof err) == 0 && c.min_buffer_size == 500,
+	      "min_buffer_size: %s", err);
+	/* config_write says auto, and that text loads back as auto. */
+	char *text = NULL;
+	size_t n = 0;
+	FILE *mf = open_memstream(&text, &n);
+	CHECK(mf && config_write(&c, mf) == 0, "write");
+	fclose(mf);
+	CHECK(text && strstr(text, "\nrss = auto\n") && strstr(text, "\nvram = auto\n") &&
+	      strstr(text, "\nladder = batch,buffer,chunk\n"), "written: %s", text ? text : "");
+	Config back;
+	config_defaults(&back);
+	const char *path = write_tmp("auto.ini", text);
+	CHECK(config_load(&back, path, err, sizeof err) == 0 && back.budget_rss == CONFIG_SIZE_AUTO &&
+	      back.budget_vram == CONFIG_SIZE_AUTO && back.min_buffer_size == 500, "load back: %s", err);
+	free(text);
+	expect_set_error("budget.ladder=buffer",
+			 "--set budget.ladder=buffer: key 'budget.ladder': must be one of batch, batch,buffer, "
+			 "batch,chunk, batch,buffer,chunk, batch,chunk,buffer, got 'buffer'");
+	expect_set_error("budget.min_chunk_length=1",
+			 "--set budget.min_chunk_length=1: key 'budget.min_chunk_length': must be >= 2, got '1'");
+}
+
 int main(void)
 {
 	const char *src = getenv("TV_SOURCE_ROOT");
@@ -767,6 +805,7 @@ int main(void)
 
 	test_defaults();
 	test_sizes();
+	test_memory_keys();
 	test_bad_values();
 	test_unknown_and_duplicates();
 	test_set_precedence();
