@@ -2450,10 +2450,12 @@ int run_main(const RunOptions *opt)
 		goto out;
 	}
 	/* out_dir is locked like the database: two supervisors (with two
-	 * databases) must not write the same models and checkpoints. */
+	 * databases) must not write the same models and checkpoints. The
+	 * shards of one run share out_dir (their tickers differ): one lock
+	 * per shard. */
 	{
 		char lock[PATH_MAX + 32], why[PATH_MAX + 128];
-		snprintf(lock, sizeof lock, "%s/.tickervisor.lock", sup->out_dir);
+		snprintf(lock, sizeof lock, "%s/.tickervisor%s.lock", sup->out_dir, shard_sfx);
 		if (store_lock_file(lock, "output folder", &sup->out_lock, why, sizeof why) < 0) {
 			fprintf(stderr, "tickervisor: run.out_dir %s: %s\n", sup->out_dir, why);
 			rc = RUN_EXIT_STORE;

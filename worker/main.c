@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -417,13 +418,19 @@ static int choose_device(Worker *w, char *name, size_t len)
 
 static int blas_buffers_fit(int threads, char *err, size_t errlen)
 {
-	void *p[64] = { 0 };
-	int n = threads < 64 ? threads : 64, ok = 1;
+	void *p[64];
+	int n = threads < 64 ? threads : 64, ok = 1, got = 0;
 
-	for (int i = 0; i < n && ok; i++)
-		ok = (p[i] = malloc(BLAS_BUFFER_BYTES)) != NULL;
-	for (int i = 0; i < n; i++)
-		free(p[i]);
+	/* Reserved with mmap, not malloc: under MALLOC_PERTURB_ (as meson's
+	 * test runner sets it) malloc would fill, and so make resident, the
+	 * whole 128 MiB that this probe only needs to find room for. */
+	for (int i = 0; i < n && ok; i++) {
+		p[i] = mmap(NULL, BLAS_BUFFER_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ok = p[i] != MAP_FAILED;
+		got += ok;
+	}
+	for (int i = 0; i < got; i++)
+		munmap(p[i], BLAS_BUFFER_BYTES);
 	if (ok) {
 		/* Above OpenBLAS's small-matrix path (no buffer there). */
 		static float a[128 * 128], c[128 * 128];
