@@ -130,9 +130,13 @@ static void json_num(FILE *out, double v)
 /* Issue 12: how the run chose its budget, what the scheduler waits for
  * (memory, or a slot), the limit after a kernel OOM kill, and the tickers
  * the memory ladder moved off its first rung. JSON: a "memory" member. */
+static void put_line(FILE *out, const StatusOptions *opt, const char *text);
+
 static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
-                          const JobList *jobs, const int64_t counts[4], int json)
+                          const JobList *jobs, const int64_t counts[4], int json,
+                          const StatusOptions *opt)
 {
+	char line[1024];
 	char plan[512] = "", wait[512] = "";
 	int limit = 0, n = 0;
 	StoreShape *sh = NULL;
@@ -151,13 +155,19 @@ static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have
 		fprintf(out, ",\"waiting_for_memory\":%s,\"workers_limit\":%d,\"rungs\":[",
 		        live && wait[0] ? "true" : "false", limit);
 	} else {
-		if (plan[0])
-			fprintf(out, "memory: %s\n", plan);
-		if (live && (wait[0] || slot[0]))
-			fprintf(out, "pending: %s\n", wait[0] ? wait : slot);
-		if (limit > 0)
-			fprintf(out, "memory: at most %d worker%s at once since a kernel OOM kill\n", limit,
-			        limit == 1 ? "" : "s");
+		if (plan[0]) {
+			snprintf(line, sizeof line, "memory: %s", plan);
+			put_line(out, opt, line);
+		}
+		if (live && (wait[0] || slot[0])) {
+			snprintf(line, sizeof line, "pending: %s", wait[0] ? wait : slot);
+			put_line(out, opt, line);
+		}
+		if (limit > 0) {
+			snprintf(line, sizeof line, "memory: at most %d worker%s at once since a kernel OOM kill",
+			         limit, limit == 1 ? "" : "s");
+			put_line(out, opt, line);
+		}
 	}
 	int k = 0;
 	for (int i = 0; i < n; i++) {
@@ -173,12 +183,14 @@ static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have
 			fprintf(out, ",\"buffer_size\":%d,\"chunk_length\":%d}", sh[i].buffer_size,
 			        sh[i].chunk_length);
 		} else {
-			fprintf(out, "rung: %s on rung %s", ticker, sh[i].rung);
-			if (sh[i].buffer_size > 0)
-				fprintf(out, ", buffer_size %d", sh[i].buffer_size);
-			if (sh[i].chunk_length > 0)
-				fprintf(out, ", chunk_length %d", sh[i].chunk_length);
-			fputc('\n', out);
+			int ln = snprintf(line, sizeof line, "rung: %s on rung %s", ticker, sh[i].rung);
+			if (sh[i].buffer_size > 0 && ln < (int)sizeof line)
+				ln += snprintf(line + ln, sizeof line - (size_t)ln, ", buffer_size %d",
+				               sh[i].buffer_size);
+			if (sh[i].chunk_length > 0 && ln < (int)sizeof line)
+				snprintf(line + ln, sizeof line - (size_t)ln, ", chunk_length %d",
+				         sh[i].chunk_length);
+			put_line(out, opt, line);
 		}
 	}
 	if (json)
@@ -282,7 +294,7 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		fprintf(out, ",\"trades\":%" PRId64 ",\"test_days\":%" PRId64 "}", x->trades, x->test_days);
 	}
 	fputc(']', out);
-	render_memory(out, s, run, have_run, jobs, t->counts, 1);
+	render_memory(out, s, run, have_run, jobs, t->counts, 1, NULL);
 	fputc('}', out);
 }
 
@@ -474,7 +486,7 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		put_line(out, opt, line);
 		w += wl + (w[wl] == '\n');
 	}
-	render_memory(out, s, run, have_run, jobs, t->counts, 0);
+	render_memory(out, s, run, have_run, jobs, t->counts, 0, opt);
 
 	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
 	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",

@@ -125,7 +125,8 @@ typedef struct LossEntry {
 /* A state change that could not commit because another program holds the
  * database's write lock: kept, in order, and applied by the next
  * store_flush() that gets the lock. */
-typedef enum OpKind { OP_ATT_BEGIN, OP_ATT_END, OP_CKPT, OP_RESULT, OP_RUN_END, OP_NOTE } OpKind;
+typedef enum OpKind { OP_ATT_BEGIN, OP_ATT_END, OP_CKPT, OP_RESULT, OP_RUN_END, OP_NOTE,
+		      OP_JOB_SHAPE, OP_ATT_SHAPE, OP_RUN_MEMORY } OpKind;
 
 typedef struct Op {
 	struct Op *next;
@@ -137,7 +138,12 @@ typedef struct Op {
 	AttemptEnd end;           /* OP_ATT_END; end.reason points to text */
 	MsgCheckpoint ckpt;       /* OP_CKPT */
 	MsgResult res;            /* OP_RESULT */
-	char *text;               /* reason, outcome or note (owned) */
+	char *text;               /* reason, outcome or note; OP_RUN_MEMORY: the plan, or
+	                           * NULL to keep it (owned) */
+	char *text2;              /* OP_RUN_MEMORY: what it waits for, or NULL (owned) */
+	StoreShape shape;         /* OP_JOB_SHAPE; OP_ATT_SHAPE uses buffer/chunk */
+	int restart;              /* OP_JOB_SHAPE: the job starts over */
+	int workers_limit;        /* OP_RUN_MEMORY: -1 keeps it */
 } Op;
 
 struct Store {
@@ -471,6 +477,7 @@ static void store_free(Store *s)
 		Op *op = s->ops;
 		s->ops = op->next;
 		free(op->text);
+		free(op->text2);
 		free(op);
 	}
 	if (s->db)
@@ -713,6 +720,9 @@ static int apply_run_end(Store *s, const Op *op)
 
 static Op *op_new(Store *s, OpKind kind, const char *text);
 static int submit(Store *s, Op *op);
+static int apply_job_shape(Store *s, const Op *op);
+static int apply_attempt_shape(Store *s, const Op *op);
+static int apply_run_memory(Store *s, const Op *op);
 
 int store_run_end(Store *s, int64_t run_id, const char *outcome)
 {
@@ -1640,6 +1650,9 @@ static int apply(Store *s, const Op *op)
 	case OP_RESULT: return apply_result(s, op);
 	case OP_RUN_END: return apply_run_end(s, op);
 	case OP_NOTE: return apply_note(s, op);
+	case OP_JOB_SHAPE: return apply_job_shape(s, op);
+	case OP_ATT_SHAPE: return apply_attempt_shape(s, op);
+	case OP_RUN_MEMORY: return apply_run_memory(s, op);
 	}
 	return -EINVAL;
 }
@@ -1657,6 +1670,7 @@ static int submit(Store *s, Op *op)
 
 	if (!s->writer) {
 		free(op->text);
+		free(op->text2);
 		free(op);
 		set_err(s, "read-only connection");
 		return -EROFS;
@@ -1665,6 +1679,7 @@ static int submit(Store *s, Op *op)
 		r = apply(s, op);
 		if (!is_lock_busy(s, r)) {
 			free(op->text);
+			free(op->text2);
 			free(op);
 			return r;
 		}
@@ -1695,6 +1710,7 @@ static int drain(Store *s)
 			s->ops_tail = NULL;
 		s->n_ops--;
 		free(op->text);
+		free(op->text2);
 		free(op);
 		if (r < 0)
 			return r;
@@ -2057,6 +2073,18 @@ int store_job_shape_get(Store *s, int64_t job_id, StoreShape *ret)
 
 int store_job_shape_set(Store *s, const StoreShape *shape, int restart)
 {
+	Op *op = op_new(s, OP_JOB_SHAPE, NULL);
+	if (!op)
+		return -ENOMEM;
+	op->shape = *shape;
+	op->restart = restart;
+	return submit(s, op);
+}
+
+static int apply_job_shape(Store *s, const Op *op)
+{
+	const StoreShape *shape = &op->shape;
+	int restart = op->restart;
 	sqlite3_stmt *st = NULL;
 	int r = prep(s, restart ?
 	             "UPDATE jobs SET rung = ?2, rung_buffer_size = ?3, rung_chunk_length = ?4,"
@@ -2070,7 +2098,7 @@ int store_job_shape_set(Store *s, const StoreShape *shape, int restart)
 	sqlite3_bind_text(st, 2, shape->rung, -1, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, 3, shape->buffer_size);
 	sqlite3_bind_int(st, 4, shape->chunk_length);
-	sqlite3_bind_double(st, 5, now_s());
+	sqlite3_bind_double(st, 5, op->t);
 	r = step_done(s, st, "setting a job's rung");
 	sqlite3_finalize(st);
 	return r;
@@ -2118,6 +2146,19 @@ int store_job_shapes(Store *s, StoreShape **ret, int *ret_n)
 
 int store_attempt_shape(Store *s, int64_t attempt_id, int buffer_size, int chunk_length)
 {
+	Op *op = op_new(s, OP_ATT_SHAPE, NULL);
+	if (!op)
+		return -ENOMEM;
+	op->attempt_id = attempt_id;
+	op->shape.buffer_size = buffer_size;
+	op->shape.chunk_length = chunk_length;
+	return submit(s, op);
+}
+
+static int apply_attempt_shape(Store *s, const Op *op)
+{
+	int64_t attempt_id = op->attempt_id;
+	int buffer_size = op->shape.buffer_size, chunk_length = op->shape.chunk_length;
 	sqlite3_stmt *st = NULL;
 	int r = prep(s, "UPDATE attempts SET buffer_size = ?2, chunk_length = ?3 WHERE id = ?1",
 	             &st, "recording an attempt's shape");
@@ -2134,6 +2175,25 @@ int store_attempt_shape(Store *s, int64_t attempt_id, int buffer_size, int chunk
 int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char *wait,
                          int workers_limit)
 {
+	Op *op = op_new(s, OP_RUN_MEMORY, plan);
+	if (!op)
+		return -ENOMEM;
+	if (wait && !(op->text2 = strdup(wait))) {
+		free(op->text);
+		free(op);
+		set_err(s, "out of memory");
+		return -ENOMEM;
+	}
+	op->job_id = run_id;  /* the run's id */
+	op->workers_limit = workers_limit;
+	return submit(s, op);
+}
+
+static int apply_run_memory(Store *s, const Op *op)
+{
+	int64_t run_id = op->job_id;
+	const char *plan = op->text, *wait = op->text2;
+	int workers_limit = op->workers_limit;
 	sqlite3_stmt *st = NULL;
 	int r = prep(s, "UPDATE runs SET memory_plan = coalesce(?2, memory_plan),"
 	             " memory_wait = coalesce(?3, memory_wait),"

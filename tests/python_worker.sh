@@ -14,7 +14,9 @@
 	skip "Debian's python3-numpy and python3-msgpack are needed (tests/install-deps.sh)"
 cd "$T"
 PYW="$TV_SOURCE_ROOT/examples/python_worker.py"
-write_config run.ini '[budget]\nrss = 400MiB'
+# poll_ms 20: the numpy worker trains a ticker in ~0.1 s, and the samples
+# that carry its heartbeat's accounting are taken at each poll.
+write_config run.ini '[budget]\nrss = 400MiB\npoll_ms = 20'
 # 1. The sample tickers.
 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,IBM --worker "$PYW" >a.out 2>&1 ||
 	fail "run: $(tail a.out)"

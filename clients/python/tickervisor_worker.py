@@ -117,7 +117,7 @@ class Worker:
         self.data_path = args.data
         self.out_dir = args.out
         self.resume_path = args.resume
-        self.config = load_config(args.config, args.set)
+        self.config = load_config(args.config, args.set, getattr(args, "config_fd", -1))
         self.batch_size = int(self.get("rewts", "batch_size", "64"))
         self.checkpoint_every = int(self.get("run", "checkpoint_every", "10"))
         self.heartbeat_s = float(self.get("run", "heartbeat", "1"))
@@ -137,11 +137,15 @@ class Worker:
     @classmethod
     def from_argv(cls, argv=None):
         """Parses the command line the supervisor gives every worker:
-        --config F [--set S.K=V ...] --ticker T --data CSV [--signals CSV]
-        --out DIR [--resume CKPT] [--report-fd N]. Exits EXIT_USAGE on a bad
-        one and EXIT_BAD_INPUT on an unreadable config."""
+        --config F [--config-fd N] [--set S.K=V ...] --ticker T --data CSV
+        [--signals CSV] --out DIR [--resume CKPT] [--report-fd N]. With
+        --config-fd, the configuration is the text read from that descriptor
+        (the run's, frozen when it started); F only names it in messages.
+        Exits EXIT_USAGE on a bad one and EXIT_BAD_INPUT on an unreadable
+        config."""
         p = argparse.ArgumentParser(description="a tickervisor worker")
         p.add_argument("--config", required=True)
+        p.add_argument("--config-fd", type=int, default=-1)
         p.add_argument("--set", action="append", default=[])
         p.add_argument("--ticker", required=True)
         p.add_argument("--data", required=True)
@@ -277,11 +281,17 @@ class Worker:
         self.checkpoint_requested = True
 
 
-def load_config(path, sets=()):
-    """The run's INI file with the --set overrides applied."""
+def load_config(path, sets=(), fd=-1):
+    """The run's INI file (or, with fd >= 0, the text read from that
+    descriptor until its end, named path in messages) with the --set
+    overrides applied."""
     cfg = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
-    with open(path) as f:
-        cfg.read_file(f)
+    if fd >= 0:
+        with os.fdopen(fd, "r", encoding="utf-8", closefd=True) as f:
+            cfg.read_string(f.read(), source=path)
+    else:
+        with open(path) as f:
+            cfg.read_file(f)
     for s in sets:
         key, sep, value = s.partition("=")
         section, dot, name = key.partition(".")
