@@ -88,7 +88,7 @@ PY
 read -r new_text old_text < <(time_pair "$NEW/supervisor/tickervisor" "$OLD/supervisor/tickervisor")
 read -r new_json old_json < <(time_pair "$NEW/supervisor/tickervisor" "$OLD/supervisor/tickervisor" --json)
 t0=$(date +%s.%N)
-"$NEW/supervisor/tickervisor" report $DB -o report.html --csv csv
+/usr/bin/time -f "%U %S" -o report.cpu "$NEW/supervisor/tickervisor" report $DB -o report.html --csv csv
 t1=$(date +%s.%N)
 size=$(stat -c %s report.html)
 chrome() { timeout 300 chromium --headless --no-sandbox --disable-gpu --no-first-run \
@@ -102,9 +102,11 @@ chrome --dump-dom "file://$T/report.html" >dom.html 2>/dev/null
 t3=$(date +%s.%N)
 chrome --screenshot="$T/shot.png" --window-size=1280,2000 "file://$T/report.html" >/dev/null 2>&1
 t4=$(date +%s.%N)
+[ -z "${KEEP_SHOT:-}" ] || cp shot.png "$KEEP_SHOT"
 echo "rows: $(sqlite3 $DB 'select count(*) from jobs') jobs, $(sqlite3 $DB 'select count(*) from attempts') attempts," \
 	"$(sqlite3 $DB 'select count(*) from mem_samples') memory samples, $(sqlite3 $DB 'select count(*) from loss_samples') loss samples;" \
 	"database $(du -m $DB | cut -f1) MiB"
+echo "report CPU (user sys, s): $(cat report.cpu)"
 echo "status text: new $new_text ms, baseline $old_text ms"
 echo "status --json: new $new_json ms, baseline $old_json ms"
 python3 -c "print('report: %.2f s, %.1f MiB (%d svg); chromium --dump-dom %.2f s, --screenshot %.2f s; chromium on a one-line page %.2f s' % ($t1 - $t0, $size / 1048576, open('$T/report.html').read().count('<svg'), $t3 - $t2, $t4 - $t3, $t6 - $t5))"

@@ -801,7 +801,7 @@ int report_html(const char *const *paths, int n, FILE *out, const ReportOptions 
 	}
 	fprintf(out, ". Long series are downsampled to at most %d points per line: memory keeps "
 	        "the maximum of each bucket of consecutive samples (peaks and the sample that crossed "
-	        "the budget survive), loss and reward the mean of each bucket. Click a column "
+	        "the budget survive), loss, reward, equity and weights the mean of each bucket. Click a column "
 	        "heading to sort.</p>\n", max_points);
 
 	fputs("<h2>Runs</h2>\n<table><thead><tr>", out);

@@ -152,4 +152,21 @@ assert w == 1200 and h == 1600, (w, h)
 dark = sum(1 for b in raw[::97] if b < 200)
 assert dark > 200, "screenshot looks blank (%d dark samples)" % dark
 PY
+# The sort script, through the DevTools protocol: a click on "return" sorts
+# the rows by return (no result first), a second click reverses them; the
+# page logs no error on the way.
+/usr/bin/python3 "$TV_SOURCE_ROOT/tests/cdp_eval.py" "file://$T/report.html" "(function(){
+  var th = [...document.querySelectorAll('#tickers th')].find(h => h.textContent == 'return');
+  var order = () => [...document.querySelectorAll('#tickers tbody tr')].map(r => r.cells[0].textContent);
+  th.click(); var up = order(); th.click(); return [up, order()];
+})()" >sorted.json 2>cdp.err || fail "sorting in the browser: $(cat cdp.err)"
+want=$(python3 - $A <<'PY'
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+up = ["IBM"] + [t for (t,) in db.execute("select ticker from results r join jobs j on j.id=r.job_id"
+                                        " order by total_return")]
+print(json.dumps([up, up[::-1]]))
+PY
+)
+expect_eq "sorted by return" "$(cat sorted.json)" "$want"
 echo "ok"
