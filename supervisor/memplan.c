@@ -307,18 +307,14 @@ static int read_cgroup_dir(const char *dir, MemFacts *f, char *source, size_t le
 	return 0;
 }
 
-void memplan_read_facts(MemFacts *f, char *source, size_t len)
+void memplan_find_cgroup(char *dir, size_t len)
 {
-	char buf[8192];
-	memset(f, 0, sizeof *f);
-	source[0] = '\0';
-	f->cg_source = source;
-	const char *mi = getenv("TICKERVISOR_MEMINFO");
-	if (slurp(mi && *mi ? mi : "/proc/meminfo", buf, sizeof buf) == 0)
-		f->mem_available = memplan_parse_meminfo(buf);
-	const char *dir = getenv("TICKERVISOR_CGROUP_DIR");
-	if (dir && *dir) {
-		read_cgroup_dir(dir, f, source, len);
+	MemFacts f;
+	char source[PATH_MAX + 32];
+	dir[0] = '\0';
+	const char *env = getenv("TICKERVISOR_CGROUP_DIR");
+	if (env && *env) {
+		snprintf(dir, len, "%s", env);
 		return;
 	}
 	FILE *cg = fopen("/proc/self/cgroup", "re");
@@ -339,18 +335,32 @@ void memplan_read_facts(MemFacts *f, char *source, size_t len)
 		/* The tightest limit may be set on a parent (a Slurm job's
 		 * cgroup above the step's): walk up to the mount point. */
 		size_t root = strlen(*ctrl ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup");
-		int found = 0;
 		for (;;) {
-			if ((found = read_cgroup_dir(path, f, source, len)))
-				break;
+			memset(&f, 0, sizeof f);
+			if (read_cgroup_dir(path, &f, source, sizeof source)) {
+				snprintf(dir, len, "%s", path);
+				fclose(cg);
+				return;
+			}
 			char *slash = strrchr(path, '/');
 			if (!slash || (size_t)(slash - path) < root)
 				break;
 			*slash = '\0';
 		}
-		if (found)
-			break;
 	}
 	if (cg)
 		fclose(cg);
+}
+
+void memplan_read_facts(MemFacts *f, const char *cgroup_dir, char *source, size_t len)
+{
+	char buf[8192];
+	memset(f, 0, sizeof *f);
+	source[0] = '\0';
+	f->cg_source = source;
+	const char *mi = getenv("TICKERVISOR_MEMINFO");
+	if (slurp(mi && *mi ? mi : "/proc/meminfo", buf, sizeof buf) == 0)
+		f->mem_available = memplan_parse_meminfo(buf);
+	if (cgroup_dir && cgroup_dir[0])
+		read_cgroup_dir(cgroup_dir, f, source, len);
 }

@@ -115,12 +115,19 @@ int memplan_apply_ladder(PolicyDecision *d, const PolicyFacts *f, const MemLadde
 
 /* ---- reading the machine (I/O) ---- */
 
-/* Fills *f from /proc/meminfo (or $TICKERVISOR_MEMINFO) and the memory
- * cgroup of this process (/proc/self/cgroup under /sys/fs/cgroup, or the
- * folder $TICKERVISOR_CGROUP_DIR holding memory.max and memory.current,
- * or memory.limit_in_bytes and memory.usage_in_bytes). source_buf keeps
- * the cgroup file's path. Unreadable files leave their fields 0. */
-void memplan_read_facts(MemFacts *f, char *source_buf, size_t len);
+/* The folder of this process's memory cgroup that holds a limit (v2
+ * memory.max, v1 memory.limit_in_bytes), walking up from
+ * /proc/self/cgroup to the mount point; $TICKERVISOR_CGROUP_DIR instead
+ * when set (tests). "" when no cgroup limits memory. Called once at the
+ * start of a run: the walk costs ~200 us, a start must not pay it. */
+void memplan_find_cgroup(char *dir, size_t len);
+
+/* Fills *f from /proc/meminfo (or $TICKERVISOR_MEMINFO, read again each
+ * time so that tests can change it) and cgroup_dir's limit and usage
+ * files (memory.max + memory.current, or memory.limit_in_bytes +
+ * memory.usage_in_bytes; "" = none). source_buf keeps the limit file's
+ * path. Unreadable files leave their fields 0. */
+void memplan_read_facts(MemFacts *f, const char *cgroup_dir, char *source_buf, size_t len);
 
 /* The parsers memplan_read_facts uses, pure: "MemAvailable: N kB" of a
  * meminfo text (0 if absent); a cgroup limit file's text ("max", or a

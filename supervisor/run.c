@@ -176,6 +176,7 @@ struct Sup {
 	MemLadder ladder;
 	MemFloors floors;
 	int budget_auto;              /* bit 0: budget.rss was auto, bit 1: budget.vram */
+	char cgroup_dir[PATH_MAX];    /* memplan_find_cgroup(), "" = no limit */
 	int workers_limit;
 	char mem_plan[512];
 	char mem_wait[POLICY_REASON_MAX];
@@ -857,9 +858,10 @@ static void memory_plan(Sup *sup, int n_tickers)
 	if (n_tickers > 0 && n_tickers < at_once)
 		at_once = n_tickers;
 	size_t n = 0;
+	memplan_find_cgroup(sup->cgroup_dir, sizeof sup->cgroup_dir);
 	if (sup->cfg.budget_rss == CONFIG_SIZE_AUTO) {
 		MemFacts mf;
-		memplan_read_facts(&mf, src, sizeof src);
+		memplan_read_facts(&mf, sup->cgroup_dir, src, sizeof src);
 		sup->cfg.budget_rss = memplan_auto_budget(&mf, at_once, why, sizeof why);
 		sup->budget_auto |= 1;
 		n += (size_t)snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "budget.rss %s", why);
@@ -906,7 +908,7 @@ static int memory_admits(Sup *sup)
 		MemFacts mf;
 		char src[PATH_MAX];
 		uint64_t sum = 0;
-		memplan_read_facts(&mf, src, sizeof src);
+		memplan_read_facts(&mf, sup->cgroup_dir, src, sizeof src);
 		for (int i = 0; i < sup->n_jobs; i++)
 			if (sup->jobs[i].child)
 				sum += sup->jobs[i].child->cur_rss;
