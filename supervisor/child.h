@@ -57,7 +57,7 @@ typedef enum ChildEvent {
 enum {
 	CA_RECORD      = 1 << 0,  /* store/log the frame that caused the event */
 	CA_PROTOCOL    = 1 << 1,  /* log the protocol error (detail is the loop's) */
-	CA_SIGUSR1     = 1 << 2,  /* SIGUSR1 to the group: checkpoint now */
+	CA_SIGUSR1     = 1 << 2,  /* SIGUSR1 to the worker: checkpoint now */
 	CA_SIGTERM     = 1 << 3,  /* SIGTERM to the group: checkpoint and exit */
 	CA_SIGKILL     = 1 << 4,  /* SIGKILL to the whole group */
 	CA_STOP_READ   = 1 << 5,  /* stop reading the pipe (and close it) */

@@ -1,21 +1,24 @@
 /* `tickervisor run`: the libuv loop that starts a fresh worker per attempt,
  * reads its reports, watches its memory and carries out the policy.
  *
- * Life of an attempt (a Child):
- *   spawn (uv_spawn, report pipe on fd 3) -> store_attempt_begin ->
- *   frames (hello, progress, heartbeat, checkpoint, result, error) and
- *   memory polls (RSS from /proc every poll_ms; SIGUSR1 once above the soft
- *   line, SIGKILL above the budget; SIGKILL when no frame came for
- *   hang_timeout) -> both the exit callback and the end of the pipe seen ->
- *   policy_classify + policy_decide -> store_attempt_end -> the Child's
- *   three handles are closed and it is freed in the last close callback.
+ * Life of an attempt (a Child): its states and what each event does are
+ * the table in child.c; here every libuv callback becomes an event
+ * (child_event) and the actions the table returns are carried out:
+ *   spawn (uv_spawn in a new session, report pipe on fd 3) ->
+ *   store_attempt_begin -> frames (checked: numbers in range, files inside
+ *   out_dir with their checksum; rate-limited rows) and memory polls (the
+ *   tree's private RSS every poll_ms) -> exit and end of pipe, or the grace
+ *   timer after the exit -> child_outcome + policy_decide ->
+ *   store_attempt_end -> the Child's four handles are closed and it is
+ *   freed in the last close callback.
  * A job (one per ticker) has at most one Child. The scheduler starts pending
  * jobs whose back-off has passed while placement gives a slot.
  *
- * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker gets
- * SIGTERM (it checkpoints and exits 10), the loop waits for all of them,
- * flushes the store and returns 0. A second signal SIGKILLs every worker and
- * returns at once; the next run's store_recover() closes what was open. */
+ * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker's group
+ * gets SIGTERM (it checkpoints and exits 10), the loop waits for all of
+ * them, flushes the store and returns 0. A second signal SIGKILLs every
+ * worker's group and returns at once; the next run kills groups a dead
+ * supervisor left and store_recover() closes what was open. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -52,7 +55,7 @@
 
 /* Progress, checkpoint and error frames recorded (database and log) per
  * ticker per second, at most; the latest of the rest is kept for later. */
-#define RUN_ROWS_PER_S 20
+#define RUN_ROWS_PER_S 200
 /* After the worker exited, how long the report pipe may stay open (held by
  * a descendant) before the attempt ends anyway. */
 #define RUN_GRACE_MS 1000
@@ -121,6 +124,7 @@ struct Child {
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
+	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
 };
 
 struct Sup {
@@ -179,7 +183,7 @@ static void sup_log(Sup *sup, const Job *job, const Child *c, const char *fmt, .
  * On a terminal the line goes into the event list under the status view. */
 static void sup_log(Sup *sup, const Job *job, const Child *c, const char *fmt, ...)
 {
-	char line[RUN_EVENT_LEN * 2];
+	char line[2 * PATH_MAX];  /* whole paths: a cut line would hide why */
 	struct timespec ts;
 	struct tm tm;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -695,8 +699,9 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 {
 	ChildKill kill_before = c->m.kill;
 	unsigned a = child_step(&c->m, ev);
-	if (c->m.kill != kill_before && c->m.kill != CK_DELIVERED && !c->detail[0])
-		snprintf(c->detail, sizeof c->detail, "%s", c->m.why ? c->m.why : detail ? detail : "");
+	/* Our reason for a kill replaces an earlier error frame's text. */
+	if (c->m.kill != kill_before && c->m.kill != CK_DELIVERED && (c->m.why || detail))
+		snprintf(c->detail, sizeof c->detail, "%s", c->m.why ? c->m.why : detail);
 	if ((a & CA_RECORD) && m)
 		record_frame(c, m);
 	if (a & CA_PROTOCOL)
@@ -704,7 +709,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 	else if (c->m.kill != kill_before && detail)
 		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->batch_size);
 	if (a & CA_SIGUSR1)
-		child_signal(c, SIGUSR1);
+		kill(c->pid, SIGUSR1);    /* a request to the worker, not to its tree */
 	if (a & CA_SIGTERM)
 		child_signal(c, SIGTERM);
 	if (a & CA_SIGKILL)
@@ -722,8 +727,13 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 		child_finish(c);
 }
 
+static const char *check_reported_file(Sup *sup, const char *what, const char *path,
+				       uint32_t checksum, int is_ckpt, int *ret_stale,
+				       char *buf, size_t len);
+
 /* Writes what waited for the rate limit (the latest progress and
- * checkpoint over it). */
+ * checkpoint over it; the checkpoint is checked only now, so a flood costs
+ * no file reads). */
 static void flush_pending(Child *c)
 {
 	Sup *sup = c->sup;
@@ -733,16 +743,27 @@ static void flush_pending(Child *c)
 	c->has_pending_progress = 0;
 	if (err >= 0 && c->has_pending_ckpt) {
 		Job *job = c->job;
-		sup_txn(sup);
-		if (c->attempt_id > 0)
-			err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &c->pending_ckpt);
-		if (err >= 0) {
-			free(job->ckpt_path);
-			job->ckpt_path = strdup(c->pending_ckpt.path);
-			job->ckpt_checksum = c->pending_ckpt.checksum;
-			job->ckpt_pos = c->pending_ckpt;
-		}
+		char why[POLICY_REASON_MAX];
+		int stale = 0;
 		c->has_pending_ckpt = 0;
+		const char *bad = check_reported_file(sup, "checkpoint", c->pending_ckpt.path,
+						      c->pending_ckpt.checksum, 1, &stale, why, sizeof why);
+		if (bad && c->m.state != CS_ENDED) {
+			child_event(c, CE_BAD_FRAME, NULL, bad);
+		} else if (bad || stale) {
+			sup_log(sup, job, c, "last checkpoint frame not recorded: %s",
+				bad ? bad : "already replaced on disk");
+		} else {
+			sup_txn(sup);
+			if (c->attempt_id > 0)
+				err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &c->pending_ckpt);
+			if (err >= 0) {
+				free(job->ckpt_path);
+				job->ckpt_path = strdup(c->pending_ckpt.path);
+				job->ckpt_checksum = c->pending_ckpt.checksum;
+				job->ckpt_pos = c->pending_ckpt;
+			}
+		}
 	}
 	if (err < 0)
 		fatal_store(sup, c->job, "flush of rate-limited frames", err);
@@ -828,6 +849,10 @@ static void child_finish(Child *c)
 	JobState st = d.action == POLICY_DONE ? JOB_DONE :
 		      d.action == POLICY_FAIL ? JOB_FAILED : JOB_PENDING;
 	int ran_batch = job->batch_size;
+	/* "Starting over" is never silent: the attempt's reason keeps it. */
+	char reason[2 * POLICY_REASON_MAX];
+	snprintf(reason, sizeof reason, "%s%s%s", d.reason, d.reason[0] && c->start_note[0] ? "; " : "",
+		 c->start_note);
 	if (c->attempt_id > 0) {
 		AttemptEnd end = {
 			.kind = kind,
@@ -835,7 +860,7 @@ static void child_finish(Child *c)
 			.term_signal = c->term_signal,
 			.peak_rss = c->peak_rss,
 			.peak_vram = c->peak_vram,
-			.reason = d.reason,
+			.reason = reason,
 			.charged = d.charged,
 			.new_state = st,
 			.next_batch_size = d.next_batch_size,
@@ -884,15 +909,21 @@ static void child_finish(Child *c)
 	schedule(sup);
 }
 
-/* 1 when the rate limit lets one more row through this second. */
-static int rate_ok(Child *c)
+/* 1 when the rate limit has room for one more row this second. */
+static int rate_room(Child *c)
 {
 	uint64_t sec = uv_now(&c->sup->loop) / 1000;
 	if (sec != c->rate_sec) {
 		c->rate_sec = sec;
 		c->rate_rows = 0;
 	}
-	if (c->rate_rows >= RUN_ROWS_PER_S) {
+	return c->rate_rows < RUN_ROWS_PER_S;
+}
+
+/* Takes one row of the rate limit: 1, or 0 (counted as dropped). */
+static int rate_ok(Child *c)
+{
+	if (!rate_room(c)) {
 		c->frames_dropped++;
 		return 0;
 	}
@@ -1067,6 +1098,14 @@ static void on_frame(Child *c, const Msg *m)
 	c->last_frame_ms = uv_now(&sup->loop);
 	int stale = 0;
 	const char *bad = check_numbers(m, why, sizeof why);
+	if (!bad && m->type == MSG_CHECKPOINT && !rate_room(c) &&
+	    (c->m.state == CS_RUNNING || c->m.state == CS_STOPPING)) {
+		/* Over the rate limit: kept as the latest, checked when written. */
+		c->pending_ckpt = m->u.checkpoint;
+		c->has_pending_ckpt = 1;
+		c->frames_dropped++;
+		return;
+	}
 	if (!bad && m->type == MSG_CHECKPOINT)
 		bad = check_reported_file(sup, "checkpoint", m->u.checkpoint.path,
 					  m->u.checkpoint.checksum, 1, &stale, why, sizeof why);
@@ -1268,16 +1307,20 @@ static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *
 		return NULL;
 	uint32_t crc;
 	const char *pick = NULL;
-	if (checksum_file_trailer(job->ckpt_path, &crc) == 0) {
+	int e1 = checksum_file_trailer(job->ckpt_path, &crc), e2 = 0;
+	if (e1 == 0) {
 		pick = job->ckpt_path;
 	} else {
 		snprintf(buf, len, "%s.prev", job->ckpt_path);
-		if (checksum_file_trailer(buf, &crc) == 0)
+		if ((e2 = checksum_file_trailer(buf, &crc)) == 0)
 			pick = buf;
 	}
 	if (!pick) {
-		snprintf(note, note_len, "started over: neither %s nor its .prev is a whole checkpoint "
-			 "(missing, or its own checksum fails)", job->ckpt_path);
+		char esc1[PROTO_STR * 4];
+		snprintf(note, note_len, "started over: checkpoint %s %s, and its .prev %s",
+			 esc(job->ckpt_path, esc1, sizeof esc1),
+			 e1 == -ENOENT ? "is missing" : "is damaged (its own checksum fails)",
+			 e2 == -ENOENT ? "is missing" : "is damaged too");
 		sup_log(sup, job, NULL, "%s", note);
 		return NULL;
 	}
@@ -1372,6 +1415,9 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
 	const char *resume = resume_path(sup, job, prev, sizeof prev, note, sizeof note, &resume_crc);
+	/* A start over also goes into the attempt's end reason (child_finish). */
+	if (!resume && note[0])
+		snprintf(c->start_note, sizeof c->start_note, "%s", note);
 	if (resume) {
 		argv[argc++] = "--resume";
 		argv[argc++] = resume;
@@ -1930,6 +1976,25 @@ out:
 	return rc;
 }
 
+/* 1 if pid's command line has a "--report-fd" argument (a worker's). */
+static int has_report_fd_arg(int pid)
+{
+	char path[64], buf[8192];
+	snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1)
+		if (!strcmp(buf + i, "--report-fd"))
+			return 1;
+	return 0;
+}
+
 /* Kills what a supervisor that died (SIGKILL, power) left running: each
  * open attempt's process group, when the last run was on this host (a
  * worker leads its own group, so its pid is the group id; a live group
@@ -1942,15 +2007,22 @@ static int kill_leftover_groups(Sup *sup, const char *host)
 	JobList *list = NULL;
 	if (store_jobs_load(sup->store, &list) < 0)
 		return 0;
-	int n = 0;
+	ProcEntry *v = NULL;
+	int np = proc_scan(&v), n = 0;
 	for (int i = 0; i < list->n; i++) {
 		const JobRow *r = &list->rows[i];
-		if (r->attempt_id > 0 && r->attempt_ended_at == 0 && r->pid > 1 &&
-		    r->pid != getpid() && kill(-(pid_t)r->pid, 0) == 0) {
-			kill(-(pid_t)r->pid, SIGKILL);
+		if (r->attempt_id <= 0 || r->attempt_ended_at != 0 || r->pid <= 1 || r->pid == getpid())
+			continue;
+		/* The id may have been reused: only a group with a process that
+		 * has a worker's command line (--report-fd) is one of ours. */
+		int ours = 0;
+		for (int k = 0; k < np && !ours; k++)
+			if (v[k].pgid == r->pid)
+				ours = has_report_fd_arg(v[k].pid);
+		if (ours && kill(-(pid_t)r->pid, SIGKILL) == 0)
 			n++;
-		}
 	}
+	free(v);
 	store_jobs_free(list);
 	return n;
 }

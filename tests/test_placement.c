@@ -150,10 +150,33 @@ static void test_pick(void)
 	CHECK(pick(fill, 3, 2, 3 * GiB) == 2, "freed slot: got %d", pick(fill, 3, 2, 3 * GiB));
 }
 
+/* Slot accounting (issue 7): take on start, release on end, by value. */
+static void test_take_release(void)
+{
+	PlacementSlot s[2] = { { .device = 0 }, { .device = 3 } };
+	int cpu = 0;
+	placement_take(s, 2, 3, 2 * GiB, &cpu);
+	placement_take(s, 2, 3, 2 * GiB, &cpu);
+	placement_take(s, 2, PLACEMENT_CPU, 2 * GiB, &cpu);
+	CHECK(s[1].running == 2 && s[1].vram_committed == 4 * GiB, "take: %d %llu", s[1].running,
+	      (unsigned long long)s[1].vram_committed);
+	CHECK(s[0].running == 0 && s[0].vram_committed == 0 && cpu == 1, "others untouched");
+	placement_release(s, 2, 3, 2 * GiB, &cpu);
+	placement_release(s, 2, PLACEMENT_CPU, 2 * GiB, &cpu);
+	CHECK(s[1].running == 1 && s[1].vram_committed == 2 * GiB && cpu == 0, "release");
+	placement_release(s, 2, PLACEMENT_CPU, 2 * GiB, &cpu);
+	placement_release(s, 2, 3, 2 * GiB, &cpu);
+	placement_release(s, 2, 3, 2 * GiB, &cpu);
+	CHECK(s[1].running == 0 && s[1].vram_committed == 0 && cpu == 0, "never below zero");
+	placement_take(s, 2, 7, 2 * GiB, &cpu);
+	CHECK(s[0].running + s[1].running == 0 && cpu == 0, "unknown device changes nothing");
+}
+
 int main(void)
 {
 	test_parse();
 	test_pick();
+	test_take_release();
 	if (failures) {
 		fprintf(stderr, "%d checks failed\n", failures);
 		return 1;
