@@ -1500,25 +1500,28 @@ static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *
 		return NULL;
 	uint32_t crc;
 	const char *pick = NULL;
-	if (checksum_file_trailer(job->ckpt_path, &crc) == 0) {
+	int e1 = checksum_file_trailer(job->ckpt_path, &crc), e2 = 0;
+	if (e1 == 0) {
 		pick = job->ckpt_path;
 	} else {
 		snprintf(buf, len, "%s.prev", job->ckpt_path);
-		if (checksum_file_trailer(buf, &crc) == 0)
+		if ((e2 = checksum_file_trailer(buf, &crc)) == 0)
 			pick = buf;
 	}
-	char e1[PROTO_STR * 4];
+	char esc1[PROTO_STR * 4];
 	if (!pick) {
-		snprintf(note, note_len, "started over: neither %s nor its .prev is a whole checkpoint "
-			 "(missing, or its own checksum fails)", esc(job->ckpt_path, e1, sizeof e1));
+		snprintf(note, note_len, "started over: checkpoint %s %s, and its .prev %s",
+			 esc(job->ckpt_path, esc1, sizeof esc1),
+			 e1 == -ENOENT ? "is missing" : "is damaged (its own checksum fails)",
+			 e2 == -ENOENT ? "is missing" : "is damaged too");
 		sup_log(sup, job, NULL, "%s", note);
 		return NULL;
 	}
 	if (crc == job->ckpt_checksum)
-		snprintf(note, note_len, "resuming from %s", esc(pick, e1, sizeof e1));
+		snprintf(note, note_len, "resuming from %s", esc(pick, esc1, sizeof esc1));
 	else
 		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
-			 "recorded %08x: corrected)", esc(pick, e1, sizeof e1), crc, job->ckpt_checksum);
+			 "recorded %08x: corrected)", esc(pick, esc1, sizeof esc1), crc, job->ckpt_checksum);
 	*ret_crc = crc;
 	return pick;
 }
@@ -1622,7 +1625,8 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
 	const char *resume = resume_path(sup, job, prev, sizeof prev, note, sizeof note, &resume_crc);
-	if (!resume && note[0])  /* started over: the attempt's reason says so too */
+	/* A start over also goes into the attempt's end reason (child_finish). */
+	if (!resume && note[0])
 		snprintf(c->start_note, sizeof c->start_note, "%s", note);
 	if (resume) {
 		argv[argc++] = "--resume";

@@ -7,11 +7,11 @@
 cd "$T"
 write_config run.ini
 DB=out/tickervisor.db
-TV_FAULT_SLOW_MS=40 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT \
+TV_FAULT_SLOW_MS=100 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,IBM \
 	--set budget.wal=64KiB >run.out 2>&1 &
 sup=$!
 wait_for $DB "select count(*) from jobs where state='running' and done_episodes >= 1" 60
-{ echo "BEGIN; SELECT count(*) FROM jobs;"; sleep 6; echo "COMMIT;"; } | sqlite3 $DB >reader.out 2>&1 &
+{ echo "BEGIN; SELECT count(*) FROM jobs;"; sleep 4; echo "COMMIT;"; } | sqlite3 $DB >reader.out 2>&1 &
 reader=$!
 n=100
 while ! grep -q "warning: the WAL" run.out && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
