@@ -86,6 +86,7 @@ typedef struct Job {
 	int charged;              /* charged attempts since the last (re)queue */
 	int attempts;             /* attempts ever made (for the log) */
 	int paused;               /* stopped by our stop: left for the next run */
+	int drop_ckpt;            /* done: its checkpoints go once "done" is committed */
 	uint64_t not_before;      /* uv_now() ms before which it must not start */
 	char *reason;             /* last failure reason, NULL if none */
 	Child *child;             /* the running attempt, NULL if none */
@@ -828,20 +829,30 @@ static void flush_pending(Child *c)
 }
 
 /* A done ticker's model is recorded: its checkpoint (and the one before
- * it) are no longer needed, unless run.keep_checkpoints = 1. Committed
- * first, so a crash right after cannot leave a ticker that is neither
- * done nor resumable. */
-static void remove_checkpoints(Sup *sup, Job *job, Child *c)
+ * it) are no longer needed, unless run.keep_checkpoints = 1. Only once
+ * "done" is in the database: while another program's lock keeps our
+ * writes waiting, a crash would leave a ticker that is not done there and
+ * has nothing to resume from. So: commit, and remove the files of every
+ * done job once nothing waits (now, or at a later flush). */
+static void remove_checkpoints(Sup *sup)
 {
 	char prev[PATH_MAX + 8];
-	if (!job->ckpt_path)
-		return;
 	sup_commit(sup);
-	snprintf(prev, sizeof prev, "%s.prev", job->ckpt_path);
-	int a = unlink(job->ckpt_path) == 0, b = unlink(prev) == 0;
-	if (a || b)
-		sup_log(sup, job, c, "checkpoint %s removed (run.keep_checkpoints = 1 keeps it)",
-			job->ckpt_path);
+	if (store_pending_writes(sup->store) > 0)
+		return;
+	for (int i = 0; i < sup->n_jobs; i++) {
+		Job *job = &sup->jobs[i];
+		if (!job->drop_ckpt)
+			continue;
+		job->drop_ckpt = 0;
+		if (!job->ckpt_path)
+			continue;
+		snprintf(prev, sizeof prev, "%s.prev", job->ckpt_path);
+		int a = unlink(job->ckpt_path) == 0, b = unlink(prev) == 0;
+		if (a || b)
+			sup_log(sup, job, NULL, "checkpoint %s removed (run.keep_checkpoints = 1 keeps it)",
+				job->ckpt_path);
+	}
 }
 
 /* ---- memory (the rules are memplan.c's; these carry them out) ---- */
@@ -1068,8 +1079,10 @@ static void child_finish(Child *c)
 	switch (d.action) {
 	case POLICY_DONE:
 		sup_log(sup, job, c, "%s: done at batch %d", how, ran_batch);
-		if (!sup->cfg.keep_checkpoints)
-			remove_checkpoints(sup, job, c);
+		if (!sup->cfg.keep_checkpoints) {
+			job->drop_ckpt = 1;
+			remove_checkpoints(sup);
+		}
 		break;
 	case POLICY_FAIL:
 		sup_log(sup, job, c, "%s: failed: %s", how, d.reason);
@@ -1998,6 +2011,7 @@ static void flush_cb(uv_timer_t *t)
 	if (uv_now(&sup->loop) - sup->metrics_at >= 5000)
 		write_metrics(sup);
 	watch_store(sup);
+	remove_checkpoints(sup);
 	if (sup->tty) {
 		/* status_render() takes its own read snapshot (store_begin), which
 		 * cannot nest inside the iteration's open transaction. */
@@ -2698,6 +2712,8 @@ int run_main(const RunOptions *opt)
 				flush_err = store_flush(sup->store);
 			}
 		}
+		if (flush_err >= 0)
+			remove_checkpoints(sup);  /* those whose "done" waited for the lock */
 		const char *outcome = sup->fatal ? "error" : sup->stopping ? "stopped" :
 				      n_failed ? "failed" : "finished";
 		if (flush_err < 0 || store_run_end(sup->store, sup->run_id, outcome) < 0) {

@@ -132,11 +132,14 @@ static void json_num(FILE *out, double v)
  * the memory ladder moved off its first rung. JSON: a "memory" member. */
 static void put_line(FILE *out, const StatusOptions *opt, const char *text);
 
-static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
-                          const JobList *jobs, const int64_t counts[4], int json,
-                          const StatusOptions *opt)
+/* The memory plan, what the run waits for and the tickers off the first
+ * rung. Returns the lines written (text). */
+static int render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
+                         const JobList *jobs, const int64_t counts[4], int json,
+                         const StatusOptions *opt)
 {
 	char line[1024];
+	int lines = 0;
 	char plan[512] = "", wait[512] = "";
 	int limit = 0, n = 0;
 	StoreShape *sh = NULL;
@@ -158,15 +161,18 @@ static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have
 		if (plan[0]) {
 			snprintf(line, sizeof line, "memory: %s", plan);
 			put_line(out, opt, line);
+			lines++;
 		}
 		if (live && (wait[0] || slot[0])) {
 			snprintf(line, sizeof line, "pending: %s", wait[0] ? wait : slot);
 			put_line(out, opt, line);
+			lines++;
 		}
 		if (limit > 0) {
 			snprintf(line, sizeof line, "memory: at most %d worker%s at once since a kernel OOM kill",
 			         limit, limit == 1 ? "" : "s");
 			put_line(out, opt, line);
+			lines++;
 		}
 	}
 	int k = 0;
@@ -191,11 +197,13 @@ static void render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have
 				snprintf(line + ln, sizeof line - (size_t)ln, ", chunk_length %d",
 				         sh[i].chunk_length);
 			put_line(out, opt, line);
+			lines++;
 		}
 	}
 	if (json)
 		fputs("]}", out);
 	free(sh);
+	return lines;
 }
 
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
@@ -480,13 +488,17 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		snprintf(line, sizeof line, "%s: no run yet", store_path(s));
 	}
 	put_line(out, opt, line);
+	/* Lines above the table that the live view's row budget (status_main)
+	 * does not count: the job rows give way to them. */
+	int extra = 0;
 	for (const char *w = have_run ? run->warnings : NULL; w && *w;) {
 		size_t wl = strcspn(w, "\n");
 		snprintf(line, sizeof line, "warning: %.*s", (int)wl, w);
 		put_line(out, opt, line);
+		extra++;
 		w += wl + (w[wl] == '\n');
 	}
-	render_memory(out, s, run, have_run, jobs, t->counts, 0, opt);
+	extra += render_memory(out, s, run, have_run, jobs, t->counts, 0, opt);
 
 	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
 	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
@@ -495,7 +507,10 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 
 	int *order = malloc(sizeof *order * (size_t)(jobs->n ? jobs->n : 1));
 	int n_order = order ? row_order(jobs, order) : 0;
-	int limit = opt->max_rows > 0 && opt->max_rows < n_order ? opt->max_rows : n_order;
+	int max_rows = opt->max_rows > 0 ? opt->max_rows - extra : 0;
+	if (opt->max_rows > 0 && max_rows < 1)
+		max_rows = 1;
+	int limit = max_rows > 0 && max_rows < n_order ? max_rows : n_order;
 	int64_t hidden[4] = { 0, 0, 0, 0 };
 	for (int k = 0; k < n_order; k++) {
 		const JobRow *j = &jobs->rows[order[k]];

@@ -48,6 +48,10 @@ done_db = int(sys.argv[2])
 assert lines[0].startswith("out/tickervisor.db: run 1 'status_tmux' on "), lines[0]
 assert re.match(r"  started \d{4}-\d\d-\d\d \d\d:\d\d:\d\d, running$", lines[1].rstrip()), lines[1]
 lines = lines[1:]
+# What the run waits for (a worker slot here: no memory budget) may stand
+# between the run line and the table.
+while lines[1].startswith("pending: waiting for "):
+    del lines[1]
 # Every column but the reason fits in 80 columns, ETA included.
 assert lines[1].split()[:10] == ["TICKER", "STATE", "ATT", "BATCH", "EPISODES", "%", "RSS",
                                  "PEAK", "%BUD", "ETA"], lines[1]
