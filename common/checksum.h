@@ -9,4 +9,10 @@
 /* Continues a CRC: start with crc = 0. */
 uint32_t checksum_crc32(uint32_t crc, const void *data, size_t len);
 
+/* Checks a file that ends in the model-file trailer: the CRC-32 of every
+ * byte before the last 5, stored there as a msgpack uint32 (0xce + 4
+ * big-endian bytes). Returns 0 and *ret_crc, -EBADMSG when the trailer is
+ * missing or disagrees, or a negative errno from open/read. */
+int checksum_file_trailer(const char *path, uint32_t *ret_crc);
+
 #endif

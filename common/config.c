@@ -37,9 +37,11 @@ typedef enum KeyType {
 	T_INTLIST,  /* hidden: 1..CONFIG_MAX_HIDDEN ints in [lo, hi] */
 	T_GPUS,     /* "none" | "auto" | "0,1,..." */
 	T_TICKERS,  /* comma list of names, may be empty */
+	T_BOOL,     /* int 0/1; true/false, yes/no, on/off, 1/0 */
 } KeyType;
 
-enum { LO_OPEN = 1, HI_OPEN = 2, NONEMPTY = 4 };
+/* MODEL: the key shapes the trained model (see config_key_is_model). */
+enum { LO_OPEN = 1, HI_OPEN = 2, NONEMPTY = 4, MODEL = 8 };
 
 enum { ORIGIN_DEFAULT = 0, ORIGIN_FILE = 1, ORIGIN_SET = 2 };
 
@@ -60,6 +62,7 @@ static const char *const model_values[] = { "ddqn", "lstm", NULL };
 
 #define FLD(f) offsetof(Config, f), sizeof(((Config *)0)->f)
 #define KINT(s, f, lo, hi) { s, #f, NULL, T_INT, FLD(f), lo, hi, 0, NULL }
+#define KINTM(s, f, lo, hi) { s, #f, NULL, T_INT, FLD(f), lo, hi, MODEL, NULL }
 #define KDBL(s, f, lo, hi, fl) { s, #f, NULL, T_DOUBLE, FLD(f), lo, hi, fl, NULL }
 #define KSTR(s, f, t, fl) { s, #f, NULL, t, FLD(f), 0, 0, fl, NULL }
 
@@ -68,6 +71,7 @@ static const Key keys[] = {
 	KSTR("run", data_dir, T_PATH, NONEMPTY),
 	KSTR("run", tickers, T_TICKERS, 0),
 	KSTR("run", signals_dir, T_PATH, 0),
+	{ "run", "signals_required", NULL, T_BOOL, FLD(signals_required), 0, 1, 0, NULL },
 	KSTR("run", out_dir, T_PATH, NONEMPTY),
 	KINT("run", parallel, 1, 4096),
 	KSTR("run", gpus, T_GPUS, 0),
@@ -76,49 +80,51 @@ static const Key keys[] = {
 	KDBL("run", hang_timeout, 0, 1e7, LO_OPEN),
 	KDBL("run", backoff, 0, 1e7, 0),
 	{ "run", "device", NULL, T_ENUM, FLD(device), 0, 0, 0, device_values },
-	{ "run", "model", NULL, T_ENUM, FLD(model), 0, 0, 0, model_values },
-	{ "run", "seed", NULL, T_U64, FLD(seed), 0, 0, 0, NULL },
+	{ "run", "model", NULL, T_ENUM, FLD(model), 0, 0, MODEL, model_values },
+	{ "run", "seed", NULL, T_U64, FLD(seed), 0, 0, MODEL, NULL },
 	KINT("run", checkpoint_every, 1, INT_MAX),
-	KINT("run", threads, 1, 1024),
+	KINTM("run", threads, 1, 1024),
 	KDBL("run", heartbeat, 0, 3600, LO_OPEN),
 	KINT("run", chunks_at_once, 0, 16),
+	KDBL("run", db_lock_timeout, 0, 1e7, LO_OPEN),
 
 	{ "budget", "rss", "budget_rss", T_SIZE, FLD(budget_rss), 0, 0, 0, NULL },
 	{ "budget", "vram", "budget_vram", T_SIZE, FLD(budget_vram), 0, 0, 0, NULL },
 	KINT("budget", poll_ms, 1, 3600000),
 	KDBL("budget", soft_fraction, 0, 1, LO_OPEN),
+	{ "budget", "wal", NULL, T_SIZE, FLD(budget_wal), 0, 0, 0, NULL },
 
 	KINT("rewts", batch_size, 1, 1 << 24),
-	KINT("rewts", buffer_size, 1, INT_MAX),
-	KINT("rewts", chunk_length, 2, INT_MAX),
-	KINT("rewts", episodes_per_chunk, 1, INT_MAX),
-	KINT("rewts", lookback_length, 2, INT_MAX),
-	KINT("rewts", fit_weights_every, 1, INT_MAX),
+	KINTM("rewts", buffer_size, 1, INT_MAX),
+	KINTM("rewts", chunk_length, 2, INT_MAX),
+	KINTM("rewts", episodes_per_chunk, 1, INT_MAX),
+	KINTM("rewts", lookback_length, 2, INT_MAX),
+	KINTM("rewts", fit_weights_every, 1, INT_MAX),
 	KINT("rewts", min_batch_size, 1, 1 << 24),
-	{ "rewts", "hidden", NULL, T_INTLIST, FLD(hidden), 1, 1 << 16, 0, NULL },
-	KDBL("rewts", learning_rate, 0, 10, LO_OPEN),
-	KDBL("rewts", gamma, 0, 1, 0),
-	KDBL("rewts", grad_clip, 0, 1e12, LO_OPEN),
-	KINT("rewts", target_update_every, 1, INT_MAX),
-	KDBL("rewts", epsilon_start, 0, 1, 0),
-	KDBL("rewts", epsilon_decay, 0, 1, LO_OPEN),
-	KDBL("rewts", epsilon_min, 0, 1, 0),
-	KINT("rewts", lstm_hidden, 1, 1 << 16),
-	KINT("rewts", lstm_layers, 1, 64),
-	KINT("rewts", lstm_window, 1, 1 << 20),
-	KDBL("rewts", lstm_learning_rate, 0, 10, LO_OPEN),
-	KINT("rewts", lstm_epochs, 1, INT_MAX),
-	KINT("rewts", lstm_patience, 0, INT_MAX),
+	{ "rewts", "hidden", NULL, T_INTLIST, FLD(hidden), 1, 1 << 16, MODEL, NULL },
+	KDBL("rewts", learning_rate, 0, 10, LO_OPEN | MODEL),
+	KDBL("rewts", gamma, 0, 1, MODEL),
+	KDBL("rewts", grad_clip, 0, 1e12, LO_OPEN | MODEL),
+	KINTM("rewts", target_update_every, 1, INT_MAX),
+	KDBL("rewts", epsilon_start, 0, 1, MODEL),
+	KDBL("rewts", epsilon_decay, 0, 1, LO_OPEN | MODEL),
+	KDBL("rewts", epsilon_min, 0, 1, MODEL),
+	KINTM("rewts", lstm_hidden, 1, 1 << 16),
+	KINTM("rewts", lstm_layers, 1, 64),
+	KINTM("rewts", lstm_window, 1, 1 << 20),
+	KDBL("rewts", lstm_learning_rate, 0, 10, LO_OPEN | MODEL),
+	KINTM("rewts", lstm_epochs, 1, INT_MAX),
+	KINTM("rewts", lstm_patience, 0, INT_MAX),
 
-	KDBL("env", initial_balance, 0, 1e15, LO_OPEN),
-	KDBL("env", transaction_cost, 0, 1, HI_OPEN),
-	KDBL("env", buy_fraction, 0, 1, LO_OPEN),
-	KDBL("env", vol_penalty, 0, 1e12, 0),
-	KDBL("env", dd_penalty, 0, 1e12, 0),
-	KDBL("env", dd_threshold, 0, 1, 0),
-	KDBL("env", change_penalty, 0, 1e12, 0),
+	KDBL("env", initial_balance, 0, 1e15, LO_OPEN | MODEL),
+	KDBL("env", transaction_cost, 0, 1, HI_OPEN | MODEL),
+	KDBL("env", buy_fraction, 0, 1, LO_OPEN | MODEL),
+	KDBL("env", vol_penalty, 0, 1e12, MODEL),
+	KDBL("env", dd_penalty, 0, 1e12, MODEL),
+	KDBL("env", dd_threshold, 0, 1, MODEL),
+	KDBL("env", change_penalty, 0, 1e12, MODEL),
 
-	KDBL("backtest", test_fraction, 0, 1, LO_OPEN | HI_OPEN),
+	KDBL("backtest", test_fraction, 0, 1, LO_OPEN | HI_OPEN | MODEL),
 };
 
 #define N_KEYS ((int)(sizeof keys / sizeof keys[0]))
@@ -282,6 +288,9 @@ static void key_format(const Config *cfg, const Key *k, char *buf, size_t len)
 	case T_SIZE:
 		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p);
 		break;
+	case T_BOOL:
+		snprintf(buf, len, "%s", *(const int *)p ? "true" : "false");
+		break;
 	case T_INTLIST: {
 		size_t used = 0;
 		buf[0] = '\0';
@@ -410,6 +419,26 @@ static int parse_gpus(const char *text, char *out, size_t len)
 	return n > 0 ? 0 : -EINVAL;
 }
 
+int config_check_ticker(const char *name, char *why, size_t whylen)
+{
+	if (!*name) {
+		fmt(why, whylen, "empty ticker name");
+		return -EINVAL;
+	}
+	if (strlen(name) > 255) {
+		fmt(why, whylen, "ticker name longer than 255 characters");
+		return -EINVAL;
+	}
+	for (const char *c = name; *c; c++) {
+		/* strchr would also match the terminating NUL. */
+		if (!isalnum((unsigned char)*c) && (!*c || !strchr("._-^=", *c))) {
+			fmt(why, whylen, "ticker '%s' has a character other than letters, digits, '.', '_', '-', '^', '='", name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 /* Canonical ticker list: items trimmed, joined by ','. */
 static int parse_tickers(const char *text, char *out, size_t len, char *why, size_t whylen)
 {
@@ -435,12 +464,8 @@ static int parse_tickers(const char *text, char *out, size_t len, char *why, siz
 			fmt(why, whylen, "empty ticker name in the list");
 			return -EINVAL;
 		}
-		for (char *c = t; *c; c++) {
-			if (!isalnum((unsigned char)*c) && !strchr("._-^=", *c)) {
-				fmt(why, whylen, "ticker '%s' has a character other than letters, digits, '.', '_', '-', '^', '='", t);
-				return -EINVAL;
-			}
-		}
+		if (config_check_ticker(t, why, whylen) < 0)
+			return -EINVAL;
 		size_t tl = strlen(t);
 		if (used + (used ? 1 : 0) + tl >= len) {
 			fmt(why, whylen, "list longer than %zu characters", len - 1);
@@ -621,6 +646,18 @@ static int key_parse(Config *cfg, int ki, const char *text, const char *base_dir
 		memcpy(p, tmp, strlen(tmp) + 1);
 		return 0;
 	}
+	case T_BOOL: {
+		static const char *const yes[] = { "true", "yes", "on", "1" };
+		static const char *const no[] = { "false", "no", "off", "0" };
+		for (int i = 0; i < 4; i++) {
+			if (strcasecmp(text, yes[i]) == 0 || strcasecmp(text, no[i]) == 0) {
+				*(int *)p = strcasecmp(text, yes[i]) == 0;
+				return 0;
+			}
+		}
+		fmt(why, len, "expected true or false");
+		return -EINVAL;
+	}
 	case T_TICKERS: {
 		char tmp[sizeof cfg->tickers];
 		r = parse_tickers(text, tmp, sizeof tmp, why, len);
@@ -651,6 +688,12 @@ static int key_check(const Config *cfg, int ki, char *why, size_t len)
 		return check_range(k, *(const double *)p, why, len);
 	case T_U64:
 	case T_SIZE:
+		return 0;
+	case T_BOOL:
+		if (*(const int *)p != 0 && *(const int *)p != 1) {
+			fmt(why, len, "expected true or false");
+			return -EINVAL;
+		}
 		return 0;
 	case T_INTLIST:
 		if (cfg->n_hidden < 1 || cfg->n_hidden > CONFIG_MAX_HIDDEN) {
@@ -704,6 +747,8 @@ void config_defaults(Config *cfg)
 	cfg->threads = 1;
 	cfg->heartbeat = 1;
 	cfg->chunks_at_once = 0;
+	cfg->db_lock_timeout = 600;
+	cfg->budget_wal = 256ull << 20;
 
 	cfg->budget_rss = 0;
 	cfg->budget_vram = 0;
@@ -912,13 +957,15 @@ static int split_value(char *s, char **ret_value)
 
 #define MAX_LINE (64 * 1024)
 
-int config_load(Config *cfg, const char *path, char *err, size_t errlen)
+/* Largest configuration file config_load reads. */
+#define MAX_FILE (16 * 1024 * 1024)
+
+int config_load_text(Config *cfg, const char *text, size_t text_len, const char *path,
+		     char *err, size_t errlen)
 {
 	Config *tmp = NULL;
-	FILE *f = NULL;
 	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	size_t pos = 0;
 	int lineno = 0, section = -1, r = 0, slot;
 	int first_line[N_KEYS] = { 0 };
 	char dir[CONFIG_PATH_MAX];
@@ -931,14 +978,9 @@ int config_load(Config *cfg, const char *path, char *err, size_t errlen)
 		fmt(err, errlen, "%s: cannot find its folder: %s", path, strerror(-r));
 		goto out;
 	}
-	f = fopen(path, "r");
-	if (!f) {
-		r = -errno;
-		fmt(err, errlen, "%s: %s", path, strerror(-r));
-		goto out;
-	}
 	tmp = malloc(sizeof *tmp);
-	if (!tmp) {
+	line = malloc(MAX_LINE + 2);
+	if (!tmp || !line) {
 		r = -ENOMEM;
 		fmt(err, errlen, "%s: out of memory", path);
 		goto out;
@@ -946,8 +988,10 @@ int config_load(Config *cfg, const char *path, char *err, size_t errlen)
 	*tmp = *cfg;
 	slot = origin_file_slot(tmp, path);
 
-	while ((n = getline(&line, &cap, f)) >= 0) {
+	while (pos < text_len) {
 		char *s, *eq, *name, *value;
+		const char *nl = memchr(text + pos, '\n', text_len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) + 1 : text_len - pos;
 		int ki;
 
 		lineno++;
@@ -956,7 +1000,10 @@ int config_load(Config *cfg, const char *path, char *err, size_t errlen)
 			r = -EINVAL;
 			goto out;
 		}
-		if ((size_t)n != strlen(line)) {
+		memcpy(line, text + pos, n);
+		line[n] = '\0';
+		pos += n;
+		if (n != strlen(line)) {
 			fmt(err, errlen, "%s:%d: NUL byte in the line", path, lineno);
 			r = -EINVAL;
 			goto out;
@@ -1042,11 +1089,6 @@ int config_load(Config *cfg, const char *path, char *err, size_t errlen)
 		tmp->origin[ki].file = (unsigned char)slot;
 		tmp->origin[ki].line = lineno;
 	}
-	if (ferror(f)) {
-		r = -EIO;
-		fmt(err, errlen, "%s: read error", path);
-		goto out;
-	}
 	/* Default folders are relative to the config file's folder too. */
 	for (int i = 0; i < N_KEYS; i++) {
 		char *p;
@@ -1067,8 +1109,57 @@ int config_load(Config *cfg, const char *path, char *err, size_t errlen)
 out:
 	free(line);
 	free(tmp);
-	if (f)
-		fclose(f);
+	return r;
+}
+
+int config_load(Config *cfg, const char *path, char *err, size_t errlen)
+{
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, cap = 0;
+	int r;
+
+	if (err && errlen)
+		err[0] = '\0';
+	f = fopen(path, "r");
+	if (!f) {
+		r = -errno;
+		fmt(err, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	for (;;) {
+		size_t got;
+		if (len == cap) {
+			char *grown;
+			if (cap >= MAX_FILE) {
+				fmt(err, errlen, "%s: larger than %d MiB, not a configuration file",
+				    path, MAX_FILE >> 20);
+				r = -EINVAL;
+				goto out;
+			}
+			cap = cap ? 2 * cap : 16384;
+			grown = realloc(text, cap);
+			if (!grown) {
+				fmt(err, errlen, "%s: out of memory", path);
+				r = -ENOMEM;
+				goto out;
+			}
+			text = grown;
+		}
+		got = fread(text + len, 1, cap - len, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	if (ferror(f)) {
+		r = errno ? -errno : -EIO;
+		fmt(err, errlen, "%s: read error: %s", path, strerror(-r));
+		goto out;
+	}
+	r = config_load_text(cfg, text, len, path, err, errlen);
+out:
+	free(text);
+	fclose(f);
 	return r;
 }
 
@@ -1243,22 +1334,104 @@ int config_write(const Config *cfg, FILE *f)
 	return 0;
 }
 
-int config_equal(const Config *a, const Config *b)
+char *config_write_text(const Config *cfg, size_t *ret_len)
 {
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (!f)
+		return NULL;
+	if (config_write(cfg, f) < 0) {
+		fclose(f);
+		free(text);
+		return NULL;
+	}
+	if (fclose(f) != 0) {
+		free(text);
+		return NULL;
+	}
+	if (ret_len)
+		*ret_len = len;
+	return text;
+}
+
+int config_n_keys(void)
+{
+	return N_KEYS;
+}
+
+int config_key_info(int i, const char **ret_section, const char **ret_name, int *ret_model)
+{
+	if (i < 0 || i >= N_KEYS)
+		return -ENOENT;
+	if (ret_section)
+		*ret_section = keys[i].section;
+	if (ret_name)
+		*ret_name = keys[i].name;
+	if (ret_model)
+		*ret_model = (keys[i].flags & MODEL) != 0;
+	return 0;
+}
+
+int config_key_is_model(const char *key)
+{
+	int ki = key_index(key);
+
+	if (ki < 0)
+		return -ENOENT;
+	return (keys[ki].flags & MODEL) != 0;
+}
+
+int config_key_value(const Config *cfg, int i, char *buf, size_t len)
+{
+	if (i < 0 || i >= N_KEYS)
+		return -ENOENT;
+	key_format(cfg, &keys[i], buf, len);
+	return 0;
+}
+
+/* Same value for key k in a and b (doubles bit for bit). */
+static int key_same(const Config *a, const Config *b, const Key *k)
+{
+	if (k->type == T_INTLIST)
+		return a->n_hidden == b->n_hidden &&
+		       memcmp(a->hidden, b->hidden, sizeof a->hidden) == 0;
+	if (k->type == T_INT || k->type == T_DOUBLE || k->type == T_U64 || k->type == T_SIZE ||
+	    k->type == T_BOOL)
+		return memcmp(cfield(a, k), cfield(b, k), k->size) == 0;
+	return strncmp(cfield(a, k), cfield(b, k), k->size) == 0;
+}
+
+int config_model_diff(const Config *was, const Config *now, char *buf, size_t len)
+{
+	size_t used = 0;
+	int n = 0;
+	char va[4200], vb[4200];
+
+	if (buf && len)
+		buf[0] = '\0';
 	for (int i = 0; i < N_KEYS; i++) {
 		const Key *k = &keys[i];
-		if (k->type == T_INTLIST) {
-			if (a->n_hidden != b->n_hidden ||
-			    memcmp(a->hidden, b->hidden, sizeof a->hidden) != 0)
-				return 0;
-		} else if (k->type == T_INT || k->type == T_DOUBLE || k->type == T_U64 ||
-			   k->type == T_SIZE) {
-			if (memcmp(cfield(a, k), cfield(b, k), k->size) != 0)
-				return 0;
-		} else {
-			if (strncmp(cfield(a, k), cfield(b, k), k->size) != 0)
-				return 0;
-		}
+		int w;
+		if (!(k->flags & MODEL) || key_same(was, now, k))
+			continue;
+		n++;
+		if (!buf || used >= len)
+			continue;
+		key_format(was, k, va, sizeof va);
+		key_format(now, k, vb, sizeof vb);
+		w = snprintf(buf + used, len - used, "%s%s.%s = %s (recorded) / %s (now)",
+			     used ? ", " : "", k->section, k->name, va, vb);
+		used = w < 0 ? len : used + (size_t)w;
 	}
+	return n;
+}
+
+int config_equal(const Config *a, const Config *b)
+{
+	for (int i = 0; i < N_KEYS; i++)
+		if (!key_same(a, b, &keys[i]))
+			return 0;
 	return 1;
 }

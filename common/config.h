@@ -1,7 +1,9 @@
 /* The run configuration: an INI file (sections run, budget, rewts, env,
  * backtest) whose keys mirror the users' Python config, plus
  * `--set section.key=value` overrides. Shared by the supervisor and the
- * worker: the supervisor hands the worker the same file and overrides.
+ * worker. The run's configuration is fixed when the run starts: the
+ * supervisor checks it once and hands every worker that same canonical
+ * text (config_write_text), not the path of a file the user may edit.
  *
  * Errors never fall back to a default: every function that reads user text
  * returns -EINVAL and writes into err a message naming the origin
@@ -26,6 +28,7 @@ typedef struct Config {
 	char data_dir[CONFIG_PATH_MAX]; /* folder of <TICKER>.csv; relative to the config file's folder */
 	char tickers[4096];             /* comma list; empty = every *.csv in data_dir */
 	char signals_dir[CONFIG_PATH_MAX]; /* optional folder of <TICKER>.csv signals; "" = none */
+	int signals_required;           /* 1: a ticker without a signals file is an error (default 0) */
 	char out_dir[CONFIG_PATH_MAX];  /* models and checkpoints (default "out"), relative to the config file's folder */
 	int parallel;                   /* workers at once on CPU (default 1) */
 	char gpus[256];                 /* "none" | "auto" | "0,1,..." (default "none") */
@@ -41,12 +44,16 @@ typedef struct Config {
 	double heartbeat;               /* seconds between worker heartbeats (default 1) */
 	int chunks_at_once;             /* chunk agents trained together in one worker
 	                                 * (0 = auto: 1 on the CPU, up to 8 on a GPU) */
+	double db_lock_timeout;         /* seconds the database may stay locked by another
+	                                 * program before the run stops its workers (default 600) */
 
 	/* [budget] */
 	uint64_t budget_rss;            /* bytes, 0 = unlimited; accepts 512MiB, 2GiB, 1e9 ... */
 	uint64_t budget_vram;           /* bytes, 0 = unlimited */
 	int poll_ms;                    /* default 100 */
 	double soft_fraction;           /* ask for a checkpoint above this share of the budget (default 0.9) */
+	uint64_t budget_wal;            /* WAL bytes past which the supervisor warns and
+	                                 * checkpoints as soon as it can (default 256 MiB) */
 
 	/* [rewts] */
 	int batch_size;                 /* default 128 */
@@ -106,6 +113,13 @@ void config_defaults(Config *cfg);
  * relative to the file's folder. */
 int config_load(Config *cfg, const char *path, char *err, size_t errlen);
 
+/* config_load on text held in memory (text_len bytes, no NUL needed).
+ * name is what the messages and origins call it ("run.ini:12: ...") and
+ * whose folder relative paths are resolved against: the user's file name,
+ * never a temporary copy's. */
+int config_load_text(Config *cfg, const char *text, size_t text_len, const char *name,
+		     char *err, size_t errlen);
+
 /* Applies one "section.key=value" override (origin "--set ..."). */
 int config_set(Config *cfg, const char *assignment, char *err, size_t errlen);
 
@@ -123,6 +137,41 @@ int config_validate(const Config *cfg, char *err, size_t errlen);
  * which a later load resolves against that file's folder. */
 int config_write(const Config *cfg, FILE *f);
 
+/* config_write into a malloc'd NUL-terminated text (length in *ret_len
+ * when not NULL). NULL when out of memory. */
+char *config_write_text(const Config *cfg, size_t *ret_len);
+
+/* ---- the key table, for audits and for comparing runs ----
+ *
+ * A key is model-shaping when its value changes the trained model's
+ * parameters for a given batch size: run.seed, run.model, run.threads
+ * (OpenBLAS splits its reductions by thread count, so the float sums and
+ * the model bytes depend on it), every rewts key except batch_size and
+ * min_batch_size, every env and backtest key. The batch size is not: it
+ * is the job's own (the supervisor halves it after an out-of-memory kill,
+ * and a checkpoint resumes at any batch size by design). Everything else
+ * (folders, tickers, parallelism, budgets, timings, device, chunks_at_once,
+ * checkpoint_every) must not change a model's bytes; tests/config_audit.sh
+ * checks that claim key by key.
+ *
+ * The supervisor records each job's model-shaping values and refuses a
+ * rerun whose values differ (config_model_diff). Which keys a model or
+ * checkpoint file embeds is worker/modelio's format, not this table. */
+
+/* Number of keys; i in [0, config_n_keys()) indexes the table below. */
+int config_n_keys(void);
+/* Section, name and the model-shaping flag of key i; -ENOENT out of range. */
+int config_key_info(int i, const char **ret_section, const char **ret_name, int *ret_model);
+/* 1 if "section.key" is model-shaping, 0 if not, -ENOENT if no such key. */
+int config_key_is_model(const char *key);
+/* The value of key i as config_write prints it (without quotes). */
+int config_key_value(const Config *cfg, int i, char *buf, size_t len);
+/* Compares the model-shaping keys of the configuration a job was recorded
+ * with (was) and the one of now. Returns how many differ (0 = same model)
+ * and writes them into buf:
+ * "rewts.hidden = 16,16 (recorded) / 32,32 (now), run.seed = ...". */
+int config_model_diff(const Config *was, const Config *now, char *buf, size_t len);
+
 /* Returns 1 when a and b hold the same value for every key (doubles
  * compared bit for bit, origins ignored), else 0. */
 int config_equal(const Config *a, const Config *b);
@@ -131,6 +180,11 @@ int config_equal(const Config *a, const Config *b);
  * "--set rewts.batch_size=64" or "default". Returns -ENOENT for an unknown
  * key. */
 int config_origin(const Config *cfg, const char *key, char *buf, size_t len);
+
+/* A ticker name as run.tickers accepts it (letters, digits, '.', '_', '-',
+ * '^', '='; at most 255 characters). The supervisor holds the names it
+ * finds in data_dir to the same rule. -EINVAL with the reason in why. */
+int config_check_ticker(const char *name, char *why, size_t whylen);
 
 /* Parses a byte size: "123", "512KiB", "64MiB", "2GiB", "1.5GiB", "1e9", "2GB"
  * (GB = 1e9). Returns -EINVAL on anything else. */

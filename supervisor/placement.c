@@ -151,3 +151,34 @@ int placement_pick(const PlacementSlot *slots, int n_slots, int workers_per_gpu,
 	*ret_device = slots[best].device;
 	return 0;
 }
+
+void placement_take(PlacementSlot *slots, int n_slots, int device, uint64_t budget_vram,
+                    int *cpu_running)
+{
+	if (device == PLACEMENT_CPU) {
+		(*cpu_running)++;
+		return;
+	}
+	for (int i = 0; i < n_slots; i++)
+		if (slots[i].device == device) {
+			slots[i].running++;
+			slots[i].vram_committed += budget_vram;
+		}
+}
+
+void placement_release(PlacementSlot *slots, int n_slots, int device, uint64_t budget_vram,
+                       int *cpu_running)
+{
+	if (device == PLACEMENT_CPU) {
+		if (*cpu_running > 0)
+			(*cpu_running)--;
+		return;
+	}
+	for (int i = 0; i < n_slots; i++)
+		if (slots[i].device == device) {
+			if (slots[i].running > 0)
+				slots[i].running--;
+			slots[i].vram_committed -= slots[i].vram_committed >= budget_vram ?
+						   budget_vram : slots[i].vram_committed;
+		}
+}

@@ -51,4 +51,13 @@ int placement_pick(const PlacementSlot *slots, int n_slots, int workers_per_gpu,
                    uint64_t budget_vram, int cpu_running, int parallel,
                    int *ret_device);
 
+/* The slot accounting of a worker placed on device (PLACEMENT_CPU or a
+ * slots[] device): take when it starts, release when it has ended. A GPU
+ * worker counts in its slot's running and commits budget_vram there; a
+ * CPU worker counts in *cpu_running. An unknown device changes nothing. */
+void placement_take(PlacementSlot *slots, int n_slots, int device, uint64_t budget_vram,
+                    int *cpu_running);
+void placement_release(PlacementSlot *slots, int n_slots, int device, uint64_t budget_vram,
+                       int *cpu_running);
+
 #endif

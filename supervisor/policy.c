@@ -55,7 +55,8 @@ const char *policy_action_name(PolicyAction action)
 
 ExitKind policy_classify(int exited, int exit_code, int term_signal,
                          int killed_by_us_for_budget, int killed_by_us_for_hang,
-                         int protocol_error, int stopping)
+                         int protocol_error, int stopping, int asked_to_stop,
+                         int oom_evidence)
 {
 	if (killed_by_us_for_budget)
 		return EXIT_OVER_BUDGET;
@@ -66,7 +67,8 @@ ExitKind policy_classify(int exited, int exit_code, int term_signal,
 	if (exited) {
 		switch (exit_code) {
 		case TV_EXIT_DONE: return EXIT_DONE;
-		case TV_EXIT_INTERRUPTED: return EXIT_INTERRUPTED;
+		case TV_EXIT_INTERRUPTED:
+			return asked_to_stop || stopping ? EXIT_INTERRUPTED : EXIT_CRASH;
 		case TV_EXIT_OVER_BUDGET: return EXIT_OVER_BUDGET;
 		case TV_EXIT_BAD_INPUT:
 		case TV_EXIT_USAGE: return EXIT_BAD_INPUT;
@@ -76,8 +78,9 @@ ExitKind policy_classify(int exited, int exit_code, int term_signal,
 	if (stopping && (term_signal == SIGTERM || term_signal == SIGINT ||
 	                 term_signal == SIGKILL))
 		return EXIT_INTERRUPTED;
-	/* A SIGKILL nobody here sent: the kernel's OOM killer (DESIGN.md). */
-	if (term_signal == SIGKILL)
+	/* A SIGKILL nobody here sent: the kernel's OOM killer only when its
+	 * counter says so; an operator's kill -9 is a crash. */
+	if (term_signal == SIGKILL && oom_evidence)
 		return EXIT_OVER_BUDGET;
 	return EXIT_CRASH;
 }
@@ -125,8 +128,9 @@ static int over_budget_text(const PolicyFacts *f, char *buf, size_t len)
 		                policy_format_bytes(f->budget_vram, b1, sizeof b1),
 		                policy_format_bytes(f->peak_vram, b2, sizeof b2), f->batch_size);
 	if (f->term_signal == SIGKILL)
-		return snprintf(buf, len, "killed by SIGKILL (kernel OOM killer?): "
+		return snprintf(buf, len, "killed by the kernel's OOM killer (%s): "
 		                "peak rss %s at batch_size %d",
+		                f->detail && f->detail[0] ? f->detail : "no evidence given",
 		                policy_format_bytes(f->peak_rss, b1, sizeof b1), f->batch_size);
 	return snprintf(buf, len, "out of memory: peak rss %s, peak vram %s at batch_size %d",
 	                policy_format_bytes(f->peak_rss, b1, sizeof b1),
@@ -201,7 +205,12 @@ PolicyDecision policy_decide(const PolicyFacts *f)
 			return d;
 		}
 		d.action = POLICY_RETRY;
-		d.delay_s = respawn_floor(f, f->backoff_base_s * ldexp(1.0, n - 1));
+		/* Doubling, capped: 2^(n-1) seconds overflow the loop's
+		 * millisecond timer past n ~ 54 (max_attempts goes to 1000). */
+		double cap = f->backoff_base_s > POLICY_BACKOFF_MAX_S ? f->backoff_base_s :
+			     POLICY_BACKOFF_MAX_S;
+		double backoff = f->backoff_base_s * ldexp(1.0, n - 1 < 1000 ? n - 1 : 1000);
+		d.delay_s = respawn_floor(f, backoff < cap ? backoff : cap);
 		snprintf(d.reason, sizeof d.reason, "%s%s%s; attempt %d of %d, retry in %.0f s",
 		         what, f->detail && f->detail[0] ? ": " : "",
 		         f->detail ? f->detail : "", n, f->max_attempts, d.delay_s);

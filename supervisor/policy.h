@@ -8,8 +8,8 @@
  * The rules (DESIGN.md "Budgets and the halving rule"):
  * - done -> POLICY_DONE.
  * - bad input -> POLICY_FAIL at once, never retried.
- * - over budget (worker exit 11, killed by us over budget, or SIGKILL that
- *   we did not send = the kernel's OOM killer) -> POLICY_RETRY at
+ * - over budget (worker exit 11, killed by us over budget, or a SIGKILL we
+ *   did not send with evidence of the kernel's OOM killer) -> POLICY_RETRY at
  *   batch_size/2, not charged; if batch_size/2 < min_batch_size ->
  *   POLICY_FAIL with a reason naming the budget, the peak and the batch size.
  * - crash, hang, protocol error -> charged; POLICY_RETRY after
@@ -67,14 +67,17 @@ const char *policy_action_name(PolicyAction action);
  * SIGKILL for that reason; protocol_error: the loop ended it for a bad frame;
  * stopping: the supervisor was shutting down (it sent SIGTERM).
  * Precedence: budget kill > hang kill > protocol error > exit status/signal.
- * Exit codes (common/exitcodes.h): 0 done, 10 interrupted, 11 over budget,
- * 12 and 64 bad input, 13 and anything else crash. Signals: SIGKILL not sent
- * by us -> over budget (kernel OOM killer), except while stopping;
- * SIGTERM/SIGINT/SIGKILL while stopping -> interrupted; any other signal
- * -> crash. */
+ * Exit codes (common/exitcodes.h): 0 done, 10 interrupted - but only when
+ * asked (asked_to_stop: we sent SIGTERM; or stopping), unasked it is a
+ * crash -, 11 over budget, 12 and 64 bad input, 13 and anything else crash.
+ * Signals: SIGTERM/SIGINT/SIGKILL while stopping -> interrupted; a SIGKILL
+ * we did not send -> over budget only with oom_evidence (the kernel's OOM
+ * killer was seen to kill during the attempt), else crash; any other
+ * signal -> crash. */
 ExitKind policy_classify(int exited, int exit_code, int term_signal,
                          int killed_by_us_for_budget, int killed_by_us_for_hang,
-                         int protocol_error, int stopping);
+                         int protocol_error, int stopping, int asked_to_stop,
+                         int oom_evidence);
 
 typedef struct PolicyFacts {
 	ExitKind kind;
@@ -91,8 +94,12 @@ typedef struct PolicyFacts {
 	uint64_t peak_vram;       /* bytes */
 	uint64_t budget_vram;     /* bytes, 0 = unlimited */
 	int stopping;             /* the supervisor is shutting down */
-	const char *detail;       /* the worker's error message, or NULL */
+	const char *detail;       /* the worker's error message, the evidence for an
+	                           * OOM kill, or why we ended it; NULL if none */
 } PolicyFacts;
+
+/* Longest crash back-off, seconds (unless run.backoff itself is longer). */
+#define POLICY_BACKOFF_MAX_S 600.0
 
 typedef struct PolicyDecision {
 	PolicyAction action;

@@ -28,7 +28,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,12 +40,21 @@
 #include "common/config.h"
 #include "common/exitcodes.h"
 #include "common/proto.h"
+#include "child.h"
 #include "placement.h"
 #include "policy.h"
 #include "run.h"
 #include "nvml.h"
+#include "runstate.h"
 #include "status.h"
 #include "store.h"
+
+/* Progress, checkpoint and error frames recorded (database and log) per
+ * ticker per second, at most; the latest of the rest is kept for later. */
+#define RUN_ROWS_PER_S 20
+/* After the worker exited, how long the report pipe may stay open (held by
+ * a descendant) before the attempt ends anyway. */
+#define RUN_GRACE_MS 1000
 
 /* Lines of recent events shown under the status view on a terminal. */
 #define RUN_TTY_EVENTS 8
@@ -61,6 +72,7 @@ typedef struct Job {
 	const char *signals_path;
 	char *ckpt_path;          /* last good checkpoint, NULL if none */
 	uint32_t ckpt_checksum;
+	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
 	int batch_size;
 	int charged;              /* charged attempts since the last (re)queue */
@@ -71,33 +83,43 @@ typedef struct Job {
 	Child *child;             /* the running attempt, NULL if none */
 } Job;
 
-/* One attempt: a worker process, its report pipe and its poll timer. */
+/* One attempt: a worker process (the leader of its own session and
+ * process group), its report pipe, its poll timer and the grace timer that
+ * ends the attempt when the worker exited but something else still holds
+ * the pipe. Its life cycle is c->m (child.h); the rest are the facts the
+ * actions need. */
 struct Child {
 	Sup *sup;
 	Job *job;
 	uv_process_t proc;
 	uv_pipe_t pipe;
 	uv_timer_t poll;
+	uv_timer_t grace;
 	int handles_open;         /* handles not yet closed; freed at 0 */
 	ProtoDecoder *dec;
+	ChildMachine m;
 	int64_t attempt_id;       /* 0 if store_attempt_begin failed */
-	int pid;
+	int pid;                  /* also the process group id */
 	int gpu;                  /* PLACEMENT_CPU or a device id */
-	int batch_size;
 	uint64_t start_ms;        /* uv_now() at spawn */
 	uint64_t start_ns;        /* uv_hrtime() just before uv_spawn (latency) */
 	uint64_t last_frame_ms;   /* uv_now() of the last frame (or spawn) */
-	uint64_t rss;             /* bytes, last /proc sample (private: read_rss) */
-	uint64_t peak_rss;        /* bytes, max of the samples */
-	uint64_t peak_vram;       /* bytes, from heartbeats */
+	uint64_t peak_rss;        /* bytes, max of the tree's samples */
+	uint64_t peak_vram;       /* bytes, from heartbeats and NVML */
+	int64_t oom_at_start;     /* the OOM counter at spawn, -1 if unreadable */
 	MsgHeartbeat hb;          /* the last heartbeat */
-	int got_hello, got_result;
-	int usr1_sent, term_sent;
-	int killed_budget, killed_hang, protocol_error;
-	int exited, pipe_done, finished;
 	int64_t exit_status;
 	int term_signal;
-	char detail[POLICY_REASON_MAX]; /* why we killed it, or the worker's error */
+	/* Rate limit of database rows and log lines (progress, checkpoint,
+	 * error): RUN_ROWS_PER_S per second; the latest frame over the limit
+	 * waits in pending_* and is recorded at the next second or the end. */
+	uint64_t rate_sec;
+	int rate_rows;
+	int64_t frames_dropped;
+	int has_pending_progress, has_pending_ckpt;
+	MsgProgress pending_progress;
+	MsgCheckpoint pending_ckpt;
+	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
 };
 
 struct Sup {
@@ -112,6 +134,13 @@ struct Sup {
 	Config cfg;
 	const RunOptions *opt;
 	char config_abs[PATH_MAX];
+	char *frozen;             /* the run's configuration text, what every worker gets */
+	size_t frozen_len;
+	int out_lock;             /* flock'd OUT/.tickervisor.lock, -1 if none */
+	uint64_t busy_log_ms;     /* loop time of the last "database locked" line */
+	int wal_over;             /* the WAL is past budget.wal (warned) */
+	int spawn_fails;          /* transient spawn failures in a row */
+	char warn_signals[1200];  /* the run's warning about missing signals files, "" if none */
 	char worker[PATH_MAX];
 	char out_dir[PATH_MAX];
 	Store *store;
@@ -128,6 +157,8 @@ struct Sup {
 	int cpu_running;
 	int n_children;
 	int worker_log;           /* OUT/workers.log (O_APPEND), -1 if it cannot be opened */
+	char oom_path[PATH_MAX];  /* the OOM kill counter read for evidence ("" = none) */
+	const char *oom_source;   /* which counter that is, for reasons */
 
 	int stopping;             /* 1 after the first signal */
 	int aborted;              /* 1 after the second */
@@ -214,6 +245,204 @@ static int read_rss(int pid, uint64_t *ret_bytes)
 	return 0;
 }
 
+/* Escapes what a worker sent before it reaches a terminal, the log or the
+ * database: bytes outside printable ASCII become \\xNN. Returns out. */
+static const char *esc(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p && o + 5 < len; p++) {
+		if (*p >= 0x20 && *p < 0x7f && *p != '\\')
+			out[o++] = (char)*p;
+		else
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", *p);
+	}
+	out[o < len ? o : len - 1] = '\0';
+	return out;
+}
+
+/* One process of the host, as the tree walk needs it. */
+typedef struct ProcEntry {
+	int pid, ppid, pgid, sid;
+} ProcEntry;
+
+/* Reads every process's pid, parent, group and session from /proc.
+ * Returns the count (*ret malloc'd) or a negative errno. */
+static int proc_scan(ProcEntry **ret)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -errno;
+	ProcEntry *v = NULL;
+	int n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		char path[64], buf[512];
+		snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t k = read(fd, buf, sizeof buf - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		buf[k] = '\0';
+		/* "pid (comm) state ppid pgrp session ...": comm may hold spaces. */
+		char *rp = strrchr(buf, ')');
+		ProcEntry pe;
+		char st;
+		if (!rp || sscanf(rp + 1, " %c %d %d %d", &st, &pe.ppid, &pe.pgid, &pe.sid) != 4)
+			continue;
+		pe.pid = atoi(e->d_name);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			ProcEntry *nv = realloc(v, sizeof *v * (size_t)cap);
+			if (!nv) {
+				free(v);
+				closedir(d);
+				return -ENOMEM;
+			}
+			v = nv;
+		}
+		v[n++] = pe;
+	}
+	closedir(d);
+	*ret = v;
+	return n;
+}
+
+/* The private resident memory of a worker's whole tree: the worker, every
+ * process of its group or session, and every descendant of those (one
+ * that left with setsid included). Returns 0 and *ret_bytes, or -ESRCH
+ * when the worker itself is gone. */
+static int tree_rss(int pid, uint64_t *ret_bytes)
+{
+	uint64_t total = 0, b;
+	int err = read_rss(pid, &b);
+	if (err < 0)
+		return -ESRCH;
+	total = b;
+	ProcEntry *v = NULL;
+	int n = proc_scan(&v);
+	if (n > 0) {
+		char *in = calloc((size_t)n, 1);
+		if (in) {
+			for (int i = 0; i < n; i++)
+				in[i] = v[i].pid != pid && (v[i].pgid == pid || v[i].sid == pid ||
+							     v[i].ppid == pid);
+			for (int changed = 1; changed;) {
+				changed = 0;
+				for (int i = 0; i < n; i++) {
+					if (in[i] || v[i].pid == pid)
+						continue;
+					for (int j = 0; j < n; j++)
+						if (in[j] && v[j].pid == v[i].ppid) {
+							in[i] = 1;
+							changed = 1;
+							break;
+						}
+				}
+			}
+			for (int i = 0; i < n; i++)
+				if (in[i] && read_rss(v[i].pid, &b) == 0)
+					total += b;
+			free(in);
+		}
+		free(v);
+	}
+	*ret_bytes = total;
+	return 0;
+}
+
+/* The supervisor is a child subreaper: a worker's descendant whose parent
+ * died comes back to it. Every child of ours that is not a running worker
+ * is such an escapee: it is killed and reaped here (libuv reaps only the
+ * workers it spawned). Returns how many were found. */
+static int sweep_escapees(const int *workers, int n_workers)
+{
+	ProcEntry *v = NULL;
+	int n = proc_scan(&v), found = 0;
+	int self = (int)getpid();
+	for (int i = 0; i < n; i++) {
+		if (v[i].ppid != self)
+			continue;
+		int ours = 0;
+		for (int k = 0; k < n_workers; k++)
+			ours |= workers[k] == v[i].pid;
+		if (ours)
+			continue;
+		found++;
+		kill(v[i].pid, SIGKILL);
+		waitpid(v[i].pid, NULL, WNOHANG);
+	}
+	free(v);
+	return found;
+}
+
+/* The OOM kill counter that attributes a SIGKILL nobody here sent:
+ * $TV_OOM_EVENTS (a file in memory.events format, for tests), else the
+ * oom_kill line of our memory cgroup (v2 memory.events, v1
+ * memory.oom_control; workers inherit our cgroup), else /proc/vmstat's
+ * host-wide oom_kill. Sets sup->oom_path ("" when none is readable). */
+static int64_t read_oom_counter(const char *path);
+
+static void find_oom_counter(char *path, size_t len, const char **source)
+{
+	const char *env = getenv("TV_OOM_EVENTS");
+	if (env && *env) {
+		snprintf(path, len, "%s", env);
+		*source = "TV_OOM_EVENTS";
+		return;
+	}
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	char line[PATH_MAX + 64];
+	while (f && fgets(line, sizeof line, f)) {
+		line[strcspn(line, "\n")] = '\0';
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		const char *ctrl = c1 + 1, *cg = c2 + 1;
+		if (!strcmp(line, "0") && !*ctrl)
+			snprintf(path, len, "/sys/fs/cgroup%s%smemory.events", cg,
+				 cg[strlen(cg) - 1] == '/' ? "" : "/"), *source = "cgroup memory.events";
+		else if (strstr(ctrl, "memory"))
+			snprintf(path, len, "/sys/fs/cgroup/memory%s%smemory.oom_control", cg,
+				 cg[strlen(cg) - 1] == '/' ? "" : "/"), *source = "cgroup v1 memory.oom_control";
+		else
+			continue;
+		if (read_oom_counter(path) >= 0)
+			break;
+		path[0] = '\0';
+	}
+	if (f)
+		fclose(f);
+	if (path[0])
+		return;
+	snprintf(path, len, "/proc/vmstat");
+	*source = "/proc/vmstat";
+	if (read_oom_counter(path) < 0)
+		path[0] = '\0';
+}
+
+/* The "oom_kill N" line of such a file; -1 if there is none. */
+static int64_t read_oom_counter(const char *path)
+{
+	if (!path[0])
+		return -1;
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -1;
+	char line[256];
+	long long v = -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "oom_kill %lld", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
 /* Makes the kernel's OOM killer prefer this worker over the supervisor
  * (raising the score needs no privilege). */
 static int set_oom_score(int pid)
@@ -241,55 +470,6 @@ static int detect_gpus(void)
 			n++;
 	closedir(d);
 	return n;
-}
-
-/* The checksum of a model or checkpoint file as worker/modelio.h defines
- * it: the zlib CRC-32 of every byte before the trailing 5-byte msgpack
- * uint32 (0xce + 4 big-endian bytes), which must hold that same value.
- * Returns 0 and *ret_crc, -EBADMSG when the trailer disagrees, or a
- * negative errno. */
-static int file_crc(const char *path, uint32_t *ret_crc)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	uint32_t crc = 0;
-	unsigned char buf[65536], tail[5];
-	int err = 0;
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		err = -errno;
-		goto out;
-	}
-	if (st.st_size < 5) {
-		err = -EBADMSG;
-		goto out;
-	}
-	off_t left = st.st_size - 5;
-	while (left > 0) {
-		ssize_t n = read(fd, buf, left < (off_t)sizeof buf ? (size_t)left : sizeof buf);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			err = n < 0 ? -errno : -EBADMSG;
-			goto out;
-		}
-		crc = checksum_crc32(crc, buf, (size_t)n);
-		left -= n;
-	}
-	if (read(fd, tail, 5) != 5) {
-		err = -EBADMSG;
-		goto out;
-	}
-	uint32_t stored = (uint32_t)tail[1] << 24 | (uint32_t)tail[2] << 16 |
-			  (uint32_t)tail[3] << 8 | tail[4];
-	if (tail[0] != 0xce || stored != crc)
-		err = -EBADMSG;
-out:
-	close(fd);
-	if (err == 0)
-		*ret_crc = crc;
-	return err;
 }
 
 /* mkdir -p. */
@@ -386,6 +566,18 @@ static int list_tickers(const Config *cfg, char ***ret_names, char *err, size_t 
 			size_t len = strlen(e->d_name);
 			if (e->d_name[0] == '.' || len < 5 || strcmp(e->d_name + len - 4, ".csv"))
 				continue;
+			{
+				/* The names run.tickers would accept, no others. */
+				char name[300], why[300];
+				snprintf(name, sizeof name, "%.*s", (int)(len - 4), e->d_name);
+				if (config_check_ticker(name, why, sizeof why) < 0) {
+					rc = -EINVAL;
+					snprintf(err, errlen, "run.data_dir '%s': file '%s': %s (rename it, or "
+						 "list the tickers in run.tickers)", cfg->data_dir, e->d_name, why);
+					closedir(d);
+					goto out;
+				}
+			}
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
 				char **nn = realloc(names, sizeof *names * (size_t)cap);
@@ -428,6 +620,7 @@ out:
 
 static void schedule(Sup *sup);
 static void sup_close_globals(Sup *sup);
+static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detail);
 
 static void fatal_store(Sup *sup, const Job *job, const char *what, int err)
 {
@@ -438,13 +631,9 @@ static void fatal_store(Sup *sup, const Job *job, const char *what, int err)
 		sup->fatal = 1;
 		if (!sup->stopping) {
 			sup->stopping = 1;
-			for (int i = 0; i < sup->n_jobs; i++) {
-				Child *c = sup->jobs[i].child;
-				if (c && !c->exited && !c->term_sent) {
-					c->term_sent = 1;
-					kill(c->pid, SIGTERM);
-				}
-			}
+			for (int i = 0; i < sup->n_jobs; i++)
+				if (sup->jobs[i].child)
+					child_event(sup->jobs[i].child, CE_STOP, NULL, NULL);
 		}
 	}
 }
@@ -487,56 +676,129 @@ static void child_close_cb(uv_handle_t *h)
 	}
 }
 
-static void child_close_pipe(Child *c)
+static void child_finish(Child *c);
+static void record_frame(Child *c, const Msg *m);
+static void grace_cb(uv_timer_t *t);
+
+/* Sends sig to the worker's whole process group. */
+static void child_signal(Child *c, int sig)
 {
-	if (!uv_is_closing((uv_handle_t *)&c->pipe))
-		uv_close((uv_handle_t *)&c->pipe, child_close_cb);
+	if (c->pid > 0)
+		kill(-c->pid, sig);
 }
 
-/* Kills a child at once for a reason the policy will see. */
-static void child_kill(Child *c)
+/* Feeds one event to the attempt's life cycle and carries out the actions.
+ * detail: why (for our kills and protocol errors), kept when it is the
+ * first reason; m: the frame, for CA_RECORD. */
+static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detail)
 {
-	if (!c->exited)
-		kill(c->pid, SIGKILL);
+	ChildKill kill_before = c->m.kill;
+	unsigned a = child_step(&c->m, ev);
+	if (c->m.kill != kill_before && c->m.kill != CK_DELIVERED && !c->detail[0])
+		snprintf(c->detail, sizeof c->detail, "%s", c->m.why ? c->m.why : detail ? detail : "");
+	if ((a & CA_RECORD) && m)
+		record_frame(c, m);
+	if (a & CA_PROTOCOL)
+		sup_log(c->sup, c->job, c, "protocol error: %s; killing the worker", c->detail);
+	else if (c->m.kill != kill_before && detail)
+		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->batch_size);
+	if (a & CA_SIGUSR1)
+		child_signal(c, SIGUSR1);
+	if (a & CA_SIGTERM)
+		child_signal(c, SIGTERM);
+	if (a & CA_SIGKILL)
+		child_signal(c, SIGKILL);
+	if (a & CA_STOP_READ) {
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		if (!uv_is_closing((uv_handle_t *)&c->pipe))
+			uv_close((uv_handle_t *)&c->pipe, child_close_cb);
+	}
+	if (a & CA_STOP_POLL)
+		uv_timer_stop(&c->poll);
+	if (a & CA_ARM_GRACE)
+		uv_timer_start(&c->grace, grace_cb, RUN_GRACE_MS, 0);
+	if (a & CA_FINISH)
+		child_finish(c);
 }
 
-static void child_protocol_error(Child *c, const char *msg)
+/* Writes what waited for the rate limit (the latest progress and
+ * checkpoint over it). */
+static void flush_pending(Child *c)
 {
-	if (c->protocol_error || c->killed_budget || c->killed_hang)
-		return;
-	c->protocol_error = 1;
-	/* The policy's reason says "protocol error: " + detail. */
-	snprintf(c->detail, sizeof c->detail, "%s", msg);
-	sup_log(c->sup, c->job, c, "protocol error: %s; killing the worker", c->detail);
-	child_kill(c);
+	Sup *sup = c->sup;
+	int err = 0;
+	if (c->has_pending_progress && c->attempt_id > 0)
+		err = store_progress(sup->store, c->job->id, c->attempt_id, &c->pending_progress);
+	c->has_pending_progress = 0;
+	if (err >= 0 && c->has_pending_ckpt) {
+		Job *job = c->job;
+		sup_txn(sup);
+		if (c->attempt_id > 0)
+			err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &c->pending_ckpt);
+		if (err >= 0) {
+			free(job->ckpt_path);
+			job->ckpt_path = strdup(c->pending_ckpt.path);
+			job->ckpt_checksum = c->pending_ckpt.checksum;
+			job->ckpt_pos = c->pending_ckpt;
+		}
+		c->has_pending_ckpt = 0;
+	}
+	if (err < 0)
+		fatal_store(sup, c->job, "flush of rate-limited frames", err);
+	if (c->frames_dropped > 0) {
+		sup_log(sup, c->job, c, "%lld frames over %d per second were not recorded one by one",
+			(long long)c->frames_dropped, RUN_ROWS_PER_S);
+		c->frames_dropped = 0;
+	}
 }
 
-/* Both the exit and the end of the pipe were seen: classify, decide,
- * record, and let the job go on. */
+/* Both the exit and the end of the pipe were seen (or the grace ran out):
+ * classify, decide, record, and let the job go on. */
 static void child_finish(Child *c)
 {
 	Sup *sup = c->sup;
 	Job *job = c->job;
 	char b1[32], b2[32];
-	if (c->finished || !c->exited || !c->pipe_done)
-		return;
-	c->finished = 1;
+
+	/* Nothing of the attempt outlives it: its group (a grandchild holding
+	 * the pipe) and escapees that came back to us. */
+	child_signal(c, SIGKILL);
+	flush_pending(c);
 
 	int exited = c->term_signal == 0;
 	int code = exited ? (int)c->exit_status : -1;
-	if (exited && code == TV_EXIT_DONE && !c->got_result && !c->protocol_error &&
-	    !c->killed_budget && !c->killed_hang) {
-		c->protocol_error = 1;
-		snprintf(c->detail, sizeof c->detail,
-			 "worker exited 0 without a result frame");
+	int oom = 0;
+	if (!exited && c->term_signal == SIGKILL && c->m.kill == CK_NONE && !sup->stopping) {
+		/* A SIGKILL nobody here sent: the kernel's OOM killer only with
+		 * evidence. */
+		int64_t now_oom = read_oom_counter(sup->oom_path);
+		oom = c->oom_at_start >= 0 && now_oom > c->oom_at_start;
+		if (oom)
+			snprintf(c->detail, sizeof c->detail, "%s oom_kill %lld -> %lld", sup->oom_source,
+				 (long long)c->oom_at_start, (long long)now_oom);
+		else if (sup->oom_path[0])
+			snprintf(c->detail, sizeof c->detail, "SIGKILL not sent by the supervisor, "
+				 "no OOM kill in %s (oom_kill %lld -> %lld)", sup->oom_source,
+				 (long long)c->oom_at_start, (long long)now_oom);
+		else
+			snprintf(c->detail, sizeof c->detail, "SIGKILL not sent by the supervisor, "
+				 "no OOM counter readable");
 	}
-	ExitKind kind = policy_classify(exited, code, c->term_signal, c->killed_budget,
-					c->killed_hang, c->protocol_error, sup->stopping);
+	ExitKind kind = child_outcome(&c->m, exited, code, c->term_signal, sup->stopping, oom);
+	if (kind == EXIT_PROTOCOL && exited && code == TV_EXIT_DONE && !c->detail[0])
+		snprintf(c->detail, sizeof c->detail, "worker exited 0 without a result frame");
+	if (kind == EXIT_CRASH && exited && code == TV_EXIT_INTERRUPTED && !c->detail[0])
+		snprintf(c->detail, sizeof c->detail, "exit 10 (interrupted) though nobody asked it to stop");
+	if (kind == EXIT_DONE && c->m.kill == CK_DELIVERED)
+		sup_log(sup, job, c, "result delivered, then it did not exit: killed, result kept");
+	if (c->m.grace_expired)
+		sup_log(sup, job, c, "the worker exited but its report pipe stayed open %d ms "
+			"(a descendant holds it): its process group was killed", RUN_GRACE_MS);
 	PolicyFacts f = {
 		.kind = kind,
 		.exit_code = code,
 		.term_signal = c->term_signal,
-		.batch_size = c->batch_size,
+		.batch_size = job->batch_size,
 		.min_batch_size = sup->cfg.min_batch_size,
 		.charged_attempts = job->charged,
 		.max_attempts = sup->cfg.max_attempts,
@@ -564,6 +826,7 @@ static void child_finish(Child *c)
 
 	JobState st = d.action == POLICY_DONE ? JOB_DONE :
 		      d.action == POLICY_FAIL ? JOB_FAILED : JOB_PENDING;
+	int ran_batch = job->batch_size;
 	if (c->attempt_id > 0) {
 		AttemptEnd end = {
 			.kind = kind,
@@ -590,7 +853,7 @@ static void child_finish(Child *c)
 	}
 	switch (d.action) {
 	case POLICY_DONE:
-		sup_log(sup, job, c, "%s: done at batch %d", how, c->batch_size);
+		sup_log(sup, job, c, "%s: done at batch %d", how, ran_batch);
 		break;
 	case POLICY_FAIL:
 		sup_log(sup, job, c, "%s: failed: %s", how, d.reason);
@@ -611,70 +874,64 @@ static void child_finish(Child *c)
 	/* Free the slot and the handles. */
 	job->child = NULL;
 	sup->n_children--;
-	if (c->gpu == PLACEMENT_CPU) {
-		sup->cpu_running--;
-	} else {
-		for (int i = 0; i < sup->n_gpus; i++)
-			if (sup->slots[i].device == c->gpu) {
-				sup->slots[i].running--;
-				sup->slots[i].vram_committed -= sup->cfg.budget_vram;
-			}
-	}
+	placement_release(sup->slots, sup->n_gpus, c->gpu, sup->cfg.budget_vram, &sup->cpu_running);
 	uv_close((uv_handle_t *)&c->proc, child_close_cb);
 	uv_close((uv_handle_t *)&c->poll, child_close_cb);
-	child_close_pipe(c);
+	uv_close((uv_handle_t *)&c->grace, child_close_cb);
+	if (!uv_is_closing((uv_handle_t *)&c->pipe))
+		uv_close((uv_handle_t *)&c->pipe, child_close_cb);
 	schedule(sup);
 }
 
-static void check_vram(Sup *sup, Child *c, uint64_t bytes, const char *source);
+/* 1 when the rate limit lets one more row through this second. */
+static int rate_ok(Child *c)
+{
+	uint64_t sec = uv_now(&c->sup->loop) / 1000;
+	if (sec != c->rate_sec) {
+		c->rate_sec = sec;
+		c->rate_rows = 0;
+	}
+	if (c->rate_rows >= RUN_ROWS_PER_S) {
+		c->frames_dropped++;
+		return 0;
+	}
+	c->rate_rows++;
+	return 1;
+}
 
-static void on_frame(Child *c, const Msg *m)
+/* Carries out CA_RECORD for a frame the machine accepted. */
+static void record_frame(Child *c, const Msg *m)
 {
 	Sup *sup = c->sup;
 	Job *job = c->job;
-	uint64_t now = uv_now(&sup->loop);
-	c->last_frame_ms = now;
-	/* hello comes first; an error may come instead (a worker that fails
-	 * before it can say hello, e.g. on bad input). */
-	if (!c->got_hello && m->type != MSG_HELLO && m->type != MSG_ERROR) {
-		char msg[96];
-		snprintf(msg, sizeof msg, "first frame is '%s', not 'hello'", proto_type_name(m->type));
-		child_protocol_error(c, msg);
-		return;
-	}
+	char e1[PROTO_STR * 4], e2[PROTO_STR * 4];
 	int err = 0;
 	switch (m->type) {
 	case MSG_HELLO:
-		if (c->got_hello) {
-			child_protocol_error(c, "a second hello");
-			return;
-		}
-		c->got_hello = 1;
-		sup_log(sup, job, c, "hello %s/%s batch %lld after %.2f ms", m->u.hello.backend,
-			m->u.hello.device, (long long)m->u.hello.batch_size,
-			(double)(uv_hrtime() - c->start_ns) / 1e6);
+		sup_log(sup, job, c, "hello %s/%s batch %lld after %.2f ms",
+			esc(m->u.hello.backend, e1, sizeof e1), esc(m->u.hello.device, e2, sizeof e2),
+			(long long)m->u.hello.batch_size, (double)(uv_hrtime() - c->start_ns) / 1e6);
 		break;
 	case MSG_PROGRESS:
+		if (!rate_ok(c)) {
+			c->pending_progress = m->u.progress;
+			c->has_pending_progress = 1;
+			break;
+		}
+		c->has_pending_progress = 0;
 		if (c->attempt_id > 0)
 			err = store_progress(sup->store, job->id, c->attempt_id, &m->u.progress);
 		break;
-	case MSG_HEARTBEAT: {
-		/* The worker's rss_peak (VmHWM) counts file-backed pages too; the
-		 * budget and peak_rss are private memory (read_rss), so it is
-		 * not mixed in. */
+	case MSG_HEARTBEAT:
 		c->hb = m->u.heartbeat;
-		uint64_t dev = m->u.heartbeat.bytes_device > 0 ? (uint64_t)m->u.heartbeat.bytes_device : 0;
-		uint64_t pdev = m->u.heartbeat.peak_device > 0 ? (uint64_t)m->u.heartbeat.peak_device : 0;
-		if (pdev > c->peak_vram)
-			c->peak_vram = pdev;
-		if (dev > c->peak_vram)
-			c->peak_vram = dev;
-		/* Its own peak counts too: a worker that was over the budget
-		 * between two heartbeats was over the budget. */
-		check_vram(sup, c, dev > pdev ? dev : pdev, "reported");
 		break;
-	}
 	case MSG_CHECKPOINT:
+		if (!rate_ok(c)) {
+			c->pending_ckpt = m->u.checkpoint;
+			c->has_pending_ckpt = 1;
+			break;
+		}
+		c->has_pending_ckpt = 0;
 		sup_txn(sup);
 		if (c->attempt_id > 0)
 			err = store_checkpoint_add(sup->store, job->id, c->attempt_id, &m->u.checkpoint);
@@ -682,27 +939,177 @@ static void on_frame(Child *c, const Msg *m)
 			free(job->ckpt_path);
 			job->ckpt_path = strdup(m->u.checkpoint.path);
 			job->ckpt_checksum = m->u.checkpoint.checksum;
+			job->ckpt_pos = m->u.checkpoint;
 			sup_log(sup, job, c, "checkpoint chunk %lld episode %lld (%lld episodes done)",
 				(long long)m->u.checkpoint.chunk, (long long)m->u.checkpoint.episode,
 				(long long)m->u.checkpoint.done_episodes);
 		}
 		break;
 	case MSG_RESULT:
-		c->got_result = 1;
 		sup_txn(sup);
 		if (c->attempt_id > 0)
 			err = store_result_add(sup->store, job->id, c->attempt_id, &m->u.result);
-		sup_log(sup, job, c, "result %s sharpe %.3f return %.4f", m->u.result.model_path,
-			m->u.result.sharpe, m->u.result.total_return);
+		sup_log(sup, job, c, "result %s sharpe %.3f return %.4f",
+			esc(m->u.result.model_path, e1, sizeof e1), m->u.result.sharpe,
+			m->u.result.total_return);
 		break;
 	case MSG_ERROR:
-		snprintf(c->detail, sizeof c->detail, "%s", m->u.error.message);
-		sup_log(sup, job, c, "worker error %lld: %s", (long long)m->u.error.code,
-			m->u.error.message);
+		esc(m->u.error.message, e1, sizeof e1);
+		snprintf(c->detail, sizeof c->detail, "%s", e1);
+		if (rate_ok(c))
+			sup_log(sup, job, c, "worker error %lld: %s", (long long)m->u.error.code, e1);
 		break;
 	}
 	if (err < 0)
 		fatal_store(sup, job, proto_type_name(m->type), err);
+}
+
+/* A path the worker reports must name a regular file inside out_dir whose
+ * trailer checksum is the one it reported. A checkpoint may already be
+ * superseded when its frame is read (the worker renames it to PATH.prev
+ * and writes the next one): then PATH.prev is the file, or, when even that
+ * was replaced, *ret_stale says so and the frame is not recorded. Returns
+ * NULL, or what is wrong (in buf). */
+static const char *check_reported_file(Sup *sup, const char *what, const char *path,
+				       uint32_t checksum, int is_ckpt, int *ret_stale,
+				       char *buf, size_t len)
+{
+	char real[PATH_MAX], e1[PROTO_STR * 4], prev[PATH_MAX + 8];
+	size_t n = strlen(sup->out_dir);
+	uint32_t crc = 0, pcrc = 0;
+	*ret_stale = 0;
+	snprintf(prev, sizeof prev, "%s.prev", path);
+	int have = realpath(path, real) != NULL;
+	if (!have && is_ckpt && realpath(prev, real)) {
+		have = 1;
+		real[strlen(real) - 5] = '\0';   /* judge the name it was reported under */
+	}
+	if (!have) {
+		snprintf(buf, len, "%s '%s': %s", what, esc(path, e1, sizeof e1), strerror(errno));
+		return buf;
+	}
+	if (strncmp(real, sup->out_dir, n) || real[n] != '/') {
+		snprintf(buf, len, "%s '%s' is outside run.out_dir", what, esc(path, e1, sizeof e1));
+		return buf;
+	}
+	int err = checksum_file_trailer(real, &crc);
+	if (err == 0 && crc == checksum)
+		return NULL;
+	if (is_ckpt) {
+		snprintf(prev, sizeof prev, "%s.prev", real);
+		if (checksum_file_trailer(prev, &pcrc) == 0 && pcrc == checksum)
+			return NULL;
+		if (err == 0 || err == -ENOENT) {
+			*ret_stale = 1;
+			return NULL;
+		}
+	}
+	if (err < 0)
+		snprintf(buf, len, "%s '%s': %s", what, esc(path, e1, sizeof e1),
+			 err == -EBADMSG ? "no valid checksum trailer" : strerror(-err));
+	else
+		snprintf(buf, len, "%s '%s': checksum %08x, the worker reported %08x", what,
+			 esc(path, e1, sizeof e1), crc, checksum);
+	return buf;
+}
+
+/* Range checks of the numbers a worker reports. Returns NULL or the
+ * problem (in buf). */
+static const char *check_numbers(const Msg *m, char *buf, size_t len)
+{
+	const int64_t big = INT32_MAX;
+	const char *field = NULL;
+	int64_t v = 0;
+#define RANGE(x, lo, hi) do { if (!field && ((x) < (lo) || (x) > (hi))) { field = #x; v = (x); } } while (0)
+	switch (m->type) {
+	case MSG_HELLO:
+		RANGE(m->u.hello.batch_size, 0, big);
+		RANGE(m->u.hello.total_chunks, 0, PROTO_MAX_CHUNKS);
+		RANGE(m->u.hello.episodes_per_chunk, 0, big);
+		break;
+	case MSG_PROGRESS:
+		RANGE(m->u.progress.chunk, 0, PROTO_MAX_CHUNKS - 1);
+		RANGE(m->u.progress.episode, 0, big);
+		RANGE(m->u.progress.step, 0, INT64_MAX / 2);
+		RANGE(m->u.progress.done_episodes, 0, big * PROTO_MAX_CHUNKS);
+		RANGE(m->u.progress.total_episodes, 0, big * PROTO_MAX_CHUNKS);
+		break;
+	case MSG_CHECKPOINT:
+		RANGE(m->u.checkpoint.chunk, 0, PROTO_MAX_CHUNKS);
+		RANGE(m->u.checkpoint.episode, 0, big);
+		RANGE(m->u.checkpoint.done_episodes, 0, big * PROTO_MAX_CHUNKS);
+		break;
+	case MSG_RESULT:
+		RANGE(m->u.result.trades, 0, big);
+		RANGE(m->u.result.test_days, 0, big);
+		for (int i = 0; i < 3; i++)
+			RANGE(m->u.result.actions[i], 0, big);
+		break;
+	default:
+		break;
+	}
+#undef RANGE
+	if (!field)
+		return NULL;
+	snprintf(buf, len, "%s frame: %s = %lld out of range", proto_type_name(m->type),
+		 strchr(field, '.') ? strrchr(field, '.') + 1 : field, (long long)v);
+	return buf;
+}
+
+static void check_vram(Sup *sup, Child *c, uint64_t bytes, const char *source);
+
+/* A decoded frame: checked, then turned into its event. */
+static void on_frame(Child *c, const Msg *m)
+{
+	Sup *sup = c->sup;
+	char why[POLICY_REASON_MAX];
+	c->last_frame_ms = uv_now(&sup->loop);
+	int stale = 0;
+	const char *bad = check_numbers(m, why, sizeof why);
+	if (!bad && m->type == MSG_CHECKPOINT)
+		bad = check_reported_file(sup, "checkpoint", m->u.checkpoint.path,
+					  m->u.checkpoint.checksum, 1, &stale, why, sizeof why);
+	if (!bad && m->type == MSG_RESULT && c->m.state != CS_DELIVERED)
+		bad = check_reported_file(sup, "model", m->u.result.model_path,
+					  m->u.result.checksum, 0, &stale, why, sizeof why);
+	if (bad) {
+		child_event(c, CE_BAD_FRAME, m, bad);
+		return;
+	}
+	if (stale) {
+		/* Superseded twice before we read it: the next frame names the
+		 * file that is there. */
+		if (rate_ok(c))
+			sup_log(sup, c->job, c, "checkpoint of episode %lld already replaced on disk: not recorded",
+				(long long)m->u.checkpoint.done_episodes);
+		return;
+	}
+	switch (m->type) {
+	case MSG_HELLO:
+		child_event(c, CE_HELLO, m, NULL);
+		break;
+	case MSG_RESULT:
+		child_event(c, CE_RESULT, m, NULL);
+		break;
+	case MSG_ERROR:
+		child_event(c, CE_ERROR, m, NULL);
+		break;
+	case MSG_HEARTBEAT: {
+		child_event(c, CE_FRAME, m, NULL);
+		/* The worker's rss_peak (VmHWM) counts file-backed pages too; the
+		 * budget and peak_rss are private memory (tree_rss), so it is
+		 * not mixed in. Its own device peak counts: a worker that was
+		 * over the budget between two heartbeats was over the budget. */
+		uint64_t dev = m->u.heartbeat.bytes_device > 0 ? (uint64_t)m->u.heartbeat.bytes_device : 0;
+		uint64_t pdev = m->u.heartbeat.peak_device > 0 ? (uint64_t)m->u.heartbeat.peak_device : 0;
+		if (c->m.got_hello && c->m.state != CS_DELIVERED)
+			check_vram(sup, c, dev > pdev ? dev : pdev, "reported");
+		break;
+	}
+	default:
+		child_event(c, CE_FRAME, m, NULL);
+		break;
+	}
 }
 
 static void pipe_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -716,102 +1123,94 @@ static void pipe_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void pipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	Child *c = s->data;
-	if (nread > 0 && !c->protocol_error) {
+	if (nread > 0 && !c->m.pipe_done) {
 		char msg[160] = "";
 		if (proto_decoder_feed(c->dec, buf->base, (size_t)nread) < 0) {
-			child_protocol_error(c, "stream already broken");
+			child_event(c, CE_BAD_FRAME, NULL, "stream already broken");
 		} else {
 			Msg m;
 			int r;
-			while (!c->protocol_error &&
+			while (!c->m.pipe_done &&
 			       (r = proto_decoder_next(c->dec, &m, msg, sizeof msg)) != 0) {
 				if (r < 0) {
-					child_protocol_error(c, msg[0] ? msg : "malformed frame");
+					child_event(c, CE_BAD_FRAME, NULL, msg[0] ? msg : "malformed frame");
 					break;
 				}
 				on_frame(c, &m);
 			}
 		}
 	}
-	if (nread < 0 || c->protocol_error) {
-		if (nread < 0 && nread != UV_EOF)
+	if (nread < 0 && !c->m.pipe_done) {
+		if (nread != UV_EOF)
 			sup_log(c->sup, c->job, c, "report pipe: %s", uv_strerror((int)nread));
 		size_t pending = proto_decoder_pending(c->dec);
 		if (nread == UV_EOF && pending > 0) {
 			char msg[96];
 			snprintf(msg, sizeof msg, "stream ended mid-frame (%zu bytes pending)", pending);
-			child_protocol_error(c, msg);
+			child_event(c, CE_BAD_FRAME, NULL, msg);
 		}
-		uv_read_stop(s);
-		c->pipe_done = 1;
-		child_close_pipe(c);
-		child_finish(c);
+		child_event(c, CE_PIPE_EOF, NULL, NULL);
 	}
 }
 
 static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 {
 	Child *c = p->data;
-	c->exited = 1;
 	c->exit_status = exit_status;
 	c->term_signal = term_signal;
-	uv_timer_stop(&c->poll);
-	child_finish(c);
+	child_event(c, CE_EXIT, NULL, NULL);
+}
+
+static void grace_cb(uv_timer_t *t)
+{
+	child_event(t->data, CE_GRACE, NULL, NULL);
 }
 
 /* Holds a worker's device bytes (from NVML or its own heartbeat) against
  * budget.vram: over it, SIGKILL at once, like the RSS budget. */
 static void check_vram(Sup *sup, Child *c, uint64_t bytes, const char *source)
 {
-	char b1[32], b2[32];
+	char b1[32], b2[32], why[POLICY_REASON_MAX];
 
 	if (bytes > c->peak_vram)
 		c->peak_vram = bytes;
-	if (!sup->cfg.budget_vram || bytes <= sup->cfg.budget_vram || c->killed_budget ||
-	    c->exited || c->got_result)
+	if (!sup->cfg.budget_vram || bytes <= sup->cfg.budget_vram)
 		return;
-	c->killed_budget = 1;
-	snprintf(c->detail, sizeof c->detail, "device memory %s (%s) over budget.vram %s",
+	snprintf(why, sizeof why, "device memory %s (%s) over budget.vram %s",
 		 fmt_bytes(bytes, b1, sizeof b1), source,
 		 fmt_bytes(sup->cfg.budget_vram, b2, sizeof b2));
-	sup_log(sup, c->job, c, "%s at batch %d: SIGKILL", c->detail, c->batch_size);
-	child_kill(c);
+	child_event(c, CE_VRAM_OVER, NULL, why);
 }
 
 static void poll_cb(uv_timer_t *t)
 {
 	Child *c = t->data;
 	Sup *sup = c->sup;
-	char b1[32], b2[32];
-	if (c->exited)
+	char b1[32], b2[32], why[POLICY_REASON_MAX];
+	if (c->m.exited || c->m.state == CS_ENDED)
 		return;
 	uint64_t now = uv_now(&sup->loop);
 	uint64_t rss = 0;
 	/* After the result frame the work is delivered and the worker is
 	 * exiting: memory touched while its libraries tear down is neither
 	 * sampled nor held against the budget. A zombie's statm reads 0. */
-	if (!c->got_result && read_rss(c->pid, &rss) == 0 && rss > 0) {
-		c->rss = rss;
+	if (c->m.state != CS_DELIVERED && c->m.state != CS_KILLED &&
+	    tree_rss(c->pid, &rss) == 0 && rss > 0) {
 		if (rss > c->peak_rss)
 			c->peak_rss = rss;
 		uint64_t budget = sup->cfg.budget_rss;
-		if (budget && rss > budget && !c->killed_budget) {
-			c->killed_budget = 1;
-			snprintf(c->detail, sizeof c->detail, "rss %s over budget.rss %s",
+		if (budget && rss > budget) {
+			snprintf(why, sizeof why, "rss %s over budget.rss %s",
 				 fmt_bytes(rss, b1, sizeof b1), fmt_bytes(budget, b2, sizeof b2));
-			sup_log(sup, c->job, c, "%s at batch %d: SIGKILL", c->detail, c->batch_size);
-			child_kill(c);
+			child_event(c, CE_RSS_OVER, NULL, why);
 			return;
 		}
-		/* SIGUSR1 only after hello: before it the worker may not have
-		 * installed its handler yet, and the signal would kill it. */
-		if (budget && c->got_hello && !c->usr1_sent &&
+		if (budget && !c->m.usr1_sent && c->m.state == CS_RUNNING &&
 		    (double)rss > sup->cfg.soft_fraction * (double)budget) {
-			c->usr1_sent = 1;
 			sup_log(sup, c->job, c, "rss %s above %.0f%% of budget.rss %s: SIGUSR1 (checkpoint now)",
 				fmt_bytes(rss, b1, sizeof b1), sup->cfg.soft_fraction * 100.0,
 				fmt_bytes(budget, b2, sizeof b2));
-			kill(c->pid, SIGUSR1);
+			child_event(c, CE_RSS_SOFT, NULL, NULL);
 		}
 		if (c->attempt_id > 0) {
 			struct timespec ts;
@@ -831,7 +1230,7 @@ static void poll_cb(uv_timer_t *t)
 		}
 	}
 	/* NVML: one refresh per poll period for all workers, then a lookup. */
-	if (sup->nvml && !c->got_result && !c->killed_budget) {
+	if (sup->nvml && c->m.state != CS_DELIVERED && c->m.state != CS_KILLED) {
 		if (now - sup->nvml_at >= (uint64_t)sup->cfg.poll_ms || sup->nvml_at == 0) {
 			if (nvml_refresh(sup->nvml) < 0) {
 				sup_log(sup, NULL, NULL, "NVML stopped answering: using the workers' own reports");
@@ -842,42 +1241,68 @@ static void poll_cb(uv_timer_t *t)
 		}
 		if (sup->nvml)
 			check_vram(sup, c, (uint64_t)nvml_process_bytes(sup->nvml, c->pid), "NVML");
-		if (c->killed_budget)
+		if (c->m.state == CS_KILLED)
 			return;
 	}
 	double hang_ms = sup->cfg.hang_timeout * 1000.0;
-	if (hang_ms > 0 && (double)(now - c->last_frame_ms) > hang_ms && !c->killed_hang &&
-	    !c->killed_budget) {
-		c->killed_hang = 1;
-		snprintf(c->detail, sizeof c->detail, "no heartbeat for %g s", sup->cfg.hang_timeout);
-		sup_log(sup, c->job, c, "hung: %s: SIGKILL", c->detail);
-		child_kill(c);
+	if (hang_ms > 0 && (double)(now - c->last_frame_ms) > hang_ms && c->m.state != CS_KILLED) {
+		snprintf(why, sizeof why, "no heartbeat for %g s", sup->cfg.hang_timeout);
+		child_event(c, CE_HANG_TICK, NULL, why);
 	}
 }
 
-/* Picks the checkpoint to resume from: the recorded one if its checksum
- * matches; else its ".prev" (the worker renames the old one there before
- * the new one is recorded) if that matches; else none (start over). */
-static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len)
+/* Picks the checkpoint to resume from: the recorded file if its own
+ * checksum trailer holds, else its ".prev" (the worker renames the old one
+ * there before writing the new one) if that holds; else none (start
+ * over). The database may be behind the files (its commits failed while
+ * the worker went on checkpointing): a file whose own CRC holds is the
+ * newest durable state, and the worker checks its ticker, configuration
+ * and data fingerprint before using it. note gets how the attempt starts
+ * (attempts.resume); *ret_crc the chosen file's checksum. */
+static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *note,
+			       size_t note_len, uint32_t *ret_crc)
 {
+	note[0] = '\0';
 	if (!job->ckpt_path || !job->ckpt_path[0])
 		return NULL;
 	uint32_t crc;
-	if (file_crc(job->ckpt_path, &crc) == 0 && crc == job->ckpt_checksum)
-		return job->ckpt_path;
-	snprintf(buf, len, "%s.prev", job->ckpt_path);
-	if (file_crc(buf, &crc) == 0 && crc == job->ckpt_checksum)
-		return buf;
-	sup_log(sup, job, NULL, "checkpoint %s does not match its recorded checksum %08x: starting over",
-		job->ckpt_path, job->ckpt_checksum);
-	return NULL;
+	const char *pick = NULL;
+	if (checksum_file_trailer(job->ckpt_path, &crc) == 0) {
+		pick = job->ckpt_path;
+	} else {
+		snprintf(buf, len, "%s.prev", job->ckpt_path);
+		if (checksum_file_trailer(buf, &crc) == 0)
+			pick = buf;
+	}
+	if (!pick) {
+		snprintf(note, note_len, "started over: neither %s nor its .prev is a whole checkpoint "
+			 "(missing, or its own checksum fails)", job->ckpt_path);
+		sup_log(sup, job, NULL, "%s", note);
+		return NULL;
+	}
+	if (crc == job->ckpt_checksum)
+		snprintf(note, note_len, "resuming from %s", pick);
+	else
+		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
+			 "recorded %08x: corrected)", pick, crc, job->ckpt_checksum);
+	*ret_crc = crc;
+	return pick;
+}
+
+/* Transient failures to start a worker: retried after a back-off. */
+static int spawn_transient(int r)
+{
+	return r == UV_EAGAIN || r == UV_EMFILE || r == UV_ENFILE || r == UV_ENOMEM ||
+	       r == UV_ENOBUFS || r == -ENOMEM;
 }
 
 /* Starts an attempt for job on device gpu. Returns 0, or a negative errno
  * (spawn failed; logged). */
 static int spawn_child(Sup *sup, Job *job, int gpu)
 {
-	char bs[64], cuda_env[64], prev[PATH_MAX + 8];
+	char bs[64], cuda_env[64], blas_env[64], prev[PATH_MAX + 8], note[PATH_MAX + 200];
+	int cfg_pipe[2] = { -1, -1 };
+	uint32_t resume_crc = 0;
 	/* Every --set pair, plus at most 22 fixed arguments and the NULL. */
 	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 24, sizeof *argv);
 	char **env = NULL;
@@ -891,7 +1316,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	c->sup = sup;
 	c->job = job;
 	c->gpu = gpu;
-	c->batch_size = job->batch_size;
+	child_init(&c->m);
 	c->dec = proto_decoder_new();
 	if (!c->dec) {
 		free(c);
@@ -899,17 +1324,39 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		return -ENOMEM;
 	}
 
+	/* The configuration frozen at the run's start (the --set overrides
+	 * are in it), through a pipe on fd 4: the text fits the pipe's buffer
+	 * (64 KiB), so it is written and closed before the worker starts. */
+	if (pipe2(cfg_pipe, O_CLOEXEC) < 0) {
+		rc = -errno;
+		sup_log(sup, job, NULL, "cannot create the configuration pipe: %s", strerror(errno));
+		proto_decoder_free(c->dec);
+		free(c);
+		free(argv);
+		return rc;
+	}
+	if (write(cfg_pipe[1], sup->frozen, sup->frozen_len) != (ssize_t)sup->frozen_len) {
+		rc = -errno;
+		sup_log(sup, job, NULL, "cannot write the configuration pipe: %s", strerror(errno));
+		close(cfg_pipe[0]);
+		close(cfg_pipe[1]);
+		proto_decoder_free(c->dec);
+		free(c);
+		free(argv);
+		return rc;
+	}
+	close(cfg_pipe[1]);
 	argv[argc++] = sup->worker;
 	argv[argc++] = "--config";
 	argv[argc++] = sup->config_abs;
-	for (int i = 0; i < sup->opt->n_sets; i++) {
-		argv[argc++] = "--set";
-		argv[argc++] = sup->opt->sets[i];
-	}
+	argv[argc++] = "--config-fd";
+	argv[argc++] = "4";
 	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->batch_size);
 	argv[argc++] = "--set";
 	argv[argc++] = bs;
-	if (gpu == PLACEMENT_CPU) {
+	/* auto is the one setting that falls back to the CPU (run_main refuses
+	 * cuda without a GPU). */
+	if (gpu == PLACEMENT_CPU && !strcmp(sup->cfg.device, "auto")) {
 		argv[argc++] = "--set";
 		argv[argc++] = "run.device=cpu";
 	}
@@ -923,7 +1370,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	}
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
-	const char *resume = resume_path(sup, job, prev, sizeof prev);
+	const char *resume = resume_path(sup, job, prev, sizeof prev, note, sizeof note, &resume_crc);
 	if (resume) {
 		argv[argc++] = "--resume";
 		argv[argc++] = resume;
@@ -938,15 +1385,21 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	int n_env = 0;
 	while (environ[n_env])
 		n_env++;
-	env = calloc((size_t)n_env + 2, sizeof *env);
+	env = calloc((size_t)n_env + 3, sizeof *env);
 	if (!env) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	int k = 0;
 	for (int i = 0; i < n_env; i++)
-		if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21))
+		if (strncmp(environ[i], "CUDA_VISIBLE_DEVICES=", 21) &&
+		    strncmp(environ[i], "OPENBLAS_NUM_THREADS=", 21))
 			env[k++] = environ[i];
+	/* OpenBLAS sizes its thread pool from this at load time, before the
+	 * worker can call openblas_set_num_threads: without it, a worker under
+	 * a process limit fails to create threads it never uses. */
+	snprintf(blas_env, sizeof blas_env, "OPENBLAS_NUM_THREADS=%d", sup->cfg.threads);
+	env[k++] = blas_env;
 	if (gpu == PLACEMENT_CPU)
 		snprintf(cuda_env, sizeof cuda_env, "CUDA_VISIBLE_DEVICES=");
 	else
@@ -960,7 +1413,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	 * job's bookkeeping on ext4. */
 	int logfd = sup->worker_log;
 
-	uv_stdio_container_t stdio[4];
+	uv_stdio_container_t stdio[5];
 	stdio[0].flags = UV_IGNORE;
 	if (logfd >= 0) {
 		stdio[1].flags = UV_INHERIT_FD;
@@ -978,6 +1431,8 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	c->handles_open++;
 	stdio[3].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[3].data.stream = (uv_stream_t *)&c->pipe;
+	stdio[4].flags = UV_INHERIT_FD;
+	stdio[4].data.fd = cfg_pipe[0];
 
 	uv_process_options_t po;
 	memset(&po, 0, sizeof po);
@@ -986,26 +1441,36 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	po.env = env;
 	po.exit_cb = exit_cb;
 	po.stdio = stdio;
-	po.stdio_count = 4;
+	po.stdio_count = 5;
+	/* A new session: the worker leads its own process group, which gets
+	 * every signal of ours, and a terminal's ^C does not reach it. */
+	po.flags = UV_PROCESS_DETACHED;
 	c->proc.data = c;
 	uv_update_time(&sup->loop);
 	c->start_ms = c->last_frame_ms = uv_now(&sup->loop);
 	c->start_ns = uv_hrtime();
 	int r = uv_spawn(&sup->loop, &c->proc, &po);
+	close(cfg_pipe[0]);
+	cfg_pipe[0] = -1;
 	c->handles_open++;
 	if (r < 0) {
 		sup_log(sup, job, NULL, "spawn %s failed: %s", sup->worker, uv_strerror(r));
-		fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
-			uv_strerror(r));
+		if (!spawn_transient(r))
+			fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
+				uv_strerror(r));
 		uv_close((uv_handle_t *)&c->proc, child_close_cb);
 		uv_close((uv_handle_t *)&c->pipe, child_close_cb);
 		rc = r;
 		goto out;
 	}
 	c->pid = c->proc.pid;
+	c->oom_at_start = read_oom_counter(sup->oom_path);
 	set_oom_score(c->pid);
 	uv_timer_init(&sup->loop, &c->poll);
 	c->poll.data = c;
+	c->handles_open++;
+	uv_timer_init(&sup->loop, &c->grace);
+	c->grace.data = c;
 	c->handles_open++;
 	uv_timer_start(&c->poll, poll_cb, (uint64_t)sup->cfg.poll_ms, (uint64_t)sup->cfg.poll_ms);
 	uv_read_start((uv_stream_t *)&c->pipe, pipe_alloc_cb, pipe_read_cb);
@@ -1014,15 +1479,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	job->attempts++;
 	job->state = JOB_RUNNING;
 	sup->n_children++;
-	if (gpu == PLACEMENT_CPU) {
-		sup->cpu_running++;
-	} else {
-		for (int i = 0; i < sup->n_gpus; i++)
-			if (sup->slots[i].device == gpu) {
-				sup->slots[i].running++;
-				sup->slots[i].vram_committed += sup->cfg.budget_vram;
-			}
-	}
+	placement_take(sup->slots, sup->n_gpus, gpu, sup->cfg.budget_vram, &sup->cpu_running);
 	sup_txn(sup);
 	int err = store_attempt_begin(sup->store, job->id, c->pid, gpu, job->batch_size,
 				      &c->attempt_id);
@@ -1036,8 +1493,23 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	else
 		snprintf(where, sizeof where, "gpu %d", gpu);
 	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
-	if (resume)
-		sup_log(sup, job, c, "resuming from %s", resume);
+	if (note[0]) {
+		sup_log(sup, job, c, "%s", note);
+		if (c->attempt_id > 0 && (err = store_attempt_note(sup->store, c->attempt_id, note)) < 0)
+			fatal_store(sup, job, "store_attempt_note", err);
+	}
+	if (resume && resume_crc != job->ckpt_checksum && c->attempt_id > 0) {
+		/* The database is corrected from the file: a checkpoint row of no
+		 * attempt (none of ours reported it) with the file's checksum; its
+		 * position is the last recorded one, a lower bound (only the worker
+		 * reads the file's), until the worker's next checkpoint. */
+		MsgCheckpoint ck = job->ckpt_pos;
+		ck.checksum = resume_crc;
+		snprintf(ck.path, sizeof ck.path, "%s", resume);
+		if ((err = store_checkpoint_add(sup->store, job->id, 0, &ck)) < 0)
+			fatal_store(sup, job, "store_checkpoint_add", err);
+		job->ckpt_checksum = resume_crc;
+	}
 	c = NULL;
 out:
 	free(env);
@@ -1081,12 +1553,34 @@ static void schedule(Sup *sup)
 				waiting = 1;
 				break;
 			}
-			if (spawn_child(sup, job, dev) < 0) {
+			int sr = spawn_child(sup, job, dev);
+			if (sr < 0 && spawn_transient(sr)) {
+				/* Out of processes or descriptors for now: this ticker
+				 * waits (doubling, capped) while the running workers
+				 * go on; the pool is smaller until one can start. */
+				double d = sup->cfg.backoff * (double)(1u << (sup->spawn_fails < 10 ? sup->spawn_fails : 10));
+				if (d < 0.1)
+					d = 0.1;
+				if (d > POLICY_BACKOFF_MAX_S)
+					d = POLICY_BACKOFF_MAX_S;
+				sup->spawn_fails++;
+				job->not_before = now + (uint64_t)(d * 1000.0);
+				sup_log(sup, job, NULL, "cannot start a worker now (%s; %d running): retrying in %.1f s",
+					uv_strerror(sr), sup->n_children, d);
+				waiting = 1;
+				if (job->not_before < wake)
+					wake = job->not_before;
+				break;
+			}
+			if (sr < 0) {
 				/* A worker that cannot be started at all: stop the run. */
+				fprintf(stderr, "tickervisor: cannot start the worker %s: %s; stopping the run\n",
+					sup->worker, uv_strerror(sr));
 				sup->fatal = 1;
 				sup->stopping = 1;
 				break;
 			}
+			sup->spawn_fails = 0;
 			if (sup->stopping)
 				break;
 		}
@@ -1114,13 +1608,108 @@ static void render_tty(Sup *sup)
 	fflush(stdout);
 }
 
+/* Pids of the running workers (for sweep_escapees). */
+static int worker_pids(Sup *sup, int *pids, int cap)
+{
+	int n = 0;
+	for (int i = 0; i < sup->n_jobs && n < cap; i++)
+		if (sup->jobs[i].child && !sup->jobs[i].child->m.exited)
+			pids[n++] = sup->jobs[i].child->pid;
+	return n;
+}
+
+static void sweep(Sup *sup)
+{
+	int pids[256];
+	int n = worker_pids(sup, pids, 256);
+	int found = sweep_escapees(pids, n);
+	if (found)
+		sup_log(sup, NULL, NULL, "killed %d escaped descendant%s of workers", found,
+			found == 1 ? "" : "s");
+}
+
+/* Once a second: the database file is still ours, another program's lock
+ * is waited out (up to run.db_lock_timeout), the WAL stays under
+ * budget.wal. */
+static void watch_store(Sup *sup)
+{
+	uint64_t now = uv_now(&sup->loop);
+	char b1[32], b2[32];
+	int err;
+
+	if (!sup->fatal && (err = store_check_file(sup->store)) < 0) {
+		fatal_store(sup, NULL, "database check", err);
+		return;
+	}
+	double busy = store_busy_seconds(sup->store);
+	if (busy > 0 && !sup->fatal) {
+		if (busy > sup->cfg.db_lock_timeout) {
+			sup_log(sup, NULL, NULL, "%s: locked by another program for %.0f s (run.db_lock_timeout "
+				"%g s): stopping the workers; run again once the lock is released",
+				store_path(sup->store), busy, sup->cfg.db_lock_timeout);
+			fprintf(stderr, "tickervisor: %s: locked by another program for %.0f s: stopping\n",
+				store_path(sup->store), busy);
+			sup->fatal = 1;
+			if (!sup->stopping) {
+				sup->stopping = 1;
+				for (int i = 0; i < sup->n_jobs; i++)
+					if (sup->jobs[i].child)
+						child_event(sup->jobs[i].child, CE_STOP, NULL, NULL);
+			}
+		} else if (!sup->busy_log_ms || now - sup->busy_log_ms >= 10000) {
+			sup->busy_log_ms = now;
+			sup_log(sup, NULL, NULL, "%s: locked by another program for %.0f s: %d state "
+				"change%s kept, retried every second; workers go on",
+				store_path(sup->store), busy, store_pending_writes(sup->store),
+				store_pending_writes(sup->store) == 1 ? "" : "s");
+		}
+	} else if (sup->busy_log_ms && busy == 0) {
+		sup->busy_log_ms = 0;
+		sup_log(sup, NULL, NULL, "%s: the lock is released; every kept change is written",
+			store_path(sup->store));
+	}
+	uint64_t wal = store_wal_bytes(sup->store);
+	if (sup->cfg.budget_wal && wal > sup->cfg.budget_wal) {
+		/* A reader's open transaction keeps SQLite from reusing the WAL:
+		 * try to checkpoint it now (never waits), outside our own
+		 * transaction. */
+		sup_commit(sup);
+		int cr = store_wal_checkpoint(sup->store);
+		if (cr < 0 && !sup->wal_over) {
+			char w[256], all[1600];
+			sup->wal_over = 1;
+			snprintf(w, sizeof w, "the WAL (%s-wal) is %s, past budget.wal %s: a reader holds "
+				 "a transaction open; checkpointing as soon as it can",
+				 store_path(sup->store), fmt_bytes(wal, b1, sizeof b1),
+				 fmt_bytes(sup->cfg.budget_wal, b2, sizeof b2));
+			sup_log(sup, NULL, NULL, "warning: %s", w);
+			snprintf(all, sizeof all, "%s%s%s", sup->warn_signals,
+				 sup->warn_signals[0] ? "\n" : "", w);
+			if ((err = store_run_warn(sup->store, sup->run_id, all)) < 0)
+				sup_log(sup, NULL, NULL, "cannot record the warning: %s",
+					store_errmsg(sup->store));
+		}
+	}
+	if (sup->wal_over && store_wal_bytes(sup->store) <= sup->cfg.budget_wal) {
+		sup->wal_over = 0;
+		sup_log(sup, NULL, NULL, "the WAL is checkpointed (%s)",
+			fmt_bytes(store_wal_bytes(sup->store), b1, sizeof b1));
+		store_run_warn(sup->store, sup->run_id, sup->warn_signals);
+	}
+}
+
 static void flush_cb(uv_timer_t *t)
 {
 	Sup *sup = t->data;
 	sup_txn(sup);
+	for (int i = 0; i < sup->n_jobs; i++)
+		if (sup->jobs[i].child)
+			flush_pending(sup->jobs[i].child);
+	sweep(sup);
 	int err = store_flush(sup->store);
 	if (err < 0)
 		fatal_store(sup, NULL, "store_flush", err);
+	watch_store(sup);
 	if (sup->tty) {
 		/* status_render() takes its own read snapshot (store_begin), which
 		 * cannot nest inside the iteration's open transaction. */
@@ -1137,13 +1726,9 @@ static void signal_cb(uv_signal_t *h, int signum)
 		uv_timer_stop(&sup->sched_timer);
 		sup_log(sup, NULL, NULL, "%s: stopping; %d worker%s asked to checkpoint and exit (again to kill)",
 			strsignal(signum), sup->n_children, sup->n_children == 1 ? "" : "s");
-		for (int i = 0; i < sup->n_jobs; i++) {
-			Child *c = sup->jobs[i].child;
-			if (c && !c->exited && !c->term_sent) {
-				c->term_sent = 1;
-				kill(c->pid, SIGTERM);
-			}
-		}
+		for (int i = 0; i < sup->n_jobs; i++)
+			if (sup->jobs[i].child)
+				child_event(sup->jobs[i].child, CE_STOP, NULL, NULL);
 		schedule(sup);
 		return;
 	}
@@ -1151,11 +1736,9 @@ static void signal_cb(uv_signal_t *h, int signum)
 	sup->aborted = 1;
 	sup_log(sup, NULL, NULL, "%s again: killing %d worker%s", strsignal(signum),
 		sup->n_children, sup->n_children == 1 ? "" : "s");
-	for (int i = 0; i < sup->n_jobs; i++) {
-		Child *c = sup->jobs[i].child;
-		if (c && !c->exited)
-			kill(c->pid, SIGKILL);
-	}
+	for (int i = 0; i < sup->n_jobs; i++)
+		if (sup->jobs[i].child)
+			child_event(sup->jobs[i].child, CE_ABORT, NULL, NULL);
 	uv_stop(&sup->loop);
 }
 
@@ -1216,6 +1799,9 @@ static int load_jobs(Sup *sup, int64_t *ids, int n)
 		j->signals_path = r->signals_path;
 		j->ckpt_path = r->ckpt_path[0] ? strdup(r->ckpt_path) : NULL;
 		j->ckpt_checksum = r->ckpt_checksum;
+		j->ckpt_pos.chunk = r->ckpt_chunk;
+		j->ckpt_pos.episode = r->ckpt_episode;
+		j->ckpt_pos.done_episodes = r->ckpt_done_episodes;
 		j->state = r->state;
 		j->batch_size = r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size;
 		j->charged = r->charged_attempts;
@@ -1313,6 +1899,15 @@ static int prepare_jobs(Sup *sup, char **names, int n)
 			goto out;
 		}
 	}
+	/* The configuration each job trains under, and the input files of
+	 * every ticker checked now, not when its turn comes. */
+	rc = runstate_record_config(sup->store, sup->frozen, ids, n, sup->opt->retrain);
+	if (rc >= 0)
+		rc = runstate_check_jobs(sup->store, ids, n, NULL, 0);
+	if (rc < 0) {
+		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+		goto out;
+	}
 	rc = load_jobs(sup, ids, n);
 	if (rc < 0)
 		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
@@ -1324,6 +1919,51 @@ out:
 	free(specs);
 	free(ids);
 	return rc;
+}
+
+/* Kills what a supervisor that died (SIGKILL, power) left running: each
+ * open attempt's process group, when the last run was on this host (a
+ * worker leads its own group, so its pid is the group id; a live group
+ * keeps the id from being reused). Returns how many groups were found. */
+static int kill_leftover_groups(Sup *sup, const char *host)
+{
+	StoreRunInfo last;
+	if (store_run_latest(sup->store, &last) != 1 || !last.host || strcmp(last.host, host))
+		return 0;
+	JobList *list = NULL;
+	if (store_jobs_load(sup->store, &list) < 0)
+		return 0;
+	int n = 0;
+	for (int i = 0; i < list->n; i++) {
+		const JobRow *r = &list->rows[i];
+		if (r->attempt_id > 0 && r->attempt_ended_at == 0 && r->pid > 1 &&
+		    r->pid != getpid() && kill(-(pid_t)r->pid, 0) == 0) {
+			kill(-(pid_t)r->pid, SIGKILL);
+			n++;
+		}
+	}
+	store_jobs_free(list);
+	return n;
+}
+
+/* The worker writes OUT/TICKER.ckpt.prev and friends, and every path
+ * travels through the report protocol (PROTO_STR bytes): a run whose paths
+ * would not fit is refused at the start, naming the key. */
+static int check_path_lengths(const Sup *sup, char **names, int n, char *err, size_t errlen)
+{
+	static const char longest_suffix[] = ".ckpt.prev.tmp";
+	size_t dir = strlen(sup->out_dir);
+	for (int i = 0; i < n; i++) {
+		size_t len = dir + 1 + strlen(names[i]) + sizeof longest_suffix - 1;
+		if (len >= PROTO_STR) {
+			snprintf(err, errlen, "run.out_dir '%s' (%zu characters) with ticker '%.64s' "
+				 "makes worker paths of %zu bytes; at most %d fit: use a shorter "
+				 "run.out_dir or ticker name", sup->out_dir, dir, names[i], len,
+				 PROTO_STR - 1);
+			return -ENAMETOOLONG;
+		}
+	}
+	return 0;
 }
 
 int run_parse_args(int argc, char **argv, RunOptions *ret_opt,
@@ -1381,14 +2021,13 @@ int run_main(const RunOptions *opt)
 	char err[STORE_ERR_MAX + 256];
 	char **names = NULL;
 	int n_names = 0, rc = RUN_EXIT_OK, loop_ready = 0;
-	char *config_text = NULL;
-	size_t config_len = 0;
 	if (!sup) {
 		fprintf(stderr, "tickervisor: out of memory\n");
 		return RUN_EXIT_USAGE;
 	}
 	sup->opt = opt;
 	sup->worker_log = -1;
+	sup->out_lock = -1;
 	signal(SIGPIPE, SIG_IGN);
 	/* Each attempt allocates and frees a decoder buffer (64 KiB) and
 	 * more: without this, glibc gives the heap top back with brk and
@@ -1414,6 +2053,14 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
+	/* The run's configuration, fixed now: recorded, and what every
+	 * worker of the run gets (never the file, which may change). */
+	sup->frozen = config_write_text(&sup->cfg, &sup->frozen_len);
+	if (!sup->frozen) {
+		fprintf(stderr, "tickervisor: out of memory writing the configuration text\n");
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
 	if (!realpath(opt->config_path, sup->config_abs)) {
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, strerror(errno));
 		rc = RUN_EXIT_USAGE;
@@ -1423,6 +2070,15 @@ int run_main(const RunOptions *opt)
 	if (placement_parse(sup->cfg.gpus, detected, sup->gpu_ids, PLACEMENT_MAX_GPUS,
 			    &sup->n_gpus, err, sizeof err) < 0) {
 		fprintf(stderr, "tickervisor: %s: %s\n", opt->config_path, err);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	if (!strcmp(sup->cfg.device, "cuda") && sup->n_gpus == 0) {
+		char where[CONFIG_PATH_MAX + 64];
+		config_origin(&sup->cfg, "run.device", where, sizeof where);
+		fprintf(stderr, "tickervisor: %s: key 'run.device' is cuda, but this run has no GPU "
+			"(run.gpus = %s, %d detected); set run.device = auto to fall back to the CPU, "
+			"or cpu\n", where, sup->cfg.gpus, detected);
 		rc = RUN_EXIT_USAGE;
 		goto out;
 	}
@@ -1460,6 +2116,35 @@ int run_main(const RunOptions *opt)
 		goto out;
 	}
 
+	if (check_path_lengths(sup, names, n_names, err, sizeof err) < 0) {
+		fprintf(stderr, "tickervisor: %s\n", err);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	char missing[1024];
+	int n_missing = runstate_missing_signals(&sup->cfg, names, n_names, missing, sizeof missing);
+	if (n_missing && sup->cfg.signals_required) {
+		fprintf(stderr, "tickervisor: run.signals_required: run.signals_dir '%s' has no signals "
+			"file for %d ticker%s: %s\n", sup->cfg.signals_dir, n_missing,
+			n_missing == 1 ? "" : "s", missing);
+		rc = RUN_EXIT_USAGE;
+		goto out;
+	}
+	/* out_dir is locked like the database: two supervisors (with two
+	 * databases) must not write the same models and checkpoints. */
+	{
+		char lock[PATH_MAX + 32], why[PATH_MAX + 128];
+		snprintf(lock, sizeof lock, "%s/.tickervisor.lock", sup->out_dir);
+		if (store_lock_file(lock, "output folder", &sup->out_lock, why, sizeof why) < 0) {
+			fprintf(stderr, "tickervisor: run.out_dir %s: %s\n", sup->out_dir, why);
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
+	}
+	/* Descendants of workers that escape their group come back to us. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
+
 	/* The database: one writer. */
 	char logpath[PATH_MAX + 16];
 	snprintf(logpath, sizeof logpath, "%s/workers.log", sup->out_dir);
@@ -1473,25 +2158,45 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
+	char host[256] = "";
+	gethostname(host, sizeof host - 1);
+	int n_left = kill_leftover_groups(sup, host);
+	if (n_left)
+		fprintf(stderr, "tickervisor: killed %d worker process group%s left by a supervisor "
+			"that died\n", n_left, n_left == 1 ? "" : "s");
 	int n_lost = 0;
 	if (store_recover(sup->store, &n_lost) < 0) {
 		fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
-	FILE *mf = open_memstream(&config_text, &config_len);
-	if (!mf || config_write(&sup->cfg, mf) < 0 || fclose(mf) != 0) {
-		fprintf(stderr, "tickervisor: cannot write the configuration text\n");
-		rc = RUN_EXIT_USAGE;
-		goto out;
+	{
+		char *drift = malloc(16384);
+		int nd = drift ? runstate_drift(sup->store, &sup->cfg, names, n_names, drift, 16384) :
+			 -ENOMEM;
+		if (nd < 0) {
+			fprintf(stderr, "tickervisor: %s\n", drift && drift[0] ? drift : strerror(-nd));
+			free(drift);
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
+		if (nd > 0 && !opt->retrain) {
+			fprintf(stderr, "tickervisor: the model-shaping configuration differs from the one "
+				"%d ticker%s trained under (recorded in %s):\n%s\n"
+				"Nothing was started or changed. Either run again with --retrain to train "
+				"%s afresh under this configuration, or restore the configuration.\n",
+				nd, nd == 1 ? "" : "s", dbpath, drift, nd == 1 ? "it" : "them");
+			free(drift);
+			rc = RUN_EXIT_USAGE;
+			goto out;
+		}
+		free(drift);
 	}
-	char host[256] = "";
-	gethostname(host, sizeof host - 1);
 	StoreRunInfo info = {
 		.host = host,
 		.pid = getpid(),
 		.name = sup->cfg.name,
-		.config_text = config_text,
+		.config_text = sup->frozen,
 		.budget_rss = sup->cfg.budget_rss,
 		.budget_vram = sup->cfg.budget_vram,
 	};
@@ -1503,6 +2208,18 @@ int run_main(const RunOptions *opt)
 	if (prepare_jobs(sup, names, n_names) < 0) {
 		rc = RUN_EXIT_STORE;
 		goto out;
+	}
+	if (n_missing) {
+		char w[1200];
+		snprintf(w, sizeof w, "run.signals_dir %s has no signals file for %d ticker%s (they "
+			 "train without signals): %s", sup->cfg.signals_dir, n_missing,
+			 n_missing == 1 ? "" : "s", missing);
+		if (store_run_warn(sup->store, sup->run_id, w) < 0) {
+			fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+			rc = RUN_EXIT_STORE;
+			goto out;
+		}
+		snprintf(sup->warn_signals, sizeof sup->warn_signals, "%s", w);
 	}
 	sup->worker_log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0666);
 
@@ -1517,34 +2234,57 @@ int run_main(const RunOptions *opt)
 			sup->cfg.parallel, sup->n_gpus ? "gpus" : "cpu",
 			sup->cfg.budget_rss ? fmt_bytes(sup->cfg.budget_rss, b1, sizeof b1) : "none",
 			dbpath, n_lost ? " (recovered attempts of a lost supervisor)" : "");
-		for (int i = 0; i < sup->n_jobs; i++)
-			if (sup->jobs[i].state == JOB_FAILED)
+		if (sup->warn_signals[0])
+			sup_log(sup, NULL, NULL, "warning: %s", sup->warn_signals);
+		for (int i = 0; i < sup->n_jobs; i++) {
+			const char *why = sup->jobs[i].reason ? sup->jobs[i].reason : "";
+			if (sup->jobs[i].state != JOB_FAILED)
+				continue;
+			if (!strncmp(why, RUNSTATE_INPUT_PREFIX, strlen(RUNSTATE_INPUT_PREFIX)))
+				sup_log(sup, &sup->jobs[i], NULL, "failed: bad input: %s", why);
+			else
 				sup_log(sup, &sup->jobs[i], NULL, "failed in an earlier run (use --retry-failed): %s",
-					sup->jobs[i].reason ? sup->jobs[i].reason : "");
+					why);
+		}
 	}
 
-	/* The loop. */
-	if (uv_loop_init(&sup->loop) < 0) {
+	/* The loop. Every init is checked: under a low descriptor limit
+	 * (ulimit -n) they fail, and a handle used uninitialised aborts. */
+	int ue = uv_loop_init(&sup->loop);
+	if (ue < 0) {
+		fprintf(stderr, "tickervisor: cannot start the event loop: %s\n", uv_strerror(ue));
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
 	loop_ready = 1;
-	uv_signal_init(&sup->loop, &sup->sigint);
-	uv_signal_init(&sup->loop, &sup->sigterm);
+	const char *what = "signal handler";
+	if ((ue = uv_signal_init(&sup->loop, &sup->sigint)) < 0 ||
+	    (ue = uv_signal_init(&sup->loop, &sup->sigterm)) < 0 ||
+	    (ue = uv_signal_start(&sup->sigint, signal_cb, SIGINT)) < 0 ||
+	    (ue = uv_signal_start(&sup->sigterm, signal_cb, SIGTERM)) < 0 ||
+	    (what = "timer", (ue = uv_timer_init(&sup->loop, &sup->sched_timer))) < 0 ||
+	    (ue = uv_timer_init(&sup->loop, &sup->flush_timer)) < 0 ||
+	    (what = "check handle", (ue = uv_check_init(&sup->loop, &sup->commit_check))) < 0) {
+		fprintf(stderr, "tickervisor: cannot set up the event loop's %s: %s%s\n", what,
+			uv_strerror(ue), ue == UV_EMFILE || ue == UV_ENFILE ?
+			" (raise the open files limit, ulimit -n)" : "");
+		rc = RUN_EXIT_STORE;
+		goto out;
+	}
 	sup->sigint.data = sup->sigterm.data = sup;
-	uv_signal_start(&sup->sigint, signal_cb, SIGINT);
-	uv_signal_start(&sup->sigterm, signal_cb, SIGTERM);
-	uv_timer_init(&sup->loop, &sup->sched_timer);
-	uv_timer_init(&sup->loop, &sup->flush_timer);
 	sup->sched_timer.data = sup->flush_timer.data = sup;
 	uv_timer_start(&sup->flush_timer, flush_cb, 1000, 1000);
-	uv_check_init(&sup->loop, &sup->commit_check);
 	sup->commit_check.data = sup;
 	uv_check_start(&sup->commit_check, commit_cb);
+	/* From here on no store call waits for another program's lock. */
+	store_set_busy_timeout(sup->store, 0);
 	uv_update_time(&sup->loop);
 	schedule(sup);
 	uv_run(&sup->loop, UV_RUN_DEFAULT);
 	sup_commit(sup);
+	/* No descendant of a worker outlives the run. */
+	for (int tries = 0; tries < 20 && sweep_escapees(NULL, 0) > 0; tries++)
+		usleep(10000);
 	if (sup->aborted) {
 		/* Children were SIGKILLed: stop watching them and leave. */
 		uv_walk(&sup->loop, close_walk_cb, sup);
@@ -1566,10 +2306,32 @@ int run_main(const RunOptions *opt)
 			n_left += sup->jobs[i].state == JOB_PENDING || sup->jobs[i].state == JOB_RUNNING;
 		}
 		int flush_err = store_flush(sup->store);
+		/* The workers are done; what the database still owes waits for
+		 * another program's lock, up to run.db_lock_timeout. */
+		if (flush_err >= 0 && (store_pending_writes(sup->store) > 0 ||
+				       store_pending_rows(sup->store) > 0) &&
+		    store_busy_seconds(sup->store) > 0 && !sup->fatal) {
+			sup_log(sup, NULL, NULL, "%s: locked by another program: waiting up to %.0f s to "
+				"write %d kept changes", store_path(sup->store),
+				sup->cfg.db_lock_timeout - store_busy_seconds(sup->store),
+				store_pending_writes(sup->store));
+			while (flush_err >= 0 && store_pending_writes(sup->store) + store_pending_rows(sup->store) > 0 &&
+			       store_busy_seconds(sup->store) <= sup->cfg.db_lock_timeout) {
+				usleep(200000);
+				flush_err = store_flush(sup->store);
+			}
+		}
 		const char *outcome = sup->fatal ? "error" : sup->stopping ? "stopped" :
 				      n_failed ? "failed" : "finished";
 		if (flush_err < 0 || store_run_end(sup->store, sup->run_id, outcome) < 0) {
 			fprintf(stderr, "tickervisor: %s\n", store_errmsg(sup->store));
+			sup->fatal = 1;
+		}
+		if (store_pending_writes(sup->store) > 0) {
+			fprintf(stderr, "tickervisor: %s: still locked by another program: %d state "
+				"change%s not written (the next run recovers from the checkpoints)\n",
+				store_path(sup->store), store_pending_writes(sup->store),
+				store_pending_writes(sup->store) == 1 ? "" : "s");
 			sup->fatal = 1;
 		}
 		printf("run %lld %s: %d done, %d failed, %d not finished%s\n", (long long)sup->run_id,
@@ -1602,9 +2364,11 @@ out:
 	for (int i = 0; i < n_names; i++)
 		free(names[i]);
 	free(names);
-	free(config_text);
+	free(sup->frozen);
 	if (sup->worker_log >= 0)
 		close(sup->worker_log);
+	if (sup->out_lock >= 0)
+		close(sup->out_lock);
 	free(sup);
 	return rc;
 }

@@ -3,7 +3,9 @@
 #include "status.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,32 @@ static double clock_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* 1 when the run is not ended but its supervisor is gone: the pid is not
+ * running on this host, or it is another program now (pid reused). A run
+ * of another host cannot be checked from here (0). */
+static int supervisor_gone(const StoreRunInfo *run, int have_run)
+{
+	char host[256] = "", path[64], cmd[256];
+	ssize_t n;
+	int fd;
+
+	if (!have_run || run->ended_at > 0 || run->pid <= 0 ||
+	    gethostname(host, sizeof host - 1) < 0 || strcmp(host, run->host) != 0)
+		return 0;
+	if (kill((pid_t)run->pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof path, "/proc/%" PRId64 "/cmdline", run->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	cmd[n] = '\0';  /* argv[0] */
+	return strstr(cmd, "tickervisor") == NULL;
 }
 
 /* Seconds left for a running job from its attempt's progress rate, or -1
@@ -101,7 +129,7 @@ static void json_num(FILE *out, double v)
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const int64_t counts[4],
                         int64_t done_eps, int64_t total_eps, double now,
-                        const StoreResult *res, int n_res)
+                        const StoreResult *res, int n_res, int gone)
 {
 	fputs("{\"db\":", out);
 	json_str(out, store_path(s));
@@ -120,6 +148,8 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 			fputs("null", out);
 		fputs(",\"outcome\":", out);
 		json_str(out, run->outcome);
+		fprintf(out, ",\"supervisor_gone\":%s,\"warnings\":", gone ? "true" : "false");
+		json_str(out, run->warnings);
 		fprintf(out, ",\"budget_rss\":%" PRIu64 ",\"budget_vram\":%" PRIu64 "}",
 		        run->budget_rss, run->budget_vram);
 	} else {
@@ -132,7 +162,7 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	        counts[JOB_FAILED], done_eps, total_eps);
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
-		double pct = job_percent(j), eta = job_eta(j);
+		double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
 		int running = j->state == JOB_RUNNING;
 		(void)now;
 		fputs(i ? ",{\"ticker\":" : "{\"ticker\":", out);
@@ -200,7 +230,7 @@ static const char *state_color(JobState st)
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const int64_t counts[4],
                         int64_t done_eps, int64_t total_eps, const StatusOptions *opt,
-                        const StoreResult *res, int n_res)
+                        const StoreResult *res, int n_res, int gone)
 {
 	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
 	char b1[32], b2[32], b3[32], line[1024];
@@ -209,7 +239,8 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		format_time(run->started_at, b1, sizeof b1);
 		fprintf(out, "%s: run %" PRId64 " '%s' on %s (pid %" PRId64 "), started %s, %s",
 		        store_path(s), run->id, run->name, run->host[0] ? run->host : "?",
-		        run->pid, b1, run->ended_at > 0 ? run->outcome : "running");
+		        run->pid, b1, run->ended_at > 0 ? run->outcome :
+		        gone ? "not running: its supervisor is gone (run again to resume)" : "running");
 		if (run->budget_rss)
 			fprintf(out, ", budget.rss %s",
 			        policy_format_bytes(run->budget_rss, b2, sizeof b2));
@@ -217,6 +248,11 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 			fprintf(out, ", budget.vram %s",
 			        policy_format_bytes(run->budget_vram, b2, sizeof b2));
 		fputc('\n', out);
+		for (const char *w = run->warnings; w && *w;) {
+			size_t wl = strcspn(w, "\n");
+			fprintf(out, "warning: %.*s\n", (int)wl, w);
+			w += wl + (w[wl] == '\n');
+		}
 	} else {
 		fprintf(out, "%s: no run yet\n", store_path(s));
 	}
@@ -240,7 +276,7 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		if (limit < jobs->n ? j->state != order[pass] : pass > 0)
 			continue;
 		shown++;
-		double pct = job_percent(j), eta = job_eta(j);
+		double pct = job_percent(j), eta = gone ? -1 : job_eta(j);
 		char prog[48], pcts[16], bar[BAR_WIDTH + 4], eta_s[24];
 		int running = j->state == JOB_RUNNING;
 
@@ -290,7 +326,8 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 		if (n > room && room < (int)sizeof line)
 			line[room] = '\0';
 		fprintf(out, "%s%s%-8s%s%s\n", head, opt->color ? state_color(j->state) : "",
-		        store_job_state_name(j->state), opt->color ? "\033[0m" : "", line);
+		        gone && running ? "lost" : store_job_state_name(j->state),
+		        opt->color ? "\033[0m" : "", line);
 	}
 	if (shown < jobs->n)
 		fprintf(out, "... %d more jobs (max_rows %d)\n", jobs->n - shown, opt->max_rows);
@@ -344,11 +381,13 @@ int status_render(Store *s, FILE *out, const StatusOptions *opt)
 		done_eps += j->done_episodes;
 		total_eps += j->total_episodes;
 	}
+	int gone = supervisor_gone(&run, have_run);
 	if (opt->json)
 		render_json(out, s, &run, have_run, jobs, counts, done_eps, total_eps,
-		            opt->now > 0 ? opt->now : clock_now(), res, n_res);
+		            opt->now > 0 ? opt->now : clock_now(), res, n_res, gone);
 	else
-		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt, res, n_res);
+		render_text(out, s, &run, have_run, jobs, counts, done_eps, total_eps, opt, res, n_res,
+		            gone);
 	r = ferror(out) ? -EIO : 0;
 out:
 	if (own_tx)

@@ -25,7 +25,8 @@ extern const int schema_count;
 
 /* PRAGMA application_id of a tickervisor database: "TVSR". */
 #define STORE_APP_ID 0x54565352
-/* Milliseconds a statement waits for a lock before -EBUSY. */
+/* Milliseconds a statement waits for a lock before -EBUSY, until
+ * store_set_busy_timeout() changes it (the loop sets 0). */
 #define STORE_BUSY_MS 5000
 
 /* Prepared statements, prepared on first use and kept for the connection. */
@@ -61,7 +62,7 @@ static const char *const query_sql[Q_COUNT] = {
 		" FROM jobs j LEFT JOIN checkpoints c ON c.id = j.ckpt_id WHERE j.id = ?1",
 	[Q_ATT_INSERT] =
 		"INSERT INTO attempts(job_id, run_id, pid, gpu, batch_size, started_at,"
-		" start_episodes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+		" start_episodes, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[Q_JOB_START] =
 		"UPDATE jobs SET state = 'running', batch_size = ?2, attempts = attempts + 1,"
 		" last_attempt_id = ?3, chunk = ?4, episode = ?5, done_episodes = ?6,"
@@ -121,6 +122,24 @@ typedef struct LossEntry {
 	MsgProgress p;
 } LossEntry;
 
+/* A state change that could not commit because another program holds the
+ * database's write lock: kept, in order, and applied by the next
+ * store_flush() that gets the lock. */
+typedef enum OpKind { OP_ATT_BEGIN, OP_ATT_END, OP_CKPT, OP_RESULT, OP_RUN_END, OP_NOTE } OpKind;
+
+typedef struct Op {
+	struct Op *next;
+	OpKind kind;
+	int64_t job_id, attempt_id;
+	double t;                 /* when it happened (not when it committed) */
+	int64_t pid;
+	int gpu, batch;           /* OP_ATT_BEGIN */
+	AttemptEnd end;           /* OP_ATT_END; end.reason points to text */
+	MsgCheckpoint ckpt;       /* OP_CKPT */
+	MsgResult res;            /* OP_RESULT */
+	char *text;               /* reason, outcome or note (owned) */
+} Op;
+
 struct Store {
 	sqlite3 *db;
 	char *path;
@@ -130,6 +149,13 @@ struct Store {
 	int64_t run_id;       /* the run store_run_begin() started, 0 if none */
 	sqlite3_stmt *q[Q_COUNT];
 	char *run_strings;    /* owned copies for store_run_latest() */
+	int sql_busy;         /* the last fail() was SQLite's busy/locked */
+	Op *ops, *ops_tail;   /* state changes waiting for the lock */
+	int n_ops;
+	double busy_since;    /* when the oldest waiting write first failed; 0 = none */
+	int64_t next_attempt; /* the id the next attempt gets (0 = read it first) */
+	dev_t dev;            /* the database file when opened (store_check_file) */
+	ino_t ino;
 	int n_mem, n_loss;
 	MemEntry mem[STORE_BUFFER_MAX];
 	LossEntry loss[STORE_BUFFER_MAX];
@@ -191,6 +217,7 @@ static int fail(Store *s, int rc, const char *what)
 	int e = map_rc(rc);
 	if (e == 0)
 		e = -EIO;
+	s->sql_busy = e == -EBUSY;
 	if ((rc & 0xff) == SQLITE_NOTADB)
 		set_err(s, "not a tickervisor database (%s)", msg);
 	else if ((rc & 0xff) == SQLITE_CORRUPT)
@@ -299,22 +326,17 @@ int store_schema_version(void)
 
 /* ---- Opening ---- */
 
-/* Takes the writer's lock on PATH.lock; the file then holds our pid. */
-static int take_lock(Store *s)
+int store_lock_file(const char *lock_path, const char *what, int *ret_fd, char *err,
+		    size_t errlen)
 {
-	size_t len = strlen(s->path) + 6;
-	char *lock_path = malloc(len);
 	char buf[32];
-	int fd = -1, r = 0;
+	int fd, r = 0;
 
-	if (!lock_path)
-		return -ENOMEM;
-	snprintf(lock_path, len, "%s.lock", s->path);
 	fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0) {
 		r = -errno;
-		set_err(s, "cannot open the lock file %s: %s", lock_path, strerror(errno));
-		goto out;
+		snprintf(err, errlen, "cannot open the lock file %s: %s", lock_path, strerror(errno));
+		return r;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		r = -errno;
@@ -325,26 +347,42 @@ static int take_lock(Store *s)
 			pid = strtol(buf, NULL, 10);
 			r = -EBUSY;
 			if (pid > 0)
-				set_err(s, "another supervisor (pid %ld) is running on this database", pid);
+				snprintf(err, errlen, "another supervisor (pid %ld) is running on this %s",
+					 pid, what);
 			else
-				set_err(s, "another supervisor is running on this database");
+				snprintf(err, errlen, "another supervisor is running on this %s", what);
 		} else {
-			set_err(s, "cannot lock %s: %s", lock_path, strerror(-r));
+			snprintf(err, errlen, "cannot lock %s: %s", lock_path, strerror(-r));
 		}
-		goto out;
+		close(fd);
+		return r;
 	}
 	/* Ours now: record the pid for the next one's message. */
 	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
 	if (ftruncate(fd, 0) < 0 || pwrite(fd, buf, (size_t)n, 0) != n) {
 		r = -errno;
-		set_err(s, "cannot write the lock file %s: %s", lock_path, strerror(errno));
-		goto out;
-	}
-	s->lock_fd = fd;
-	fd = -1;
-out:
-	if (fd >= 0)
+		snprintf(err, errlen, "cannot write the lock file %s: %s", lock_path, strerror(errno));
 		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Takes the writer's lock on PATH.lock; the file then holds our pid. */
+static int take_lock(Store *s)
+{
+	size_t len = strlen(s->path) + 6;
+	char *lock_path = malloc(len);
+	char msg[STORE_ERR_MAX];
+	int r;
+
+	if (!lock_path)
+		return -ENOMEM;
+	snprintf(lock_path, len, "%s.lock", s->path);
+	r = store_lock_file(lock_path, "database", &s->lock_fd, msg, sizeof msg);
+	if (r < 0)
+		set_err(s, "%s", msg);
 	free(lock_path);
 	return r;
 }
@@ -429,6 +467,12 @@ static void store_free(Store *s)
 		return;
 	for (int i = 0; i < Q_COUNT; i++)
 		sqlite3_finalize(s->q[i]);
+	while (s->ops) {
+		Op *op = s->ops;
+		s->ops = op->next;
+		free(op->text);
+		free(op);
+	}
 	if (s->db)
 		sqlite3_close_v2(s->db);
 	if (s->lock_fd >= 0)
@@ -481,8 +525,43 @@ int store_open(const char *path, int writer, Store **ret, char *err, size_t errl
 	}
 	sqlite3_extended_result_codes(s->db, 1);
 	sqlite3_busy_timeout(s->db, STORE_BUSY_MS);
-	if ((r = check_identity(s, &version)) < 0)
+	r = check_identity(s, &version);
+	if (r < 0 && !s->writer && (r == -ENOENT || r == -EROFS || r == -EACCES || r == -EIO)) {
+		/* A WAL database in a folder we cannot write: SQLite cannot create
+		 * the -shm file beside it. No writer can be running there either,
+		 * so read the file as it is (immutable: no locks, no WAL). */
+		size_t ul = 0;
+		char *uri = malloc(3 * strlen(path) + 32);
+		sqlite3_close_v2(s->db);
+		s->db = NULL;
+		if (uri) {
+			ul = (size_t)sprintf(uri, "file:");
+			for (const char *c = path; *c; c++)
+				ul += (size_t)(strchr("%?#", *c) ? sprintf(uri + ul, "%%%02X", (unsigned char)*c)
+							      : sprintf(uri + ul, "%c", *c));
+			sprintf(uri + ul, "?immutable=1");
+		}
+		if (!uri) {
+			set_err(s, "out of memory");
+			r = -ENOMEM;
+			goto out;
+		}
+		rc = sqlite3_open_v2(uri, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX |
+				     SQLITE_OPEN_URI, NULL);
+		free(uri);
+		if (rc != SQLITE_OK) {
+			r = fail(s, rc, "cannot open");
+			goto out;
+		}
+		sqlite3_extended_result_codes(s->db, 1);
+		r = check_identity(s, &version);
+	}
+	if (r < 0)
 		goto out;
+	if (stat(path, &stbuf) == 0) {
+		s->dev = stbuf.st_dev;
+		s->ino = stbuf.st_ino;
+	}
 
 	if (s->writer) {
 		if ((r = exec(s, "PRAGMA journal_mode = WAL", "switching to WAL")) < 0)
@@ -528,6 +607,12 @@ int store_close(Store *s)
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		s->in_tx = 0;
 		r = store_flush(s);
+		if (r == 0 && (s->n_ops || s->n_mem || s->n_loss)) {
+			set_err(s, "database is locked by another program: %d state change%s and %d"
+			        " samples could not be written", s->n_ops, s->n_ops == 1 ? "" : "s",
+			        s->n_mem + s->n_loss);
+			r = -EBUSY;
+		}
 	}
 	store_free(s);
 	return r;
@@ -605,7 +690,7 @@ int store_run_begin(Store *s, const StoreRunInfo *info, int64_t *ret_run_id)
 	return r;
 }
 
-int store_run_end(Store *s, int64_t run_id, const char *outcome)
+static int apply_run_end(Store *s, const Op *op)
 {
 	sqlite3_stmt *st = NULL;
 	int rc, r;
@@ -614,14 +699,45 @@ int store_run_end(Store *s, int64_t run_id, const char *outcome)
 	                        -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "ending the run");
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_double(st, 2, now_s());
-	sqlite3_bind_text(st, 3, outcome ? outcome : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 1, op->job_id);
+	sqlite3_bind_double(st, 2, op->t);
+	sqlite3_bind_text(st, 3, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
 	r = step_done(s, st, "ending the run");
 	if (r == 0 && sqlite3_changes(s->db) == 0) {
-		set_err(s, "no run %" PRId64, run_id);
+		set_err(s, "no run %" PRId64, op->job_id);
 		r = -ENOENT;
 	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static Op *op_new(Store *s, OpKind kind, const char *text);
+static int submit(Store *s, Op *op);
+
+int store_run_end(Store *s, int64_t run_id, const char *outcome)
+{
+	Op *op;
+	int r;
+
+	if ((r = store_flush(s)) < 0)
+		return r;
+	if (!(op = op_new(s, OP_RUN_END, outcome)))
+		return -ENOMEM;
+	op->job_id = run_id;   /* the run's id */
+	return submit(s, op);
+}
+
+int store_run_warn(Store *s, int64_t run_id, const char *warnings)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, "UPDATE runs SET warnings = ?2 WHERE id = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "recording the run's warnings");
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, warnings ? warnings : "", -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, "recording the run's warnings");
 	sqlite3_finalize(st);
 	return r;
 }
@@ -633,7 +749,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 
 	rc = sqlite3_prepare_v2(s->db,
 		"SELECT id, started_at, coalesce(ended_at, 0), host, pid, name, config,"
-		" budget_rss, budget_vram, outcome FROM runs ORDER BY id DESC LIMIT 1",
+		" budget_rss, budget_vram, outcome, warnings FROM runs ORDER BY id DESC LIMIT 1",
 		-1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "reading the run");
@@ -645,9 +761,10 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 	} else {
 		const char *host = text_or_empty(st, 3), *name = text_or_empty(st, 5);
 		const char *config = text_or_empty(st, 6), *outcome = text_or_empty(st, 9);
+		const char *warn = text_or_empty(st, 10);
 		size_t lh = strlen(host) + 1, ln = strlen(name) + 1;
-		size_t lc = strlen(config) + 1, lo = strlen(outcome) + 1;
-		char *buf = malloc(lh + ln + lc + lo);
+		size_t lc = strlen(config) + 1, lo = strlen(outcome) + 1, lw = strlen(warn) + 1;
+		char *buf = malloc(lh + ln + lc + lo + lw);
 		if (!buf) {
 			set_err(s, "out of memory");
 			r = -ENOMEM;
@@ -659,6 +776,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 		memcpy(buf + lh, name, ln);
 		memcpy(buf + lh + ln, config, lc);
 		memcpy(buf + lh + ln + lc, outcome, lo);
+		memcpy(buf + lh + ln + lc + lo, warn, lw);
 		memset(ret_run, 0, sizeof *ret_run);
 		ret_run->id = sqlite3_column_int64(st, 0);
 		ret_run->started_at = sqlite3_column_double(st, 1);
@@ -670,6 +788,7 @@ int store_run_latest(Store *s, StoreRunInfo *ret_run)
 		ret_run->budget_rss = (uint64_t)sqlite3_column_int64(st, 7);
 		ret_run->budget_vram = (uint64_t)sqlite3_column_int64(st, 8);
 		ret_run->outcome = buf + lh + ln + lc;
+		ret_run->warnings = buf + lh + ln + lc + lo;
 		r = 1;
 	}
 out:
@@ -777,13 +896,14 @@ static int arena_add(JobList *l, size_t *cap, const char *text, size_t *ret_off)
 	" coalesce(a.batch_size, 0), coalesce(a.started_at, 0), coalesce(a.ended_at, 0)," \
 	" coalesce(a.start_episodes, 0), coalesce(a.exit_kind, '')," \
 	" coalesce(a.cur_rss, 0), coalesce(a.peak_rss, 0)," \
-	" coalesce(a.cur_vram, 0), coalesce(a.peak_vram, 0)" \
+	" coalesce(a.cur_vram, 0), coalesce(a.peak_vram, 0), j.config" \
 	" FROM jobs j LEFT JOIN checkpoints c ON c.id = j.ckpt_id" \
 	" LEFT JOIN attempts a ON a.id = j.last_attempt_id"
 
 /* String columns of a row, and where each lands in JobRow. */
-enum { STR_TICKER, STR_DATA, STR_SIGNALS, STR_CKPT, STR_REASON, STR_MODEL, STR_KIND, STR_N };
-static const int str_col[STR_N] = { 1, 2, 3, 14, 19, 20, 28 };
+enum { STR_TICKER, STR_DATA, STR_SIGNALS, STR_CKPT, STR_REASON, STR_MODEL, STR_KIND,
+       STR_CONFIG, STR_N };
+static const int str_col[STR_N] = { 1, 2, 3, 14, 19, 20, 28, 33 };
 
 static const char **row_str(JobRow *row, int which)
 {
@@ -794,6 +914,7 @@ static const char **row_str(JobRow *row, int which)
 	case STR_CKPT: return &row->ckpt_path;
 	case STR_REASON: return &row->last_reason;
 	case STR_MODEL: return &row->model_path;
+	case STR_CONFIG: return &row->config;
 	default: return &row->exit_kind;
 	}
 }
@@ -1008,6 +1129,51 @@ fail:
 	return r;
 }
 
+int store_job_set_config(Store *s, int64_t job_id, const char *config_text)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET config = ?2 WHERE id = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "recording a job's configuration");
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, config_text ? config_text : "", -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, "recording a job's configuration");
+	if (r == 0 && sqlite3_changes(s->db) == 0) {
+		set_err(s, "no job %" PRId64, job_id);
+		r = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_job_mark(Store *s, int64_t job_id, JobState state, const char *reason)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	if (state == JOB_RUNNING || state == JOB_DONE) {
+		set_err(s, "job %" PRId64 ": store_job_mark to %s", job_id, store_job_state_name(state));
+		return -EINVAL;
+	}
+	rc = sqlite3_prepare_v2(s->db, "UPDATE jobs SET state = ?2, last_reason = ?3, updated_at = ?4"
+	                        " WHERE id = ?1 AND state <> 'running'", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "marking a job");
+	sqlite3_bind_int64(st, 1, job_id);
+	sqlite3_bind_text(st, 2, store_job_state_name(state), -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, reason ? reason : "", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, now_s());
+	r = step_done(s, st, "marking a job");
+	if (r == 0 && sqlite3_changes(s->db) == 0) {
+		set_err(s, "no job %" PRId64 " that is not running", job_id);
+		r = -ENOENT;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 int store_jobs_requeue_failed(Store *s, int *ret_n)
 {
 	int r = exec_job(s, "UPDATE jobs SET state = 'pending', charged_attempts = 0,"
@@ -1020,22 +1186,14 @@ int store_jobs_requeue_failed(Store *s, int *ret_n)
 
 /* ---- Attempts ---- */
 
-int store_attempt_begin(Store *s, int64_t job_id, int64_t pid, int gpu,
-                        int batch_size, int64_t *ret_attempt_id)
+static int apply_attempt_begin(Store *s, const Op *op)
 {
 	sqlite3_stmt *st;
 	JobState state;
 	int chunk = 0, episode = 0;
-	int64_t done = 0, id;
-	double t = now_s();
+	int64_t done = 0, job_id = op->job_id;
 	int r;
 
-	if (batch_size < 1) {
-		set_err(s, "attempt of job %" PRId64 ": batch_size %d", job_id, batch_size);
-		return -EINVAL;
-	}
-	if ((r = store_flush(s)) < 0)
-		return r;
 	if ((r = tx_begin(s)) < 0)
 		return r;
 	if ((r = job_state(s, job_id, &state, &chunk, &episode, &done)) < 0)
@@ -1050,43 +1208,101 @@ int store_attempt_begin(Store *s, int64_t job_id, int64_t pid, int gpu,
 	sqlite3_bind_int64(st, 1, job_id);
 	if (s->run_id)
 		sqlite3_bind_int64(st, 2, s->run_id);
-	sqlite3_bind_int64(st, 3, pid);
-	sqlite3_bind_int(st, 4, gpu < 0 ? -1 : gpu);
-	sqlite3_bind_int(st, 5, batch_size);
-	sqlite3_bind_double(st, 6, t);
+	sqlite3_bind_int64(st, 3, op->pid);
+	sqlite3_bind_int(st, 4, op->gpu < 0 ? -1 : op->gpu);
+	sqlite3_bind_int(st, 5, op->batch);
+	sqlite3_bind_double(st, 6, op->t);
 	sqlite3_bind_int64(st, 7, done);
+	sqlite3_bind_int64(st, 8, op->attempt_id);
 	if ((r = step_done(s, st, "recording an attempt")) < 0)
 		goto fail;
-	id = sqlite3_last_insert_rowid(s->db);
 	/* The attempt resumes from the last good checkpoint: progress starts there. */
 	if (!(st = stmt(s, Q_JOB_START, &r)))
 		goto fail;
 	sqlite3_bind_int64(st, 1, job_id);
-	sqlite3_bind_int(st, 2, batch_size);
-	sqlite3_bind_int64(st, 3, id);
+	sqlite3_bind_int(st, 2, op->batch);
+	sqlite3_bind_int64(st, 3, op->attempt_id);
 	sqlite3_bind_int(st, 4, chunk);
 	sqlite3_bind_int(st, 5, episode);
 	sqlite3_bind_int64(st, 6, done);
-	sqlite3_bind_double(st, 7, t);
+	sqlite3_bind_double(st, 7, op->t);
 	if ((r = step_done(s, st, "starting a job")) < 0)
 		goto fail;
 	if ((r = tx_commit(s)) < 0)
 		goto fail;
-	if (ret_attempt_id)
-		*ret_attempt_id = id;
 	return 0;
 fail:
 	tx_abort(s);
 	return r;
 }
 
+int store_attempt_begin(Store *s, int64_t job_id, int64_t pid, int gpu,
+                        int batch_size, int64_t *ret_attempt_id)
+{
+	Op *op;
+	int r;
+
+	if (batch_size < 1) {
+		set_err(s, "attempt of job %" PRId64 ": batch_size %d", job_id, batch_size);
+		return -EINVAL;
+	}
+	/* The store picks the id (it is the only writer), so an attempt whose
+	 * row waits for the lock already has the id its later changes name. */
+	if (!s->next_attempt) {
+		int64_t max = 0;
+		if ((r = query_int(s, "SELECT coalesce(max(id), 0) FROM attempts", &max,
+				   "reading attempt ids")) < 0)
+			return r;
+		s->next_attempt = max + 1;
+	}
+	if ((r = store_flush(s)) < 0)
+		return r;
+	if (!(op = op_new(s, OP_ATT_BEGIN, NULL)))
+		return -ENOMEM;
+	int64_t id = s->next_attempt;
+	op->job_id = job_id;
+	op->attempt_id = id;
+	op->pid = pid;
+	op->gpu = gpu;
+	op->batch = batch_size;
+	if ((r = submit(s, op)) < 0)
+		return r;
+	s->next_attempt = id + 1;
+	if (ret_attempt_id)
+		*ret_attempt_id = id;
+	return 0;
+}
+
+int store_attempt_note(Store *s, int64_t attempt_id, const char *note)
+{
+	Op *op = op_new(s, OP_NOTE, note);
+
+	if (!op)
+		return -ENOMEM;
+	op->attempt_id = attempt_id;
+	return submit(s, op);
+}
+
+static int apply_note(Store *s, const Op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, "UPDATE attempts SET resume = ?2 WHERE id = ?1", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "recording how an attempt started");
+	sqlite3_bind_int64(st, 1, op->attempt_id);
+	sqlite3_bind_text(st, 2, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, "recording how an attempt started");
+	sqlite3_finalize(st);
+	return r;
+}
+
 int store_attempt_end(Store *s, int64_t attempt_id, const AttemptEnd *end)
 {
-	sqlite3_stmt *st;
-	int64_t job_id;
-	int closed, batch;
 	char reason[POLICY_REASON_MAX];
-	int r = 0, rc;
+	Op *op;
+	int r;
 
 	if (!end || end->new_state == JOB_RUNNING || (int)end->new_state < 0 ||
 	    end->new_state > JOB_FAILED || end->next_batch_size < 1) {
@@ -1096,6 +1312,23 @@ int store_attempt_end(Store *s, int64_t attempt_id, const AttemptEnd *end)
 	snprintf(reason, sizeof reason, "%s", end->reason ? end->reason : "");
 	if ((r = store_flush(s)) < 0)
 		return r;
+	if (!(op = op_new(s, OP_ATT_END, reason)))
+		return -ENOMEM;
+	op->attempt_id = attempt_id;
+	op->end = *end;
+	op->end.reason = NULL;
+	return submit(s, op);
+}
+
+static int apply_attempt_end(Store *s, const Op *op)
+{
+	sqlite3_stmt *st;
+	int64_t job_id, attempt_id = op->attempt_id;
+	const AttemptEnd *end = &op->end;
+	const char *reason = op->text ? op->text : "";
+	int closed, batch;
+	int r = 0, rc;
+
 	if ((r = tx_begin(s)) < 0)
 		return r;
 	if (!(st = stmt(s, Q_ATT_GET, &r)))
@@ -1121,7 +1354,7 @@ int store_attempt_end(Store *s, int64_t attempt_id, const AttemptEnd *end)
 		r = -EINVAL;
 		goto fail;
 	}
-	double t = now_s();
+	double t = op->t;
 	if (!(st = stmt(s, Q_ATT_CLOSE, &r)))
 		goto fail;
 	sqlite3_bind_int64(st, 1, attempt_id);
@@ -1159,14 +1392,29 @@ fail:
 int store_checkpoint_add(Store *s, int64_t job_id, int64_t attempt_id,
                          const MsgCheckpoint *c)
 {
-	sqlite3_stmt *st;
-	JobState state;
-	double t = now_s();
-	int64_t ckpt_id;
+	Op *op;
 	int r;
 
 	if ((r = store_flush(s)) < 0)
 		return r;
+	if (!(op = op_new(s, OP_CKPT, NULL)))
+		return -ENOMEM;
+	op->job_id = job_id;
+	op->attempt_id = attempt_id;
+	op->ckpt = *c;
+	return submit(s, op);
+}
+
+static int apply_checkpoint(Store *s, const Op *op)
+{
+	sqlite3_stmt *st;
+	JobState state;
+	const MsgCheckpoint *c = &op->ckpt;
+	int64_t job_id = op->job_id, attempt_id = op->attempt_id;
+	double t = op->t;
+	int64_t ckpt_id;
+	int r;
+
 	if ((r = tx_begin(s)) < 0)
 		return r;
 	if ((r = job_state(s, job_id, &state, NULL, NULL, NULL)) < 0)
@@ -1205,13 +1453,28 @@ fail:
 
 int store_result_add(Store *s, int64_t job_id, int64_t attempt_id, const MsgResult *res)
 {
-	sqlite3_stmt *st;
-	JobState state;
-	double t = now_s();
+	Op *op;
 	int r;
 
 	if ((r = store_flush(s)) < 0)
 		return r;
+	if (!(op = op_new(s, OP_RESULT, NULL)))
+		return -ENOMEM;
+	op->job_id = job_id;
+	op->attempt_id = attempt_id;
+	op->res = *res;
+	return submit(s, op);
+}
+
+static int apply_result(Store *s, const Op *op)
+{
+	sqlite3_stmt *st;
+	JobState state;
+	const MsgResult *res = &op->res;
+	int64_t job_id = op->job_id, attempt_id = op->attempt_id;
+	double t = op->t;
+	int r;
+
 	if ((r = tx_begin(s)) < 0)
 		return r;
 	if ((r = job_state(s, job_id, &state, NULL, NULL, NULL)) < 0)
@@ -1303,15 +1566,137 @@ int store_sample(Store *s, int64_t attempt_id, const StoreSample *sample)
 	return r;
 }
 
+/* ---- Writes that wait for the lock ---- */
+
+static Op *op_new(Store *s, OpKind kind, const char *text)
+{
+	Op *op = calloc(1, sizeof *op);
+
+	if (op && text && !(op->text = strdup(text))) {
+		free(op);
+		op = NULL;
+	}
+	if (!op) {
+		set_err(s, "out of memory");
+		return NULL;
+	}
+	op->kind = kind;
+	op->t = now_s();
+	return op;
+}
+
+static int apply(Store *s, const Op *op)
+{
+	s->sql_busy = 0;
+	switch (op->kind) {
+	case OP_ATT_BEGIN: return apply_attempt_begin(s, op);
+	case OP_ATT_END: return apply_attempt_end(s, op);
+	case OP_CKPT: return apply_checkpoint(s, op);
+	case OP_RESULT: return apply_result(s, op);
+	case OP_RUN_END: return apply_run_end(s, op);
+	case OP_NOTE: return apply_note(s, op);
+	}
+	return -EINVAL;
+}
+
+static int is_lock_busy(const Store *s, int r)
+{
+	return r == -EBUSY && s->sql_busy;
+}
+
+/* Applies op now, or (another program holds the lock, or older changes
+ * still wait) queues it. Takes op. */
+static int submit(Store *s, Op *op)
+{
+	int r;
+
+	if (!s->writer) {
+		free(op->text);
+		free(op);
+		set_err(s, "read-only connection");
+		return -EROFS;
+	}
+	if (!s->ops) {
+		r = apply(s, op);
+		if (!is_lock_busy(s, r)) {
+			free(op->text);
+			free(op);
+			return r;
+		}
+		if (!s->busy_since)
+			s->busy_since = now_s();
+	}
+	if (s->ops_tail)
+		s->ops_tail->next = op;
+	else
+		s->ops = op;
+	s->ops_tail = op;
+	s->n_ops++;
+	return 0;
+}
+
+/* Applies the waiting changes in order while the lock can be had. Returns
+ * 0 (all applied, or the rest still waits) or the error of one that
+ * failed for another reason (it is dropped). */
+static int drain(Store *s)
+{
+	while (s->ops) {
+		Op *op = s->ops;
+		int r = apply(s, op);
+		if (is_lock_busy(s, r))
+			return 0;
+		s->ops = op->next;
+		if (!s->ops)
+			s->ops_tail = NULL;
+		s->n_ops--;
+		free(op->text);
+		free(op);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int store_set_busy_timeout(Store *s, int ms)
+{
+	int rc = sqlite3_busy_timeout(s->db, ms < 0 ? 0 : ms);
+	return rc == SQLITE_OK ? 0 : fail(s, rc, "setting the busy timeout");
+}
+
+int store_pending_writes(const Store *s)
+{
+	return s->n_ops;
+}
+
+double store_busy_seconds(const Store *s)
+{
+	return s->busy_since > 0 ? now_s() - s->busy_since : 0;
+}
+
 int store_flush(Store *s)
 {
 	sqlite3_stmt *st;
 	int r;
 
-	if (!s->writer || (s->n_mem == 0 && s->n_loss == 0))
+	if (!s->writer)
 		return 0;
-	if ((r = tx_begin(s)) < 0)
+	if ((r = drain(s)) < 0)
 		return r;
+	if (s->ops)
+		return 0;   /* the buffers come after the changes still waiting */
+	if (s->n_mem == 0 && s->n_loss == 0) {
+		s->busy_since = 0;
+		return 0;
+	}
+	s->sql_busy = 0;
+	if ((r = tx_begin(s)) < 0) {
+		if (is_lock_busy(s, r)) {
+			if (!s->busy_since)
+				s->busy_since = now_s();
+			return 0;
+		}
+		return r;
+	}
 	for (int i = 0; i < s->n_loss; i++) {
 		const LossEntry *e = &s->loss[i];
 		if (!(st = stmt(s, Q_LOSS_INSERT, &r)))
@@ -1364,9 +1749,16 @@ int store_flush(Store *s)
 		goto fail;
 	s->n_mem = 0;
 	s->n_loss = 0;
+	s->busy_since = 0;
 	return 0;
 fail:
 	tx_abort(s);
+	if (is_lock_busy(s, r)) {
+		/* Kept for the next flush. */
+		if (!s->busy_since)
+			s->busy_since = now_s();
+		return 0;
+	}
 	return r;
 }
 
@@ -1498,4 +1890,51 @@ out:
 	free(rows);
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* ---- The database file itself ---- */
+
+int store_check_file(Store *s)
+{
+	struct stat st;
+
+	if (stat(s->path, &st) < 0) {
+		int e = errno;
+		set_err(s, "the database file is gone (%s): it was deleted or moved while the"
+		        " supervisor ran", strerror(e));
+		return e == ENOENT ? -ENOENT : -e;
+	}
+	if (st.st_dev != s->dev || st.st_ino != s->ino) {
+		set_err(s, "the database file was replaced by another file while the supervisor ran");
+		return -ESTALE;
+	}
+	return 0;
+}
+
+uint64_t store_wal_bytes(const Store *s)
+{
+	struct stat st;
+	char *wal = malloc(strlen(s->path) + 5);
+	uint64_t n = 0;
+
+	if (!wal)
+		return 0;
+	sprintf(wal, "%s-wal", s->path);
+	if (stat(wal, &st) == 0)
+		n = (uint64_t)st.st_size;
+	free(wal);
+	return n;
+}
+
+int store_wal_checkpoint(Store *s)
+{
+	int log = 0, done = 0, rc;
+
+	if (!s->writer || s->in_tx)
+		return -EINVAL;
+	s->sql_busy = 0;
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+	if (rc == SQLITE_OK)
+		return 0;
+	return fail(s, rc, "checkpointing the WAL");
 }

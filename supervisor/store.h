@@ -46,6 +46,19 @@
  * page cache (capped at 2 MiB); JobList rows are compact, their strings
  * live in one arena.
  *
+ * Another program holding the write lock (a user's `BEGIN EXCLUSIVE` in the
+ * sqlite3 shell): the state-changing writes (attempt begin/end,
+ * checkpoint, result, run end, attempt note) that find the database
+ * locked are kept in order, in memory, and applied by the next call that
+ * gets the lock (store_flush() tries, and the loop calls it every second);
+ * they return 0 meanwhile. Attempt ids are picked by the store (the only
+ * writer), so a waiting attempt already has its id. The buffered progress
+ * and samples wait behind them (and drop their oldest rows when full).
+ * store_pending_writes() and store_busy_seconds() say how long it has
+ * lasted; store_close() with writes still waiting is -EBUSY "PATH: database
+ * is locked by another program: ...". With store_set_busy_timeout(s, 0)
+ * no call ever waits for the lock.
+ *
  * Threads: a Store is used by one thread at a time. */
 #ifndef TV_STORE_H
 #define TV_STORE_H
@@ -123,6 +136,7 @@ typedef struct StoreRunInfo {
 	uint64_t budget_rss;      /* bytes, 0 = unlimited */
 	uint64_t budget_vram;     /* bytes, 0 = unlimited */
 	const char *outcome;      /* "" while running; "finished", "stopped", ... */
+	const char *warnings;     /* store_run_warn() text, "" if none (read only) */
 } StoreRunInfo;
 
 /* Records the start of a run: name, config_text, host, pid, budgets from
@@ -132,6 +146,10 @@ int store_run_begin(Store *s, const StoreRunInfo *info, int64_t *ret_run_id);
 
 /* Marks the run ended now with outcome ("finished", "stopped", ...). */
 int store_run_end(Store *s, int64_t run_id, const char *outcome);
+
+/* Replaces the run's warnings (runs.warnings, one per line, shown by
+ * status): signals files missing, the WAL past its limit, ... */
+int store_run_warn(Store *s, int64_t run_id, const char *warnings);
 
 /* The latest run (highest id). Returns 1 and fills *ret_run (its strings
  * stay valid until the next call on s, or store_close), 0 if the database
@@ -163,6 +181,8 @@ typedef struct JobRow {
 	int64_t ckpt_done_episodes;
 	const char *last_reason;   /* why the last attempt did not finish, "" if none */
 	const char *model_path;    /* set by store_result_add(); "" if none */
+	const char *config;        /* the canonical INI text the job's training
+	                            * started under ("" if never recorded) */
 	/* Latest attempt. */
 	int64_t attempt_id;
 	int64_t pid;
@@ -219,6 +239,16 @@ int store_jobs_count(Store *s, int64_t ret_counts[4]);
  * initial_batch if > 0 (else kept). -EBUSY if the job is running. */
 int store_job_retrain(Store *s, int64_t job_id, int initial_batch);
 
+/* Records the configuration (canonical INI text) the job's training starts
+ * under: when it is new, retrained, or has none recorded. */
+int store_job_set_config(Store *s, int64_t job_id, const char *config_text);
+
+/* Sets a job that is not running to pending or failed with reason as its
+ * last_reason, keeping its progress and checkpoint (the input check at
+ * start fails a ticker whose file is unusable, and lets it go again once
+ * the file is fixed). -ENOENT if no such job or it is running. */
+int store_job_mark(Store *s, int64_t job_id, JobState state, const char *reason);
+
 /* Puts every failed job back to pending with charged_attempts 0, keeping its
  * checkpoint and batch size (for a run started with "retry failed").
  * Returns 0 and *ret_n (may be NULL). */
@@ -232,6 +262,10 @@ int store_jobs_requeue_failed(Store *s, int *ret_n);
  * Returns 0 and *ret_attempt_id. */
 int store_attempt_begin(Store *s, int64_t job_id, int64_t pid, int gpu,
                         int batch_size, int64_t *ret_attempt_id);
+
+/* Records how the attempt started (attempts.resume): "resumed from PATH",
+ * "started over: REASON", ... */
+int store_attempt_note(Store *s, int64_t attempt_id, const char *note);
 
 /* How an attempt ended and what the policy decided. */
 typedef struct AttemptEnd {
@@ -320,5 +354,33 @@ typedef struct StoreResult {
 } StoreResult;
 
 int store_results_latest(Store *s, StoreResult **ret, int *ret_n);
+
+/* ---- The run's files ---- */
+
+/* Takes an exclusive flock on lock_path (created; it then holds our pid)
+ * for the process's lifetime (*ret_fd, close to release). Held by another:
+ * -EBUSY "another supervisor (pid N) is running on this WHAT". */
+int store_lock_file(const char *lock_path, const char *what, int *ret_fd, char *err,
+		    size_t errlen);
+
+/* Is the file at the path still the database this store opened? -ENOENT
+ * (deleted or moved) or -ESTALE (replaced by another file), with the
+ * message naming the path. */
+int store_check_file(Store *s);
+
+/* Size of the database's WAL file (0 if none). */
+uint64_t store_wal_bytes(const Store *s);
+/* Checkpoints the WAL and truncates it, without waiting: -EBUSY while a
+ * reader's transaction still needs it. */
+int store_wal_checkpoint(Store *s);
+
+/* Milliseconds a statement waits for another program's lock (default
+ * 5000, the loop sets 0 so that it never blocks). */
+int store_set_busy_timeout(Store *s, int ms);
+/* State changes waiting for the lock. */
+int store_pending_writes(const Store *s);
+/* Seconds since the oldest waiting write first found the database locked
+ * (0 when nothing waits). */
+double store_busy_seconds(const Store *s);
 
 #endif

@@ -15,7 +15,8 @@
  *   FAKE_HOLD_MS=N    after touching, sleep N ms before the episodes
  * It sends hello, one heartbeat, the progress frames, a checkpoint frame
  * every FAKE_CKPT_EVERY episodes (default 0 = never), and a result frame,
- * writes DIR/TICKER.model (a few bytes) and exits 0.
+ * writes DIR/TICKER.model (a few bytes and the model-file checksum trailer;
+ * checkpoints likewise to DIR/TICKER.ckpt) and exits 0.
  * SIGTERM: exit 10 (interrupted) at the next episode boundary. */
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/checksum.h"
 #include "common/exitcodes.h"
 #include "common/proto.h"
 
@@ -55,6 +57,22 @@ static int send_msg(int fd, const Msg *m)
 		off += (size_t)w;
 	}
 	return 0;
+}
+
+/* Writes TEXT plus the model-file trailer (CRC-32 of what precedes it as
+ * a msgpack uint32), as the real worker's files end. Returns the CRC. */
+static uint32_t write_file(const char *path, const char *text)
+{
+	uint32_t crc = checksum_crc32(0, text, strlen(text));
+	unsigned char tail[5] = { 0xce, (unsigned char)(crc >> 24), (unsigned char)(crc >> 16),
+				  (unsigned char)(crc >> 8), (unsigned char)crc };
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fputs(text, f);
+		fwrite(tail, 1, sizeof tail, f);
+		fclose(f);
+	}
+	return crc;
 }
 
 static long env_long(const char *name, long def)
@@ -150,6 +168,9 @@ int main(int argc, char **argv)
 			m.type = MSG_CHECKPOINT;
 			snprintf(m.u.checkpoint.path, sizeof m.u.checkpoint.path,
 				 "%s/%s.ckpt", out, ticker);
+			char text[64];
+			snprintf(text, sizeof text, "fake checkpoint %ld\n", e);
+			m.u.checkpoint.checksum = write_file(m.u.checkpoint.path, text);
 			m.u.checkpoint.episode = e;
 			m.u.checkpoint.done_episodes = e;
 			if (fd >= 0 && send_msg(fd, &m) < 0)
@@ -160,13 +181,12 @@ int main(int argc, char **argv)
 
 	char path[PROTO_STR];
 	snprintf(path, sizeof path, "%s/%s.model", out, ticker);
-	FILE *f = fopen(path, "w");
-	if (f) {
-		fprintf(f, "fake model %s\n", ticker);
-		fclose(f);
-	}
+	char text[PROTO_STR + 16];
+	snprintf(text, sizeof text, "fake model %s\n", ticker);
+	uint32_t crc = write_file(path, text);
 	memset(&m, 0, sizeof m);
 	m.type = MSG_RESULT;
+	m.u.result.checksum = crc;
 	snprintf(m.u.result.model_path, sizeof m.u.result.model_path, "%s", path);
 	m.u.result.test_days = 1;
 	if (fd >= 0 && send_msg(fd, &m) < 0)

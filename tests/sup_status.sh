@@ -11,7 +11,10 @@ DB=out/tickervisor.db
 
 TV_FAULT_SLOW_MS=40 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL >run.out 2>&1 &
 sup=$!
-wait_for $DB "select count(*) from jobs where state='running' and done_episodes >= 2" 60
+# Wait for what the live view is asserted to show (progress, and a memory
+# sample flushed to the attempt), instead of racing the 1 s flush.
+wait_for $DB "select count(*) from jobs j join attempts a on a.job_id = j.id
+	where j.state='running' and j.done_episodes >= 2 and a.ended_at is null and a.peak_rss > 0" 60
 # While it runs: the JSON view, the text view, a plain sqlite3 reader.
 "$TV_SUPERVISOR" status $DB --json >live.json || fail "status --json failed during the run"
 python3 - live.json <<'PY' || fail "live JSON: $(cat live.json)"

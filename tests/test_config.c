@@ -630,6 +630,117 @@ static void test_round_trip(void)
 	}
 }
 
+/* Text in memory: the caller's name in messages and origins (never a temp
+ * file's), relative folders against that name's folder, the same values as
+ * loading the file, and config_write_text's text loads back equal. */
+static void test_text(void)
+{
+	Config a, b;
+	char err[1024], origin[256];
+	const char *text = "[run]\nout_dir = o\n[rewts]\nbatch_size = 0\n";
+	char *w;
+	size_t wl = 0;
+
+	config_defaults(&a);
+	CHECK(config_load_text(&a, text, strlen(text), "/home/u/run.ini", err, sizeof err) == -EINVAL,
+	      "bad text accepted");
+	CHECK_STR(err, "/home/u/run.ini:4: key 'rewts.batch_size': must be >= 1, got '0'");
+	/* Only text_len bytes count: the bad line beyond it is not read. */
+	config_defaults(&a);
+	CHECK(config_load_text(&a, text, 17, "/home/u/run.ini", err, sizeof err) == 0,
+	      "prefix: %s", err);
+	CHECK_STR(a.out_dir, "/home/u/o");
+	CHECK(config_origin(&a, "run.out_dir", origin, sizeof origin) == 0, "origin");
+	CHECK_STR(origin, "/home/u/run.ini:2");
+	CHECK(config_load_text(&a, "[run]\nx\0y = 1\n", 13, "n.ini", err, sizeof err) == -EINVAL,
+	      "NUL accepted");
+	CHECK(strstr(err, "n.ini:2: NUL byte") != NULL, "NUL message: %s", err);
+
+	/* A full configuration through text and through a file: equal. */
+	config_defaults(&a);
+	CHECK(config_load(&a, fx("full.ini"), err, sizeof err) == 0, "full: %s", err);
+	a.signals_required = 1;
+	w = config_write_text(&a, &wl);
+	CHECK(w && wl == strlen(w), "write_text");
+	config_defaults(&b);
+	CHECK(w && config_load_text(&b, w, wl, "frozen", err, sizeof err) == 0, "load back: %s", err);
+	CHECK(config_equal(&a, &b), "text round trip changed a value");
+	CHECK(w && strstr(w, "signals_required = true\n"), "signals_required not written");
+	free(w);
+
+	/* run.signals_required is a boolean. */
+	config_defaults(&a);
+	CHECK(config_set(&a, "run.signals_required=yes", err, sizeof err) == 0 && a.signals_required == 1,
+	      "yes: %s", err);
+	CHECK(config_set(&a, "run.signals_required=off", err, sizeof err) == 0 && a.signals_required == 0,
+	      "off: %s", err);
+	expect_set_error("run.signals_required=maybe",
+			 "--set run.signals_required=maybe: key 'run.signals_required': expected true or false, got 'maybe'");
+}
+
+/* The model-shaping flag of every key, named one by one (a key added to the
+ * table without a decision fails here), and the diff that names them. */
+static void test_model_keys(void)
+{
+	static const char *const model[] = {
+		"run.model", "run.seed", "run.threads",
+		"rewts.buffer_size", "rewts.chunk_length", "rewts.episodes_per_chunk",
+		"rewts.lookback_length", "rewts.fit_weights_every", "rewts.hidden",
+		"rewts.learning_rate", "rewts.gamma", "rewts.grad_clip", "rewts.target_update_every",
+		"rewts.epsilon_start", "rewts.epsilon_decay", "rewts.epsilon_min",
+		"rewts.lstm_hidden", "rewts.lstm_layers", "rewts.lstm_window",
+		"rewts.lstm_learning_rate", "rewts.lstm_epochs", "rewts.lstm_patience",
+		"env.initial_balance", "env.transaction_cost", "env.buy_fraction", "env.vol_penalty",
+		"env.dd_penalty", "env.dd_threshold", "env.change_penalty", "backtest.test_fraction",
+	};
+	static const char *const other[] = {
+		"run.name", "run.data_dir", "run.tickers", "run.signals_dir", "run.signals_required",
+		"run.out_dir", "run.parallel", "run.gpus", "run.workers_per_gpu", "run.max_attempts",
+		"run.hang_timeout", "run.backoff", "run.device", "run.checkpoint_every",
+		"run.heartbeat", "run.chunks_at_once", "run.db_lock_timeout", "budget.rss",
+		"budget.vram", "budget.poll_ms", "budget.soft_fraction", "budget.wal",
+		"rewts.batch_size", "rewts.min_batch_size",
+	};
+	int n_model = (int)(sizeof model / sizeof model[0]);
+	int n_other = (int)(sizeof other / sizeof other[0]);
+	Config a, b;
+	char diff[2048], err[512];
+
+	for (int i = 0; i < n_model; i++)
+		CHECK(config_key_is_model(model[i]) == 1, "%s should be model-shaping", model[i]);
+	for (int i = 0; i < n_other; i++)
+		CHECK(config_key_is_model(other[i]) == 0, "%s should not be model-shaping", other[i]);
+	CHECK(config_key_is_model("rewts.nope") == -ENOENT, "unknown key");
+	CHECK(config_n_keys() == n_model + n_other, "%d keys in the table, %d decided",
+	      config_n_keys(), n_model + n_other);
+	for (int i = 0; i < config_n_keys(); i++) {
+		const char *sec, *name;
+		int m = -1;
+		char dotted[128];
+		CHECK(config_key_info(i, &sec, &name, &m) == 0, "key %d", i);
+		snprintf(dotted, sizeof dotted, "%s.%s", sec, name);
+		CHECK(config_key_is_model(dotted) == m, "%s: info and lookup disagree", dotted);
+	}
+	CHECK(config_key_info(config_n_keys(), NULL, NULL, NULL) == -ENOENT, "past the end");
+
+	config_defaults(&a);
+	b = a;
+	CHECK(config_model_diff(&a, &b, diff, sizeof diff) == 0 && diff[0] == '\0', "same: %s", diff);
+	CHECK(config_set(&b, "run.parallel=8", err, sizeof err) == 0 &&
+	      config_set(&b, "rewts.batch_size=64", err, sizeof err) == 0 &&
+	      config_set(&b, "run.out_dir=/elsewhere", err, sizeof err) == 0, "%s", err);
+	CHECK(config_model_diff(&a, &b, diff, sizeof diff) == 0, "not model-shaping: %s", diff);
+	CHECK(config_set(&b, "rewts.hidden=32,32", err, sizeof err) == 0 &&
+	      config_set(&b, "run.threads=2", err, sizeof err) == 0, "%s", err);
+	CHECK(config_model_diff(&a, &b, diff, sizeof diff) == 2, "two differ: %s", diff);
+	CHECK_STR(diff, "run.threads = 1 (recorded) / 2 (now), "
+		  "rewts.hidden = 256,256,128 (recorded) / 32,32 (now)");
+	b = a;
+	b.gamma = nextafter(b.gamma, 0.0);
+	CHECK(config_model_diff(&a, &b, NULL, 0) == 1, "one ulp of gamma");
+	CHECK(config_model_diff(&a, &b, diff, 8) == 1 && strlen(diff) == 7, "cut message: %s", diff);
+}
+
 int main(void)
 {
 	const char *src = getenv("TV_SOURCE_ROOT");
@@ -662,6 +773,8 @@ int main(void)
 	test_paths();
 	test_full_and_dialect();
 	test_round_trip();
+	test_text();
+	test_model_keys();
 
 	{
 		char cmd[1200];

@@ -26,33 +26,38 @@ static int failures;
 #define MiB (1024ULL * 1024)
 
 typedef struct ClassifyCase {
-	int exited, code, sig, budget, hang, proto, stopping;
+	int exited, code, sig, budget, hang, proto, stopping, asked, oom;
 	ExitKind want;
 } ClassifyCase;
 
 static const ClassifyCase classify_cases[] = {
-	{ 1, TV_EXIT_DONE, 0, 0, 0, 0, 0, EXIT_DONE },
-	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, EXIT_INTERRUPTED },
-	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, EXIT_INTERRUPTED },
-	{ 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 1, TV_EXIT_BAD_INPUT, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
-	{ 1, TV_EXIT_USAGE, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
-	{ 1, TV_EXIT_INTERNAL, 0, 0, 0, 0, 0, EXIT_CRASH },
-	{ 1, 1, 0, 0, 0, 0, 0, EXIT_CRASH },
-	{ 1, 127, 0, 0, 0, 0, 0, EXIT_CRASH },
-	/* Signals. A SIGKILL we did not send: the kernel's OOM killer. */
-	{ 0, -1, SIGKILL, 0, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 0, -1, SIGKILL, 1, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ 0, -1, SIGKILL, 0, 1, 0, 0, EXIT_HANG },
-	{ 0, -1, SIGKILL, 0, 0, 1, 0, EXIT_PROTOCOL },
-	{ 0, -1, SIGKILL, 1, 1, 1, 0, EXIT_OVER_BUDGET },  /* budget first */
-	{ 0, -1, SIGKILL, 0, 1, 1, 0, EXIT_HANG },         /* then hang */
-	{ 0, -1, SIGSEGV, 0, 0, 0, 0, EXIT_CRASH },
-	{ 0, -1, SIGABRT, 0, 0, 0, 1, EXIT_CRASH },
-	{ 0, -1, SIGTERM, 0, 0, 0, 0, EXIT_CRASH },        /* nobody asked it to stop */
-	{ 0, -1, SIGTERM, 0, 0, 0, 1, EXIT_INTERRUPTED },
-	{ 0, -1, SIGKILL, 0, 0, 0, 1, EXIT_INTERRUPTED },  /* second signal while stopping */
-	{ 1, TV_EXIT_DONE, 0, 0, 0, 1, 0, EXIT_PROTOCOL }, /* exit 0 after a bad frame */
+	/* exited code sig budget hang proto stopping asked oom -> kind */
+	{ 1, TV_EXIT_DONE, 0, 0, 0, 0, 0, 0, 0, EXIT_DONE },
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, 1, 0, EXIT_INTERRUPTED }, /* asked */
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 1, 0, 0, EXIT_INTERRUPTED }, /* stopping */
+	{ 1, TV_EXIT_INTERRUPTED, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },       /* unasked */
+	{ 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
+	{ 1, TV_EXIT_BAD_INPUT, 0, 0, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
+	{ 1, TV_EXIT_USAGE, 0, 0, 0, 0, 0, 0, 0, EXIT_BAD_INPUT },
+	{ 1, TV_EXIT_INTERNAL, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 1, 1, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 1, 127, 0, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	/* A SIGKILL we did not send: over budget only with OOM evidence. */
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 0, 1, EXIT_OVER_BUDGET },
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 0, 0, EXIT_CRASH },
+	{ 0, -1, SIGKILL, 0, 0, 0, 0, 1, 0, EXIT_CRASH },
+	{ 0, -1, SIGKILL, 1, 0, 0, 0, 0, 0, EXIT_OVER_BUDGET },
+	{ 0, -1, SIGKILL, 0, 1, 0, 0, 0, 0, EXIT_HANG },
+	{ 0, -1, SIGKILL, 0, 0, 1, 0, 0, 0, EXIT_PROTOCOL },
+	{ 0, -1, SIGKILL, 1, 1, 1, 0, 0, 0, EXIT_OVER_BUDGET },  /* budget first */
+	{ 0, -1, SIGKILL, 0, 1, 1, 0, 0, 0, EXIT_HANG },         /* then hang */
+	{ 0, -1, SIGSEGV, 0, 0, 0, 0, 0, 1, EXIT_CRASH },
+	{ 0, -1, SIGABRT, 0, 0, 0, 1, 0, 0, EXIT_CRASH },
+	{ 0, -1, SIGTERM, 0, 0, 0, 0, 0, 0, EXIT_CRASH },        /* nobody asked it to stop */
+	{ 0, -1, SIGTERM, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },
+	{ 0, -1, SIGKILL, 0, 0, 0, 1, 1, 0, EXIT_INTERRUPTED },  /* second signal while stopping */
+	{ 1, TV_EXIT_DONE, 0, 0, 0, 1, 0, 0, 0, EXIT_PROTOCOL }, /* exit 0 after a bad frame */
 };
 
 typedef struct DecideCase {
@@ -99,8 +104,10 @@ static const DecideCase decide_cases[] = {
 	{ "over budget on VRAM names vram", F(.kind = EXIT_OVER_BUDGET, .peak_vram = 9 * GiB),
 	  POLICY_RETRY, 64, 0, 0, "over budget.vram 8.0 GiB: peak 9.0 GiB at batch_size 128" },
 	{ "kernel OOM kill counts as over budget", F(.kind = EXIT_OVER_BUDGET, .exit_code = -1,
-	  .term_signal = SIGKILL, .peak_rss = 1536 * MiB),
-	  POLICY_RETRY, 64, 0, 0, "SIGKILL (kernel OOM killer?): peak rss 1.5 GiB at batch_size 128" },
+	  .term_signal = SIGKILL, .peak_rss = 1536 * MiB,
+	  .detail = "/proc/vmstat oom_kill 3 -> 4"),
+	  POLICY_RETRY, 64, 0, 0,
+	  "killed by the kernel's OOM killer (/proc/vmstat oom_kill 3 -> 4): peak rss 1.5 GiB at batch_size 128" },
 	{ "worker's own OOM exit", F(.kind = EXIT_OVER_BUDGET, .exit_code = 11),
 	  POLICY_RETRY, 64, 0, 0, "out of memory" },
 	{ "over budget while stopping pauses with the halved batch",
@@ -134,6 +141,16 @@ static const DecideCase decide_cases[] = {
 	  POLICY_PAUSE, 128, 0, 0, "interrupted" },
 	{ "interrupted by someone else: retry, uncharged", F(.kind = EXIT_INTERRUPTED, .exit_code = 10),
 	  POLICY_RETRY, 128, 0, 0, "interrupted" },
+	/* issue 13: the back-off is capped at 10 minutes (base * 2^(n-1)
+	 * reached 2^53 s at attempt 54 and overflowed the timer). */
+	{ "back-off capped at 600 s", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 10, .max_attempts = 1000), POLICY_RETRY, 128, 600.0, 1, "attempt 11 of 1000" },
+	{ "attempt 999 of 1000 with a 1000 s base: the base", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 998, .max_attempts = 1000, .backoff_base_s = 1e7 / 1e4),
+	  POLICY_RETRY, 128, 1000.0, 1, "attempt 999 of 1000" },
+	{ "a base above the cap is kept", F(.kind = EXIT_CRASH, .exit_code = 13,
+	  .charged_attempts = 60, .max_attempts = 1000, .backoff_base_s = 1e7),
+	  POLICY_RETRY, 128, 1e7, 1, "attempt 61 of 1000" },
 	{ "supervisor lost is never charged", F(.kind = EXIT_SUPERVISOR_LOST, .charged_attempts = 2),
 	  POLICY_RETRY, 128, 0, 0, "supervisor lost" },
 };
@@ -147,7 +164,7 @@ int main(void)
 	for (size_t i = 0; i < nc; i++) {
 		const ClassifyCase *c = &classify_cases[i];
 		ExitKind got = policy_classify(c->exited, c->code, c->sig, c->budget, c->hang,
-		                               c->proto, c->stopping);
+		                               c->proto, c->stopping, c->asked, c->oom);
 		CHECK(got == c->want, "classify case %zu: got %s, want %s", i,
 		      policy_exit_kind_name(got), policy_exit_kind_name(c->want));
 	}

@@ -933,6 +933,83 @@ static void test_status(void)
 	store_close(s);
 }
 
+/* Another program holds the write lock (a sqlite3 shell's BEGIN EXCLUSIVE):
+ * with busy timeout 0 no call waits; state changes are kept in order and
+ * applied once the lock is free; closing with changes waiting says so. */
+static void test_locked_by_another(void)
+{
+	char path[300], text[512];
+	int64_t att = 0, att2 = 0;
+	double t0;
+
+	db_path(path, sizeof path, "locked.db");
+	Store *s = open_writer(path);
+	StoreRunInfo info = { .host = "h", .pid = 1, .name = "r", .config_text = "" };
+	int64_t run_id = 0;
+	REQUIRE(store_run_begin(s, &info, &run_id) == 0, "%s", store_errmsg(s));
+	int64_t job = add_job(s, "AAPL", 64);
+	REQUIRE(store_job_set_config(s, job, "[rewts]\nhidden = 16,16\n") == 0, "%s", store_errmsg(s));
+	REQUIRE(store_set_busy_timeout(s, 0) == 0, "%s", store_errmsg(s));
+
+	sqlite3 *other = raw_open(path);
+	raw_exec(other, "BEGIN EXCLUSIVE");
+	t0 = now_s();
+	REQUIRE(store_attempt_begin(s, job, 77, -1, 64, &att) == 0, "begin while locked: %s",
+	        store_errmsg(s));
+	CHECK(att > 0, "attempt id %" PRId64, att);
+	MsgProgress p = { .chunk = 0, .episode = 1, .done_episodes = 1, .total_episodes = 8 };
+	CHECK(store_progress(s, job, att, &p) == 0, "progress");
+	MsgCheckpoint c = { .checksum = 0x1234, .chunk = 0, .episode = 2, .done_episodes = 2 };
+	snprintf(c.path, sizeof c.path, "/o/AAPL.ckpt");
+	CHECK(store_checkpoint_add(s, job, att, &c) == 0, "checkpoint while locked: %s", store_errmsg(s));
+	CHECK(store_attempt_note(s, att, "resumed from /o/AAPL.ckpt") == 0, "note");
+	AttemptEnd e = { .kind = EXIT_CRASH, .exit_code = 13, .reason = "exit 13", .charged = 1,
+	                 .new_state = JOB_PENDING, .next_batch_size = 64 };
+	CHECK(store_attempt_end(s, att, &e) == 0, "end while locked: %s", store_errmsg(s));
+	CHECK(store_flush(s) == 0, "flush while locked: %s", store_errmsg(s));
+	CHECK(now_s() - t0 < 0.5, "calls waited %.2f s for the lock", now_s() - t0);
+	CHECK(store_pending_writes(s) == 4, "pending %d", store_pending_writes(s));
+	CHECK(store_busy_seconds(s) > 0, "busy seconds");
+	CHECK(raw_int(other, "SELECT count(*) FROM attempts") == 0, "applied through the lock");
+	raw_exec(other, "COMMIT");
+
+	CHECK(store_flush(s) == 0, "flush: %s", store_errmsg(s));
+	CHECK(store_pending_writes(s) == 0 && store_busy_seconds(s) == 0, "still pending %d",
+	      store_pending_writes(s));
+	CHECK(raw_int(other, "SELECT count(*) FROM attempts WHERE ended_at IS NOT NULL AND charged = 1"
+	              " AND exit_code = 13 AND pid = 77") == 1, "attempt not closed");
+	raw_text(other, "SELECT resume FROM attempts", text, sizeof text);
+	CHECK(strcmp(text, "resumed from /o/AAPL.ckpt") == 0, "note '%s'", text);
+	CHECK(raw_int(other, "SELECT j.charged_attempts * 1000 + c.checksum FROM jobs j JOIN checkpoints c"
+	              " ON c.id = j.ckpt_id") == 1000 + 0x1234, "checkpoint not recorded");
+	CHECK(raw_int(other, "SELECT count(*) FROM loss_samples") == 1, "progress sample lost");
+	raw_text(other, "SELECT config FROM jobs", text, sizeof text);
+	CHECK(strcmp(text, "[rewts]\nhidden = 16,16\n") == 0, "job config '%s'", text);
+
+	/* The next attempt gets the next id; a lock held at close: -EBUSY. */
+	raw_exec(other, "BEGIN EXCLUSIVE");
+	REQUIRE(store_attempt_begin(s, job, 78, -1, 64, &att2) == 0, "%s", store_errmsg(s));
+	CHECK(att2 == att + 1, "ids %" PRId64 " then %" PRId64, att, att2);
+	CHECK(store_close(s) == -EBUSY, "close with a write waiting");
+	raw_exec(other, "COMMIT");
+	sqlite3_close(other);
+
+	/* The file deleted or replaced under a writer. */
+	s = open_writer(path);
+	CHECK(store_check_file(s) == 0, "fresh: %s", store_errmsg(s));
+	char moved[320];
+	snprintf(moved, sizeof moved, "%s.moved", path);
+	REQUIRE(rename(path, moved) == 0, "rename");
+	CHECK(store_check_file(s) == -ENOENT && strstr(store_errmsg(s), path) &&
+	      strstr(store_errmsg(s), "deleted or moved"), "deleted: %s", store_errmsg(s));
+	FILE *f = fopen(path, "w");
+	REQUIRE(f, "create");
+	fclose(f);
+	CHECK(store_check_file(s) == -ESTALE && strstr(store_errmsg(s), "replaced"), "replaced: %s",
+	      store_errmsg(s));
+	store_close(s);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -949,6 +1026,7 @@ int main(void)
 	test_reader_never_blocks();
 	test_many_jobs();
 	test_status();
+	test_locked_by_another();
 
 	if (failures) {
 		fprintf(stderr, "%d checks failed (files kept in %s)\n", failures, dir);

@@ -86,7 +86,8 @@ static int csv_read_file(CsvReader *r)
 	size_t cap, len = 0;
 	int fd, ret = 0;
 
-	fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO given as data must not block the open. */
+	fd = open(r->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
 		goto out;
@@ -97,6 +98,10 @@ static int csv_read_file(CsvReader *r)
 	}
 	if (S_ISDIR(st.st_mode)) {
 		ret = -EISDIR;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;  /* a FIFO, device or socket: never a data file */
 		goto out;
 	}
 	if (st.st_size > (off_t)CSV_MAX_BYTES) {
@@ -150,9 +155,14 @@ static int csv_read_file(CsvReader *r)
 	r->len = len;
 	buf = NULL;
 out:
-	if (ret < 0 && r->err && r->errlen > 0)
-		snprintf(r->err, r->errlen, "%s: %s", r->path,
-			 ret == -EFBIG ? "file too large" : strerror(-ret));
+	if (ret < 0 && r->err && r->errlen > 0) {
+		if (ret == -EFBIG)
+			snprintf(r->err, r->errlen, "%s: file too large (over the limit of %u MiB)",
+				 r->path, CSV_MAX_BYTES >> 20);
+		else
+			snprintf(r->err, r->errlen, "%s: %s", r->path, ret == -EINVAL ?
+				 "not a regular file (a FIFO, device or socket)" : strerror(-ret));
+	}
 	free(buf);
 	if (fd >= 0)
 		close(fd);

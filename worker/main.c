@@ -51,6 +51,7 @@ typedef struct Args {
 	const char *resume;
 	const char *evaluate;
 	int report_fd;
+	int config_fd;       /* -1, or the descriptor the configuration text comes from */
 } Args;
 
 typedef struct Faults {
@@ -87,6 +88,7 @@ static void usage(FILE *f)
 		"usage: tickervisor-worker --config FILE [--set section.key=value ...]\n"
 		"                          --ticker NAME --data PRICES.csv [--signals SIGNALS.csv]\n"
 		"                          --out DIR [--resume CHECKPOINT] [--report-fd N]\n"
+		"                          [--config-fd N (the text of --config FILE, read from fd N)]\n"
 		"       tickervisor-worker --evaluate MODEL --data PRICES.csv [--signals SIGNALS.csv]\n"
 		"\n"
 		"Trains one ticker's ReWTS ensemble (run.model: ddqn = Double-DQN agents,\n"
@@ -100,6 +102,7 @@ static int parse_args(Args *a, int argc, char **argv)
 {
 	memset(a, 0, sizeof(*a));
 	a->report_fd = -1;
+	a->config_fd = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -132,7 +135,17 @@ static int parse_args(Args *a, int argc, char **argv)
 			a->resume = v;
 		else if (!strcmp(o, "--evaluate"))
 			a->evaluate = v;
-		else if (!strcmp(o, "--report-fd")) {
+		else if (!strcmp(o, "--config-fd")) {
+			/* The supervisor's frozen configuration; --config only names it. */
+			char *end;
+			long fd = strtol(v, &end, 10);
+
+			if (*end || fd < 0 || fd > 1024 || fcntl((int)fd, F_GETFD) < 0) {
+				fprintf(stderr, "tickervisor-worker: --config-fd %s: not an open file descriptor\n", v);
+				return -EINVAL;
+			}
+			a->config_fd = (int)fd;
+		} else if (!strcmp(o, "--report-fd")) {
 			char *end;
 			long fd = strtol(v, &end, 10);
 
@@ -439,7 +452,42 @@ static int load_config(Worker *w, const char *path, char *err, size_t errlen)
 	int r;
 
 	config_defaults(&w->cfg);
-	if (path) {
+	if (path && w->args.config_fd >= 0) {
+		/* The text the supervisor checked and recorded at the run's start,
+		 * not the file (which the user may have edited since). */
+		char *text = NULL;
+		size_t len = 0, cap = 0;
+		ssize_t n;
+
+		for (;;) {
+			if (len == cap) {
+				char *grown = cap < (1u << 24) ? realloc(text, cap = cap ? 2 * cap : 65536) : NULL;
+				if (!grown) {
+					free(text);
+					snprintf(err, errlen, "%s: configuration text too large or out of memory", path);
+					return -ENOMEM;
+				}
+				text = grown;
+			}
+			n = read(w->args.config_fd, text + len, cap - len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			len += (size_t)n;
+		}
+		if (n < 0) {
+			snprintf(err, errlen, "%s: reading the configuration from fd %d: %s", path,
+				 w->args.config_fd, strerror(errno));
+			free(text);
+			return -EIO;
+		}
+		close(w->args.config_fd);
+		r = config_load_text(&w->cfg, text, len, path, err, errlen);
+		free(text);
+		if (r < 0)
+			return r;
+	} else if (path) {
 		r = config_load(&w->cfg, path, err, errlen);
 		if (r < 0)
 			return r;
@@ -552,7 +600,8 @@ static int code_for(int r)
 	if (r == -ENOMEM)
 		return TV_EXIT_OVER_BUDGET;
 	/* Input that is wrong or missing stays so: never worth a retry. */
-	if (r == -EINVAL || r == -ENOENT || r == -EACCES || r == -EISDIR || r == -ENOTDIR)
+	if (r == -EINVAL || r == -ENOENT || r == -EACCES || r == -EISDIR || r == -ENOTDIR ||
+	    r == -ELOOP || r == -EFBIG || r == -ENAMETOOLONG)
 		return TV_EXIT_BAD_INPUT;
 	return TV_EXIT_INTERNAL;
 }
