@@ -104,6 +104,9 @@ expect "--evaluate: unknown model_kind" "kind.model: model_kind 'qdnn' is not on
 $EDIT "$T/m/X.model" "$T/chunks.model" replace "chunk_length = 60" "chunk_length = 70"
 expect "--evaluate: chunk count differs from the model's" "chunks.model holds 12 chunk models, but its configuration cuts .*AAPL.csv into 10 chunks" -- \
 	--evaluate "$T/chunks.model" --data "$GOOD"
+$EDIT "$T/m/X.model" "$T/cfg.model" replace "gamma = 0.995" "gamma = 9.995"
+expect "--evaluate: a bad stored configuration names the model file, not a temporary copy" "cfg.model:[0-9]+: key 'rewts.gamma'" -- \
+	--evaluate "$T/cfg.model" --data "$GOOD"
 $EDIT "$T/m/X.model" "$T/v2.model" replace version=1 version=2
 expect "model file of an unknown version" "v2.model: unsupported tickervisor-model version" -- \
 	--evaluate "$T/v2.model" --data "$GOOD"

@@ -610,10 +610,8 @@ static int code_for(int r)
 static int evaluate(Worker *w)
 {
 	ModelFile mf;
-	char tmpl[] = "/tmp/tickervisor-eval-XXXXXX";
 	Backtest bt;
-	int fd, r, code;
-	FILE *f;
+	int r, code;
 
 	memset(&bt, 0, sizeof(bt));
 	r = modelio_read_model(&mf, w->args.evaluate, w->err, sizeof(w->err));
@@ -622,17 +620,13 @@ static int evaluate(Worker *w)
 		return code_for(r);
 	}
 	w->args.ticker = mf.ticker;
-	/* The model's configuration goes through the same parser as a file. */
-	fd = mkstemp(tmpl);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "tickervisor-worker: %s: %s\n", tmpl, strerror(errno));
-		model_file_free(&mf);
-		return TV_EXIT_INTERNAL;
-	}
-	fputs(mf.config_text, f);
-	fclose(f);
-	r = load_config(w, tmpl, w->err, sizeof(w->err));
-	unlink(tmpl);
+	/* The model's configuration goes through the same parser as a file;
+	 * a message names the model file and the line of its text. */
+	config_defaults(&w->cfg);
+	r = config_load_text(&w->cfg, mf.config_text, strlen(mf.config_text), w->args.evaluate,
+			     w->err, sizeof(w->err));
+	if (r >= 0)
+		r = config_validate(&w->cfg, w->err, sizeof(w->err));
 	if (r >= 0) {
 		openblas_set_num_threads(w->cfg.threads);
 		if (blas_buffers_fit(w->cfg.threads, w->err, sizeof(w->err)) < 0) {
