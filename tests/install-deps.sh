@@ -3,7 +3,8 @@
 # Debian's archive only. Does nothing when everything is already there.
 set -euo pipefail
 pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack python3-numpy
-      libuv1-dev libmsgpack-dev libsqlite3-dev sqlite3 libopenblas-dev valgrind time)
+      libuv1-dev libmsgpack-dev libsqlite3-dev sqlite3 libopenblas-dev valgrind time
+      clang libclang-rt-14-dev python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
