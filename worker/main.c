@@ -1,5 +1,5 @@
-/* tickervisor-worker: trains one ticker (WORKLOAD.md), then exits with one
- * of the codes of common/exitcodes.h. See --help and docs/worker.md. */
+/* tickervisor-worker: trains one ticker (docs/training-job.md), then exits with one
+ * of the codes of common/exitcodes.h. See --help and docs/architecture.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -28,7 +28,7 @@
 #define MAX_SETS 64
 
 /* Signal handlers only set flags; the training loop acts on them at the
- * next step boundary (STYLE.md rule 7, in a process without an event loop). */
+ * next step boundary (docs/architecture.md: a handler only sets a flag). */
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_checkpoint;
 
