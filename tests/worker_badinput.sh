@@ -133,5 +133,21 @@ else
 	fails=$((fails + 1)); echo "FAIL - null rows: rc=$rc $(tail -2 "$T/nl.err")"
 fi
 
+# run.price_column = adj_close trains on Yahoo's Adj Close (another model
+# than on Close), and is bad input naming the header where there is none.
+awk -F, -v OFS=, 'NR == 1 { print "Date,Open,High,Low,Close,Adj Close,Volume"; next }
+	{ print $1, $2, $3, $4, $5, $5 * (0.9 + NR / 20000), $6 }' "$GOOD" > "$T/yahoo.csv"
+rm -rf "$T/pc" "$T/pa"
+"$W" --config "$T/ok.ini" --ticker X --data "$T/yahoo.csv" --out "$T/pc" 2>/dev/null; rc1=$?
+"$W" --config "$T/ok.ini" --set run.price_column=adj_close --ticker X --data "$T/yahoo.csv" --out "$T/pa" 2>/dev/null; rc2=$?
+if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && ! cmp -s "$T/pc/X.model" "$T/pa/X.model" &&
+	"$W" --evaluate "$T/pa/X.model" --data "$T/yahoo.csv" >/dev/null 2>&1; then
+	pass=$((pass + 1)); echo "ok - run.price_column = adj_close trains on Adj Close (and --evaluate follows it)"
+else
+	fails=$((fails + 1)); echo "FAIL - price_column: rc $rc1/$rc2, or the same model"
+fi
+expect "run.price_column = adj_close without that column" "AAPL.csv:1: header: missing column 'adj close'" -- \
+	--config "$T/ok.ini" --set run.price_column=adj_close --ticker X --data "$GOOD"
+
 echo "$pass passed, $fails failed"
 [ $fails -eq 0 ]

@@ -514,7 +514,8 @@ static int load_data(Worker *w, char *err, size_t errlen)
 
 	memset(&ps, 0, sizeof(ps));
 	memset(&ss, 0, sizeof(ss));
-	r = csv_load_prices(w->args.data, &ps, err, errlen);
+	r = csv_load_prices_column(w->args.data, strcmp(w->cfg.price_column, "adj_close") ?
+				   CSV_CLOSE : CSV_ADJ_CLOSE, &ps, err, errlen);
 	if (r < 0)
 		return r;
 	if (ps.n_missing > 0)
