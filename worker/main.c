@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -417,13 +418,21 @@ static int choose_device(Worker *w, char *name, size_t len)
 
 static int blas_buffers_fit(int threads, char *err, size_t errlen)
 {
-	void *p[64] = { 0 };
-	int n = threads < 64 ? threads : 64, ok = 1;
+	void *p[64];
+	int n = threads < 64 ? threads : 64, got = 0, ok;
 
-	for (int i = 0; i < n && ok; i++)
-		ok = (p[i] = malloc(BLAS_BUFFER_BYTES)) != NULL;
-	for (int i = 0; i < n; i++)
-		free(p[i]);
+	/* mmap, not malloc: with MALLOC_PERTURB_ set (meson test sets it)
+	 * glibc would fill the block, making 128 MiB resident. */
+	while (got < n) {
+		p[got] = mmap(NULL, BLAS_BUFFER_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p[got] == MAP_FAILED)
+			break;
+		got++;
+	}
+	ok = got == n;
+	while (got > 0)
+		munmap(p[--got], BLAS_BUFFER_BYTES);
 	if (ok) {
 		/* Above OpenBLAS's small-matrix path (no buffer there). */
 		static float a[128 * 128], c[128 * 128];
