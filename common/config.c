@@ -62,6 +62,7 @@ static const char *const model_values[] = { "ddqn", "lstm", NULL };
 /* budget.ladder: batch first, then buffer and chunk in either order. */
 static const char *const ladder_values[] = { "batch", "batch,buffer", "batch,chunk",
 					     "batch,buffer,chunk", "batch,chunk,buffer", NULL };
+static const char *const price_column_values[] = { "close", "adj_close", NULL };
 
 #define FLD(f) offsetof(Config, f), sizeof(((Config *)0)->f)
 #define KINT(s, f, lo, hi) { s, #f, NULL, T_INT, FLD(f), lo, hi, 0, NULL }
@@ -85,6 +86,8 @@ static const Key keys[] = {
 	{ "run", "device", NULL, T_ENUM, FLD(device), 0, 0, 0, device_values },
 	{ "run", "model", NULL, T_ENUM, FLD(model), 0, 0, MODEL, model_values },
 	{ "run", "seed", NULL, T_U64, FLD(seed), 0, 0, MODEL, NULL },
+	/* Which column of the price file is the close (Yahoo's Adj Close on request). */
+	{ "run", "price_column", NULL, T_ENUM, FLD(price_column), 0, 0, MODEL, price_column_values },
 	KINT("run", checkpoint_every, 1, INT_MAX),
 	KINTM("run", threads, 1, 1024),
 	KDBL("run", heartbeat, 0, 3600, LO_OPEN),
@@ -759,6 +762,7 @@ void config_defaults(Config *cfg)
 	cfg->backoff = 1;
 	snprintf(cfg->device, sizeof cfg->device, "auto");
 	snprintf(cfg->model, sizeof cfg->model, "ddqn");
+	snprintf(cfg->price_column, sizeof cfg->price_column, "close");
 	cfg->seed = 42;
 	cfg->checkpoint_every = 10;
 	cfg->threads = 1;

@@ -40,6 +40,7 @@ typedef struct Config {
 	double backoff;                 /* seconds, first retry delay, doubled per retry (default 1) */
 	char device[8];                 /* "auto" | "cpu" | "cuda" (default "auto") */
 	char model[8];                  /* "ddqn" | "lstm" (default "ddqn") */
+	char price_column[16];          /* "close" | "adj_close": the close the worker trains on */
 	uint64_t seed;                  /* default 42 */
 	int checkpoint_every;           /* episodes (default 10) */
 	int threads;                    /* BLAS threads in a worker (default 1) */

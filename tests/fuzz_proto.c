@@ -5,10 +5,60 @@
 #include "common/proto.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* With FUZZ_WRITE_SEEDS=DIR: one encoded frame of each message type into
+ * DIR (behind the split byte), then exit. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = getenv("FUZZ_WRITE_SEEDS");
+
+	(void)argc;
+	(void)argv;
+	if (!dir)
+		return 0;
+	for (int t = MSG_HELLO; t <= MSG_ERROR; t++) {
+		Msg m;
+		uint8_t buf[4096];
+		char path[4096];
+		FILE *f;
+		int n;
+
+		memset(&m, 0, sizeof(m));
+		m.type = t;
+		if (t == MSG_HELLO) {
+			m.u.hello.pid = 42;
+			strcpy(m.u.hello.ticker, "AAPL");
+			strcpy(m.u.hello.backend, "cpu");
+		} else if (t == MSG_PROGRESS) {
+			m.u.progress.episode = 3;
+			m.u.progress.loss = 0.5;
+		} else if (t == MSG_CHECKPOINT) {
+			strcpy(m.u.checkpoint.path, "out/AAPL.ckpt");
+		} else if (t == MSG_RESULT) {
+			strcpy(m.u.result.model_path, "out/AAPL.model");
+			m.u.result.sharpe = 1.25;
+		} else if (t == MSG_ERROR) {
+			m.u.error.code = 12;
+			strcpy(m.u.error.message, "bad input");
+		}
+		n = proto_encode(&m, buf + 1, sizeof(buf) - 1);
+		if (n <= 0)
+			abort();
+		buf[0] = (uint8_t)(t * 7);
+		snprintf(path, sizeof(path), "%s/type%d", dir, t);
+		f = fopen(path, "wb");
+		if (!f || fwrite(buf, 1, (size_t)n + 1, f) != (size_t)n + 1)
+			abort();
+		fclose(f);
+	}
+	exit(0);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,7 +8,9 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev python3 python3-msgpack python3
       chromium tmux
       # deploy/ tests (issue 9): a real single-node Slurm, the Kubernetes
       # manifest's YAML, systemd-analyze for the unit's hardening.
-      slurmctld slurmd slurm-client munge python3-yaml systemd)
+      slurmctld slurmd slurm-client munge python3-yaml systemd
+      # fuzzers (libFuzzer) and the PyTorch lockstep test (issue 8).
+      clang libclang-rt-14-dev python3-torch)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

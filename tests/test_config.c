@@ -683,7 +683,7 @@ static void test_text(void)
 static void test_model_keys(void)
 {
 	static const char *const model[] = {
-		"run.model", "run.seed", "run.threads",
+		"run.model", "run.seed", "run.threads", "run.price_column",
 		"rewts.buffer_size", "rewts.chunk_length", "rewts.episodes_per_chunk",
 		"rewts.lookback_length", "rewts.fit_weights_every", "rewts.hidden",
 		"rewts.learning_rate", "rewts.gamma", "rewts.grad_clip", "rewts.target_update_every",

@@ -104,6 +104,9 @@ expect "--evaluate: unknown model_kind" "kind.model: model_kind 'qdnn' is not on
 $EDIT "$T/m/X.model" "$T/chunks.model" replace "chunk_length = 60" "chunk_length = 70"
 expect "--evaluate: chunk count differs from the model's" "chunks.model holds 12 chunk models, but its configuration cuts .*AAPL.csv into 10 chunks" -- \
 	--evaluate "$T/chunks.model" --data "$GOOD"
+$EDIT "$T/m/X.model" "$T/cfg.model" replace "gamma = 0.995" "gamma = 9.995"
+expect "--evaluate: a bad stored configuration names the model file, not a temporary copy" "cfg.model:[0-9]+: key 'rewts.gamma'" -- \
+	--evaluate "$T/cfg.model" --data "$GOOD"
 $EDIT "$T/m/X.model" "$T/v2.model" replace version=1 version=2
 expect "model file of an unknown version" "v2.model: unsupported tickervisor-model version" -- \
 	--evaluate "$T/v2.model" --data "$GOOD"
@@ -129,6 +132,22 @@ if [ $rc -eq 0 ] && grep -q "nulls.csv: 2 missing days (rows of null prices, the
 else
 	fails=$((fails + 1)); echo "FAIL - null rows: rc=$rc $(tail -2 "$T/nl.err")"
 fi
+
+# run.price_column = adj_close trains on Yahoo's Adj Close (another model
+# than on Close), and is bad input naming the header where there is none.
+awk -F, -v OFS=, 'NR == 1 { print "Date,Open,High,Low,Close,Adj Close,Volume"; next }
+	{ print $1, $2, $3, $4, $5, $5 * (0.9 + NR / 20000), $6 }' "$GOOD" > "$T/yahoo.csv"
+rm -rf "$T/pc" "$T/pa"
+"$W" --config "$T/ok.ini" --ticker X --data "$T/yahoo.csv" --out "$T/pc" 2>/dev/null; rc1=$?
+"$W" --config "$T/ok.ini" --set run.price_column=adj_close --ticker X --data "$T/yahoo.csv" --out "$T/pa" 2>/dev/null; rc2=$?
+if [ $rc1 -eq 0 ] && [ $rc2 -eq 0 ] && ! cmp -s "$T/pc/X.model" "$T/pa/X.model" &&
+	"$W" --evaluate "$T/pa/X.model" --data "$T/yahoo.csv" >/dev/null 2>&1; then
+	pass=$((pass + 1)); echo "ok - run.price_column = adj_close trains on Adj Close (and --evaluate follows it)"
+else
+	fails=$((fails + 1)); echo "FAIL - price_column: rc $rc1/$rc2, or the same model"
+fi
+expect "run.price_column = adj_close without that column" "AAPL.csv:1: header: missing column 'adj close'" -- \
+	--config "$T/ok.ini" --set run.price_column=adj_close --ticker X --data "$GOOD"
 
 echo "$pass passed, $fails failed"
 [ $fails -eq 0 ]

@@ -2,7 +2,7 @@
  * replay buffer and the batch scratch. Who owns what: the Agent owns every
  * buffer it points to; agent_free releases all of them.
  *
- * Memory by category (reported in heartbeats, see DESIGN.md):
+ * Memory by category (reported in heartbeats, see docs/protocol.md):
  *   replay      - buffer_size x (2 x 11 + 3) x 4 bytes, allocated up front
  *   activations - MlpWork of both networks + the batch gathered from the
  *                 replay buffer: linear in batch_size

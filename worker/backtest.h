@@ -1,4 +1,4 @@
-/* The strictly out-of-sample backtest of a trained ensemble (WORKLOAD.md).
+/* The strictly out-of-sample backtest of a trained ensemble (docs/training-job.md).
  *
  * Test days are [test_start, n_rows - 1]; nothing trained on them. The
  * ensemble trades them in the same environment as training. Every

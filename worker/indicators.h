@@ -1,5 +1,5 @@
 /* Technical indicators and the per-day feature rows of the agent's state,
- * exactly as defined in WORKLOAD.md "Features" (the users' Python code),
+ * exactly as defined in docs/training-job.md "Features" (the users' Python code),
  * so that results compare:
  *
  * - volatility[i] = sample standard deviation (n-1) of the 20 simple

@@ -1,4 +1,4 @@
-/* The LSTM forecaster of model = lstm (WORKLOAD.md "A second model kind"),
+/* The LSTM forecaster of model = lstm (docs/training-job.md, "The LSTM kind"),
  * on the CPU with OpenBLAS sgemm: a stack of LSTM layers with a linear
  * head H -> 1 on every time step, trained with MSE at every step. This is
  * the reference the cuDNN path (gpu/gpu_lstm.h) is tested against.

@@ -1,4 +1,4 @@
-/* The training job of model = lstm (WORKLOAD.md "A second model kind"):
+/* The training job of model = lstm (docs/training-job.md, "The LSTM kind"):
  * the same chunks as the DDQN job, one LSTM forecaster (lstm.h) per chunk,
  * then the same ReWTS ensemble backtest with position = sign of the
  * weighted forecast.

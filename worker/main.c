@@ -1,5 +1,5 @@
-/* tickervisor-worker: trains one ticker (WORKLOAD.md), then exits with one
- * of the codes of common/exitcodes.h. See --help and docs/worker.md. */
+/* tickervisor-worker: trains one ticker (docs/training-job.md), then exits with one
+ * of the codes of common/exitcodes.h. See --help and docs/architecture.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -29,7 +30,7 @@
 #define MAX_SETS 64
 
 /* Signal handlers only set flags; the training loop acts on them at the
- * next step boundary (STYLE.md rule 7, in a process without an event loop). */
+ * next step boundary (docs/architecture.md: a handler only sets a flag). */
 static volatile sig_atomic_t g_stop;
 static volatile sig_atomic_t g_checkpoint;
 
@@ -419,18 +420,20 @@ static int choose_device(Worker *w, char *name, size_t len)
 static int blas_buffers_fit(int threads, char *err, size_t errlen)
 {
 	void *p[64];
-	int n = threads < 64 ? threads : 64, ok = 1, got = 0;
+	int n = threads < 64 ? threads : 64, got = 0, ok;
 
-	/* Reserved with mmap, not malloc: under MALLOC_PERTURB_ (as meson's
-	 * test runner sets it) malloc would fill, and so make resident, the
-	 * whole 128 MiB that this probe only needs to find room for. */
-	for (int i = 0; i < n && ok; i++) {
-		p[i] = mmap(NULL, BLAS_BUFFER_BYTES, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		ok = p[i] != MAP_FAILED;
-		got += ok;
+	/* mmap, not malloc: with MALLOC_PERTURB_ set (meson test sets it)
+	 * glibc would fill the block, making 128 MiB resident. */
+	while (got < n) {
+		p[got] = mmap(NULL, BLAS_BUFFER_BYTES, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p[got] == MAP_FAILED)
+			break;
+		got++;
 	}
-	for (int i = 0; i < got; i++)
-		munmap(p[i], BLAS_BUFFER_BYTES);
+	ok = got == n;
+	while (got > 0)
+		munmap(p[--got], BLAS_BUFFER_BYTES);
 	if (ok) {
 		/* Above OpenBLAS's small-matrix path (no buffer there). */
 		static float a[128 * 128], c[128 * 128];
@@ -521,7 +524,8 @@ static int load_data(Worker *w, char *err, size_t errlen)
 
 	memset(&ps, 0, sizeof(ps));
 	memset(&ss, 0, sizeof(ss));
-	r = csv_load_prices(w->args.data, &ps, err, errlen);
+	r = csv_load_prices_column(w->args.data, strcmp(w->cfg.price_column, "adj_close") ?
+				   CSV_CLOSE : CSV_ADJ_CLOSE, &ps, err, errlen);
 	if (r < 0)
 		return r;
 	if (ps.n_missing > 0)
@@ -649,10 +653,8 @@ static int code_for(int r)
 static int evaluate(Worker *w)
 {
 	ModelFile mf;
-	char tmpl[] = "/tmp/tickervisor-eval-XXXXXX";
 	Backtest bt;
-	int fd, r, code;
-	FILE *f;
+	int r, code;
 
 	memset(&bt, 0, sizeof(bt));
 	r = modelio_read_model(&mf, w->args.evaluate, w->err, sizeof(w->err));
@@ -661,17 +663,13 @@ static int evaluate(Worker *w)
 		return code_for(r);
 	}
 	w->args.ticker = mf.ticker;
-	/* The model's configuration goes through the same parser as a file. */
-	fd = mkstemp(tmpl);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
-		fprintf(stderr, "tickervisor-worker: %s: %s\n", tmpl, strerror(errno));
-		model_file_free(&mf);
-		return TV_EXIT_INTERNAL;
-	}
-	fputs(mf.config_text, f);
-	fclose(f);
-	r = load_config(w, tmpl, w->err, sizeof(w->err));
-	unlink(tmpl);
+	/* The model's configuration goes through the same parser as a file;
+	 * a message names the model file and the line of its text. */
+	config_defaults(&w->cfg);
+	r = config_load_text(&w->cfg, mf.config_text, strlen(mf.config_text), w->args.evaluate,
+			     w->err, sizeof(w->err));
+	if (r >= 0)
+		r = config_validate(&w->cfg, w->err, sizeof(w->err));
 	if (r >= 0) {
 		openblas_set_num_threads(w->cfg.threads);
 		if (blas_buffers_fit(w->cfg.threads, w->err, sizeof(w->err)) < 0) {

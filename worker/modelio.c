@@ -17,19 +17,17 @@
 
 /* ---- configuration text -------------------------------------------------- */
 
+/* The keys a model or checkpoint embeds: the model-shaping ones of the
+ * config's key table, and batch_size when with_batch (a checkpoint leaves
+ * it out: a resume may use a halved batch). */
 static int keep_key(const char *section, const char *key, int with_batch)
 {
-	if (!strcmp(section, "run"))
-		return !strcmp(key, "seed") || !strcmp(key, "model");
-	if (!strcmp(section, "budget"))
-		return 0;
-	if (!strcmp(section, "rewts")) {
-		if (!strcmp(key, "min_batch_size"))
-			return 0;
-		if (!strcmp(key, "batch_size"))
-			return with_batch;
-	}
-	return 1;
+	char name[160];
+
+	if (!strcmp(section, "rewts") && !strcmp(key, "batch_size"))
+		return with_batch;
+	snprintf(name, sizeof(name), "%s.%s", section, key);
+	return config_key_is_model(name) == 1;
 }
 
 char *modelio_config_text(const Config *cfg, int with_batch)

@@ -57,9 +57,9 @@ int modelio_read_model(ModelFile *ret, const char *path, char *err, size_t errle
 void model_file_free(ModelFile *m);
 
 /* The configuration text stored in models and checkpoints: config_write's
- * output without the keys that do not change what is trained (paths, the
- * ticker list, parallelism, budgets). With with_batch = 0, batch_size is
- * left out too (a resume may use a halved batch). malloc'd. */
+ * output with only the model-shaping keys (config.h's key table), plus
+ * batch_size when with_batch (a checkpoint leaves it out: a resume may use
+ * a halved batch). malloc'd. */
 char *modelio_config_text(const Config *cfg, int with_batch);
 
 /* model = lstm (lstm_job.h): a checkpoint of the whole job (position,

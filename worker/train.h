@@ -1,4 +1,4 @@
-/* The training job of one ticker (WORKLOAD.md): chunks of the training
+/* The training job of one ticker (docs/training-job.md): chunks of the training
  * period, one Double-DQN agent per chunk, trained episode by episode, with
  * everything needed to stop at any step boundary and continue exactly.
  *

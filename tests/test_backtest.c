@@ -1,0 +1,243 @@
+/* Behaviours a user relies on, asserted by value (issue 14): the backtest
+ * metrics against numbers computed independently with numpy on a fixture,
+ * test_days of a split that is not a whole number, the epsilon schedule
+ * after k episodes, buffer_size == batch_size, and the LSTM's early
+ * stopping (patience counted exactly, the best validation epoch's
+ * parameters kept, not the last epoch's). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backtest.h"
+#include "common/config.h"
+#include "common/rng.h"
+#include "indicators.h"
+#include "lstm_job.h"
+#include "train.h"
+
+static int fails;
+
+#define CHECK(cond, ...)                                                   \
+	do {                                                               \
+		if (!(cond)) {                                             \
+			printf("FAIL line %d: ", __LINE__);                \
+			printf(__VA_ARGS__);                               \
+			printf("\n");                                      \
+			fails++;                                           \
+		}                                                          \
+	} while (0)
+
+#define NEAR(got, want) (fabs((got) - (want)) <= 1e-12 * (1 + fabs(want)))
+
+/* A synthetic series of n days (features uniform, closes near 100: noise,
+ * or a learnable wave plus noise) cut by train_data_init under cfg. */
+static void synthetic_wave(TrainData *d, const Config *cfg, int n, uint64_t seed, int wave)
+{
+	float *feat = malloc((size_t)n * IND_FEATURES * sizeof(float));
+	double *close = malloc((size_t)n * sizeof(double));
+	int32_t *date = malloc((size_t)n * sizeof(int32_t));
+	char err[512];
+	Rng rng;
+
+	rng_seed(&rng, seed);
+	for (int i = 0; i < n; i++) {
+		close[i] = wave ? 100 + 5 * sin(i / 3.0) + 0.5 * rng_uniform(&rng)
+			     : 100 + 5 * rng_uniform(&rng);
+		date[i] = 20000101 + i;
+		for (int k = 0; k < IND_FEATURES; k++)
+			feat[(size_t)i * IND_FEATURES + k] = (float)rng_uniform(&rng);
+	}
+	if (train_data_init(d, cfg, "synthetic.csv", feat, close, date, n, err, sizeof(err)) < 0) {
+		printf("FAIL synthetic data: %s\n", err);
+		exit(1);
+	}
+}
+
+static void synthetic(TrainData *d, const Config *cfg, int n, uint64_t seed)
+{
+	synthetic_wave(d, cfg, n, seed, 0);
+}
+
+/* Expected values from numpy (python3, numpy 1.24):
+ *   v = np.array([10000, 10100, 10100, 9999, 10200, 10200, 9800, 10300.5])
+ *   r = v[1:] / v[:-1] - 1
+ *   v[-1] / v[0] - 1                              -> 0.03004999999999991
+ *   np.sqrt(252) * r.mean() / r.std(ddof=1)       -> 2.6161932864644544
+ *   r.std(ddof=1) * np.sqrt(252)                  -> 0.4397530931212542
+ *   peak = np.maximum.accumulate(v); ((peak - v) / peak).max() -> 0.0392156862745098
+ *   (r > 0).mean()  (the two flat days are not wins) -> 0.42857142857142855
+ *   c = [50, 51, 52, 53, 54, 55, 56, 57, 60, 58, 61.5]; c[-1] / c[8] - 1 -> 0.02499999999999991 */
+static void metrics(void)
+{
+	double v[] = { 10000, 10100, 10100, 9999, 10200, 10200, 9800, 10300.5 };
+	double c[] = { 50, 51, 52, 53, 54, 55, 56, 57, 60, 58, 61.5 };
+	TrainData d = { .n_rows = 11, .test_start = 8, .close = c };
+	Backtest bt = { .n_values = 8, .values = v };
+	const Metrics *m = &bt.m;
+
+	backtest_metrics(&bt, &d, 5);
+	CHECK(NEAR(m->total_return, 0.03004999999999991), "total_return %.17g", m->total_return);
+	CHECK(NEAR(m->sharpe, 2.6161932864644544), "sharpe %.17g", m->sharpe);
+	CHECK(NEAR(m->volatility, 0.4397530931212542), "volatility %.17g", m->volatility);
+	CHECK(NEAR(m->max_drawdown, 0.0392156862745098), "max_drawdown %.17g", m->max_drawdown);
+	CHECK(NEAR(m->win_rate, 0.42857142857142855), "win_rate %.17g (a flat day is no win)",
+	      m->win_rate);
+	CHECK(NEAR(m->buy_hold_return, 0.02499999999999991), "buy_hold %.17g (from the first test day)",
+	      m->buy_hold_return);
+	CHECK(m->test_days == 7 && m->trades == 5, "test_days %lld trades %lld",
+	      (long long)m->test_days, (long long)m->trades);
+}
+
+/* 333 usable days, test_fraction 0.3: 99.9 test days round to 100 (not
+ * down to 99), so the test period starts at day 233 and has 99 daily
+ * returns. */
+static void split(void)
+{
+	Config cfg;
+	TrainData d;
+
+	config_defaults(&cfg);
+	cfg.chunk_length = 100;
+	synthetic(&d, &cfg, 333, 1);
+	CHECK(d.test_start == 233 && d.train_rows == 233 && d.n_chunks == 2,
+	      "split: test_start %d train_rows %d chunks %d", d.test_start, d.train_rows, d.n_chunks);
+	CHECK(d.n_rows - 1 - d.test_start == 99, "test days %d", d.n_rows - 1 - d.test_start);
+	train_data_free(&d);
+}
+
+/* Epsilon after k finished episodes is max(epsilon_min, start * decay^k). */
+static int eps_k;
+static double eps_seen[8];
+
+static int eps_hook(void *ctx, Trainer *tr)
+{
+	(void)ctx;
+	if (eps_k < 8)
+		eps_seen[eps_k++] = tr->last_epsilon;
+	return 0;
+}
+
+static void epsilon(void)
+{
+	Config cfg;
+	TrainData d;
+	Trainer tr;
+	TrainHooks h = { .episode = eps_hook };
+	char err[512];
+
+	config_defaults(&cfg);
+	cfg.chunk_length = 60;
+	cfg.episodes_per_chunk = 5;
+	cfg.hidden[0] = 4;
+	cfg.n_hidden = 1;
+	cfg.batch_size = 8;
+	cfg.buffer_size = 8; /* == batch_size: allowed */
+	cfg.epsilon_start = 0.8;
+	cfg.epsilon_decay = 0.5;
+	cfg.epsilon_min = 0.1;
+	CHECK(config_validate(&cfg, err, sizeof(err)) == 0, "buffer_size == batch_size refused: %s", err);
+	synthetic(&d, &cfg, 90, 2);
+	if (trainer_init(&tr, &cfg, &d) < 0 || trainer_run(&tr, &h) != 0) {
+		printf("FAIL epsilon: training\n");
+		fails++;
+		return;
+	}
+	for (int k = 1; k <= 5; k++) {
+		double want = fmax(0.1, 0.8 * pow(0.5, k));
+
+		CHECK(eps_k >= k && NEAR(eps_seen[k - 1], want), "epsilon after %d episodes %.17g, want %.17g",
+		      k, eps_k >= k ? eps_seen[k - 1] : -1, want);
+	}
+	trainer_free(&tr);
+	train_data_free(&d);
+}
+
+/* Early stopping: the epoch hook sees every epoch's validation loss; a
+ * copy of the parameters is taken after every epoch that did not finish
+ * the chunk. The chunk must stop exactly lstm_patience epochs after its
+ * best one, and its model must hold that epoch's parameters. */
+typedef struct EarlyCtx {
+	int epochs;
+	double val[256];
+	float *params[256];
+	size_t n;
+} EarlyCtx;
+
+static int early_hook(void *vctx, LstmJob *j, double tl, double vl)
+{
+	EarlyCtx *c = vctx;
+
+	(void)tl;
+	if (c->epochs >= 256 || (j->pos.chunk > 1 || (j->pos.chunk == 1 && j->net_ready)))
+		return 0;
+	c->val[c->epochs] = vl;
+	if (j->net_ready) {
+		c->params[c->epochs] = malloc(j->n_params * sizeof(float));
+		memcpy(c->params[c->epochs], j->net.params, j->n_params * sizeof(float));
+	}
+	c->n = j->n_params;
+	c->epochs++;
+	return j->pos.chunk >= 1 ? 1 : 0;
+}
+
+static void early_stopping(void)
+{
+	Config cfg;
+	TrainData d;
+	LstmJob j;
+	LstmHooks h;
+	EarlyCtx c;
+	char err[512];
+	int best = 0, r;
+
+	memset(&c, 0, sizeof(c));
+	config_defaults(&cfg);
+	cfg.chunk_length = 120;
+	cfg.lstm_hidden = 4;
+	cfg.lstm_layers = 1;
+	cfg.lstm_window = 10;
+	cfg.lstm_epochs = 200;
+	cfg.lstm_patience = 3;
+	cfg.lstm_learning_rate = 0.03;
+	cfg.batch_size = 16;
+	synthetic_wave(&d, &cfg, 300, 3, 1);
+	memset(&h, 0, sizeof(h));
+	h.ctx = &c;
+	h.epoch = early_hook;
+	if (lstm_job_init(&j, &cfg, &d, err, sizeof(err)) < 0) {
+		printf("FAIL lstm init: %s\n", err);
+		fails++;
+		return;
+	}
+	r = lstm_job_run(&j, &h);
+	CHECK(r == 1 && j.chunk_models[0], "lstm run %d", r);
+	for (int e = 1; e < c.epochs; e++)
+		if (c.val[e] < c.val[best])
+			best = e;
+	CHECK(c.epochs < 200, "patience never stopped chunk 0 (%d epochs)", c.epochs);
+	printf("early stopping: chunk 0 best at epoch %d, stopped after epoch %d\n", best + 1,
+	       c.epochs);
+	CHECK(c.epochs == best + 1 + 3, "chunk 0 ran %d epochs, best epoch %d, patience 3", c.epochs,
+	      best + 1);
+	CHECK(c.params[best] && j.chunk_models[0] &&
+	      memcmp(j.chunk_models[0], c.params[best], c.n * sizeof(float)) == 0,
+	      "the chunk model is not epoch %d's parameters", best + 1);
+	CHECK(c.epochs - 1 != best && c.params[c.epochs - 2] &&
+	      memcmp(j.chunk_models[0], c.params[c.epochs - 2], c.n * sizeof(float)) != 0,
+	      "the chunk model equals a later epoch's parameters");
+	for (int e = 0; e < 256; e++)
+		free(c.params[e]);
+	lstm_job_free(&j);
+	train_data_free(&d);
+}
+
+int main(void)
+{
+	metrics();
+	split();
+	epsilon();
+	early_stopping();
+	printf("%s\n", fails ? "FAILED" : "backtest, split, epsilon and early-stopping tests passed");
+	return fails ? 1 : 0;
+}
