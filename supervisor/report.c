@@ -280,9 +280,16 @@ static void svg_plot(FILE *out, const Plot *p)
 				pen = 0;
 				continue;
 			}
-			fprintf(out, "%c%.1f %.1f", pen ? 'L' : 'M', px(s->x[k], x0, x1),
-			        py(s->y[k], y0, y1));
-			pen = 1;
+			double x = px(s->x[k], x0, x1), y = py(s->y[k], y0, y1);
+			int alone = !pen && (k + 1 >= s->n || !isfinite(s->x[k + 1]) ||
+					     !isfinite(s->y[k + 1]));
+			/* A lone point (an attempt with one memory sample) is a
+			 * zero-length segment, drawn as a dot by the round cap. */
+			if (alone)
+				fprintf(out, "M%.1f %.1fL%.1f %.1f", x, y, x, y);
+			else
+				fprintf(out, "%c%.1f %.1f", pen ? 'L' : 'M', x, y);
+			pen = !alone;
 		}
 		fputs("\"/>", out);
 	}
@@ -534,7 +541,7 @@ static const char CSS[] =
 	"tr.failed td{background:#fde8e8}tr.running td{background:#e8f4fd}"
 	".neg{color:#b00}.pos{color:#070}"
 	"svg.plot{background:#fafafa;border:1px solid #ddd;margin:2px}"
-	"svg .ax{stroke:#888;fill:none}svg .line{fill:none;stroke-width:1.5}"
+	"svg .ax{stroke:#888;fill:none}svg .line{fill:none;stroke-width:1.5;stroke-linecap:round}"
 	"svg .dashed{stroke-dasharray:5 3}svg .budget{stroke:#d62728;stroke-dasharray:6 3;fill:none}"
 	"svg .halve{stroke:#999;stroke-dasharray:2 3;fill:none}svg .kill{stroke:#d62728;stroke-width:2;fill:none}"
 	"svg text{font:10px sans-serif;fill:#444}svg .t{font-weight:bold}svg .yl{text-anchor:end}"
