@@ -8,7 +8,7 @@
  * wrong type, an unknown type name, another version, a payload over
  * PROTO_MAX_FRAME or trailing bytes inside a frame are protocol errors.
  *
- * Only this module includes msgpack (STYLE.md rule 8). Nothing here prints
+ * Only this module and the worker's model files (modelio.c) include msgpack. Nothing here prints
  * or allocates on the caller's behalf except the decoder's own buffer. */
 #ifndef TV_PROTO_H
 #define TV_PROTO_H

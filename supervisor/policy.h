@@ -1,11 +1,12 @@
-/* The restart policy: pure functions, no I/O (STYLE.md rule 10).
+/* The restart policy: pure functions, no I/O (facts in, decision out; tested
+ * alone in tests/test_policy.c).
  *
  * policy_classify() turns how a worker ended into an ExitKind;
  * policy_decide() turns an ExitKind plus the facts about the job into a
  * decision: done, retry (with which batch size, after how long, charged or
  * not), fail (with a reason for the user) or pause (left for the next run).
  *
- * The rules (DESIGN.md "Budgets and the halving rule"):
+ * The rules (docs/supervisor-lifecycle.md and docs/memory.md tell the rest):
  * - done -> POLICY_DONE.
  * - bad input -> POLICY_FAIL at once, never retried.
  * - over budget (worker exit 11, killed by us over budget, or a SIGKILL we

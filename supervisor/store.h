@@ -1,5 +1,5 @@
 /* The supervisor's state in SQLite. Only this module includes <sqlite3.h>
- * (STYLE.md rule 8).
+ * (one owner per dependency: nothing else knows SQL).
  *
  * One database file per run directory (or per shard). The schema lives in
  * schema/NNN_*.sql, compiled in, applied in order by store_open() through

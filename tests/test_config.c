@@ -101,7 +101,7 @@ static void test_defaults(void)
 	char err[512];
 
 	config_defaults(&c);
-	/* The values documented in config.h and WORKLOAD.md. */
+	/* The values documented in config.h and docs/training-job.md. */
 	CHECK_STR(c.name, "run");
 	CHECK_STR(c.out_dir, "out");
 	CHECK_STR(c.tickers, "");

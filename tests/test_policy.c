@@ -1,5 +1,5 @@
 /* Policy: every exit kind x situation, table-driven, against hand-computed
- * decisions (DESIGN.md "Budgets and the halving rule"). */
+ * decisions (docs/memory.md, the halving rule). */
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
