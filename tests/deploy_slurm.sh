@@ -129,6 +129,19 @@ echo "cluster up in $(python3 -c "print(round($t1 - $t0, 1))") s"
 job_field() {
 	scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
+# release JOB: a requeued (pending) job may start now - once the step
+# daemon of its previous start has gone. Released while that one still
+# tears down, slurmd can fail the new start at once (seen under ASan, where
+# the old supervisor exits slowly: "FAILED, ExitCode 1:0, RunTime 0").
+release() {
+	raw=$(job_field "$1" JobId)
+	n=0
+	while pgrep -f "slurmstepd: \[$raw\." >/dev/null 2>&1 && [ $n -lt 150 ]; do
+		sleep 0.2
+		n=$((n + 1))
+	done
+	scontrol update JobId="$1" StartTime=now || fail "scontrol update StartTime"
+}
 # wait_state JOB STATE SECONDS
 wait_state() {
 	_n=$(( $3 * 10 ))
@@ -175,7 +188,7 @@ scontrol requeue "$T2" || fail "scontrol requeue $T2"
 wait_state "$T2" PENDING 60
 expect_eq "restarts after the requeue" "$(job_field "$T2" Restarts)" 1
 # A requeued job may start only after BeginTime (about now + 120 s).
-scontrol update JobId="$T2" StartTime=now || fail "scontrol update StartTime"
+release "$T2"
 wait_state "$T2" RUNNING 60
 wait_for $DB "select count(*) from runs where id = 2" 30
 wait_for $DB "select count(*) from attempts where run_id = 2 and start_episodes > 0" 30
@@ -198,7 +211,7 @@ grep -q "stopped on the time-limit warning: requeueing" "$T/slurm-${J}_2.out" ||
 	fail "the script did not requeue itself"
 expect_eq "interrupted attempts of run 2 (exit 10, a checkpoint each)" \
 	"$(q $DB "select count(*) from attempts where run_id = 2 and exit_kind = 'interrupted' and exit_code = 10")" 2
-scontrol update JobId="$T2" StartTime=now || fail "scontrol update StartTime"
+release "$T2"
 wait_state "$T2" COMPLETED 120
 expect_eq "exit code of the resumed task" "$(job_field "$T2" ExitCode)" "0:0"
 expect_eq "done in shard 2" "$(q $DB "select group_concat(ticker) from (select ticker from jobs where state='done' order by ticker)")" "IBM,MSFT"
