@@ -18,6 +18,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dqn.h"
 #include "nn.h"
 
 static double now_s(void)
@@ -159,7 +160,7 @@ static int bench_batch(int batch, int reps)
 		t1 = now_s();
 		mlp_backward(&on, &won, dout, batch);
 		t2 = now_s();
-		sink += clip_grad_norm(on.grads, on.n_params, 1e9f);
+		sink += dqn_clip_grad_norm(on.grads, on.n_params, 1e9f);
 		adam_step(&opt, on.params, on.grads);
 		ta[i] = now_s() - t2;
 		tf[i] = t1 - t0;

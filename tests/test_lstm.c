@@ -11,7 +11,7 @@
 
 #include "common/rng.h"
 #include "lstm.h"
-#include "nn.h"
+#include "adam.h"
 
 static int failures, checks;
 

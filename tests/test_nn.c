@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "dqn.h"
 #include "nn.h"
 
 static int failures;
@@ -52,10 +53,10 @@ static int compare(const char *what, size_t idx, double got, double want,
 
 typedef struct Ref {
 	int L;
-	int sizes[NN_MAX_LAYERS + 1];
+	int sizes[MLP_MAX_LAYERS + 1];
 	size_t n;
 	double *p;
-	double *act[NN_MAX_LAYERS + 1]; /* n_rows x sizes[l] */
+	double *act[MLP_MAX_LAYERS + 1]; /* n_rows x sizes[l] */
 	int rows;
 } Ref;
 
@@ -120,7 +121,7 @@ static const double *ref_forward(Ref *r, const double *p, const float *x, int n)
 static void ref_backward(Ref *r, const double *p, const double *dout, int n,
 			 double *grad)
 {
-	size_t off[NN_MAX_LAYERS + 1];
+	size_t off[MLP_MAX_LAYERS + 1];
 	double *dz = malloc((size_t)n * r->sizes[r->L] * sizeof(double));
 
 	off[0] = 0;
@@ -215,7 +216,7 @@ static void test_init(void)
 	rng_seed(&rng, 1);
 	CHECK(mlp_init(&m, bad, 2, &rng) == -EINVAL, "zero-width layer accepted");
 	CHECK(mlp_init(&m, sizes, 0, &rng) == -EINVAL, "zero layers accepted");
-	CHECK(mlp_init(&m, sizes, NN_MAX_LAYERS + 1, &rng) == -EINVAL,
+	CHECK(mlp_init(&m, sizes, MLP_MAX_LAYERS + 1, &rng) == -EINVAL,
 	      "too many layers accepted");
 	CHECK(mlp_init(&m, sizes, 4, &rng) == 0, "mlp_init failed");
 	CHECK(m.n_params == 11 * 256 + 256 + 256 * 256 + 256 + 256 * 128 + 128 + 128 * 3 + 3,
@@ -455,7 +456,7 @@ static void test_clip(void)
 
 	/* Clipping: the result has norm max_norm * norm / (norm + 1e-6). */
 	memcpy(g, g0, sizeof(g));
-	ret = clip_grad_norm(g, N, 0.5f);
+	ret = dqn_clip_grad_norm(g, N, 0.5f);
 	compare("clip returned norm", 0, ret, norm, 0, 1e-6, &shown);
 	for (int i = 0; i < N; i++)
 		compare("clipped grad", (size_t)i, g[i], g0[i] * 0.5 / (norm + 1e-6),
@@ -467,7 +468,7 @@ static void test_clip(void)
 
 	/* Not clipping: bits unchanged. */
 	memcpy(g, g0, sizeof(g));
-	ret = clip_grad_norm(g, N, (float)(norm * 1.01));
+	ret = dqn_clip_grad_norm(g, N, (float)(norm * 1.01));
 	compare("unclipped returned norm", 0, ret, norm, 0, 1e-6, &shown);
 	CHECK(memcmp(g, g0, sizeof(g)) == 0, "grads changed below max_norm");
 }

@@ -131,7 +131,7 @@ int agent_set_batch(Agent *ag, int batch)
 
 int agent_init(Agent *ag, const Config *cfg, Rng *rng)
 {
-	int sizes[NN_MAX_LAYERS + 1];
+	int sizes[MLP_MAX_LAYERS + 1];
 	int n_layers = layer_sizes(cfg, sizes);
 	int r;
 
@@ -318,4 +318,69 @@ size_t agent_bytes_weights(const Agent *ag)
 size_t agent_bytes_activations(const Agent *ag)
 {
 	return ag->w_online.bytes + ag->w_target.bytes + ag->batch_bytes;
+}
+
+/* Entries of agent_pack's map besides the networks and Adam. */
+#define AGENT_PACK_ENTRIES (2 + ADAM_PACK_ENTRIES + 2 + 7)
+
+void agent_pack(Enc *e, const Agent *ag)
+{
+	const Replay *rb = &ag->replay;
+	size_t n = (size_t)rb->n;
+
+	enc_map(e, AGENT_PACK_ENTRIES);
+	enc_key(e, "online"); mlp_pack(e, &ag->online);
+	enc_key(e, "target"); mlp_pack(e, &ag->target);
+	adam_pack(e, &ag->opt);
+	enc_key(e, "grad_steps"); enc_int(e, ag->grad_steps);
+	enc_key(e, "epsilon"); enc_double(e, ag->epsilon);
+	enc_key(e, "replay_n"); enc_int(e, rb->n);
+	enc_key(e, "replay_head"); enc_int(e, rb->head);
+	enc_key(e, "replay_s"); enc_floats(e, rb->s, n * ENV_STATE_DIM);
+	enc_key(e, "replay_s2"); enc_floats(e, rb->s2, n * ENV_STATE_DIM);
+	enc_key(e, "replay_a"); enc_bin(e, rb->a, n * sizeof(int32_t));
+	enc_key(e, "replay_r"); enc_floats(e, rb->r, n);
+	enc_key(e, "replay_done"); enc_floats(e, rb->done, n);
+}
+
+int agent_unpack(const Dec *map, Agent *ag)
+{
+	Replay *rb = &ag->replay;
+	Dec v;
+	int64_t rn, rh;
+	size_t n;
+
+	if (dec_as_map(map) < 0)
+		return -EINVAL;
+	rn = dec_int(map, "replay_n");
+	rh = dec_int(map, "replay_head");
+	if (dec_failed(map))
+		return -EINVAL;
+	if (rn < 0 || rn > rb->cap)
+		return dec_invalid(map, "replay_n", "exceeds the replay buffer (rewts.buffer_size)");
+	if (rh < 0 || rh >= rb->cap)
+		return dec_invalid(map, "replay_head", "is outside the replay buffer");
+	n = (size_t)rn;
+	v = dec_key(map, "online");
+	mlp_unpack(&v, &ag->online);
+	v = dec_key(map, "target");
+	mlp_unpack(&v, &ag->target);
+	adam_unpack(map, &ag->opt);
+	ag->grad_steps = dec_int(map, "grad_steps");
+	ag->epsilon = dec_double(map, "epsilon");
+	dec_floats(map, "replay_s", rb->s, n * ENV_STATE_DIM);
+	dec_floats(map, "replay_s2", rb->s2, n * ENV_STATE_DIM);
+	dec_bin(map, "replay_a", rb->a, n * sizeof(int32_t));
+	dec_floats(map, "replay_r", rb->r, n);
+	dec_floats(map, "replay_done", rb->done, n);
+	if (dec_failed(map))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (rb->a[i] < 0 || rb->a[i] >= ENV_ACTIONS)
+			return dec_invalid(map, "replay_a", "holds an action out of range");
+	if (ag->grad_steps < 0)
+		return dec_invalid(map, "grad_steps", "is negative");
+	rb->n = (int32_t)rn;
+	rb->head = (int32_t)rh;
+	return 0;
 }

@@ -17,7 +17,7 @@
 #include "common/rng.h"
 #include "env.h"
 #include "gpu/gpu.h"
-#include "nn.h"
+#include "dqn.h"
 
 typedef struct Replay {
 	int32_t cap;
@@ -89,6 +89,15 @@ int agent_argmax(const float *q, int n);
  * *ret_loss on the CPU; on the GPU the loss stays on the device until
  * agent_sync_host and *ret_loss is 0. Returns 0 or negative errno. */
 int agent_learn(Agent *ag, Rng *rng, const Config *cfg, float *ret_loss);
+
+/* The agent's state as one map (codec.h): both networks, Adam, the step
+ * count, epsilon and the replay buffer's n transitions (docs/model-format.md).
+ * Unpack wants an agent fresh from agent_init for the same configuration
+ * (its weights are overwritten) and refuses a missing, mistyped, wrongly
+ * sized or non-finite field, naming it. The GPU copy is not part of it:
+ * agent_sync_host before packing, agent_attach_gpu after unpacking. */
+void agent_pack(Enc *e, const Agent *ag);
+int agent_unpack(const Dec *map, Agent *ag);
 
 size_t agent_bytes_weights(const Agent *ag);
 size_t agent_bytes_activations(const Agent *ag);

@@ -7,7 +7,7 @@
 
 #include "agent.h"
 #include "indicators.h"
-#include "nn.h"
+#include "mlp.h"
 #include "qp.h"
 
 static void model_view(Mlp *m, float *params, const int *sizes, int n_layers)
@@ -268,4 +268,71 @@ void backtest_free(Backtest *bt)
 	free(bt->weights);
 	free(bt->values);
 	memset(bt, 0, sizeof(*bt));
+}
+
+void backtest_pack(Enc *e, const Backtest *bt)
+{
+	const Metrics *m = &bt->m;
+
+	enc_key(e, "weight_history");
+	enc_array(e, (size_t)bt->n_fits);
+	for (int f = 0; f < bt->n_fits; f++) {
+		enc_array(e, 2);
+		enc_int(e, bt->fit_date[f]);
+		enc_array(e, (size_t)bt->n_models);
+		for (int j = 0; j < bt->n_models; j++)
+			enc_double(e, bt->weights[(size_t)f * bt->n_models + j]);
+	}
+	enc_key(e, "metrics");
+	enc_map(e, 9);
+	enc_key(e, "total_return"); enc_double(e, m->total_return);
+	enc_key(e, "sharpe"); enc_double(e, m->sharpe);
+	enc_key(e, "max_drawdown"); enc_double(e, m->max_drawdown);
+	enc_key(e, "volatility"); enc_double(e, m->volatility);
+	enc_key(e, "win_rate"); enc_double(e, m->win_rate);
+	enc_key(e, "buy_hold_return"); enc_double(e, m->buy_hold_return);
+	enc_key(e, "trades"); enc_int(e, m->trades);
+	enc_key(e, "test_days"); enc_int(e, m->test_days);
+	enc_key(e, "actions");
+	enc_array(e, ENV_ACTIONS);
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		enc_int(e, m->actions[a]);
+	enc_key(e, "equity");
+	enc_bin(e, bt->values, (size_t)bt->n_values * sizeof(double));
+}
+
+int backtest_unpack_metrics(const Dec *root, Metrics *ret)
+{
+	Dec m = dec_map(root, "metrics"), acts;
+	Metrics k;
+	long n;
+
+	memset(&k, 0, sizeof(k));
+	k.total_return = dec_double(&m, "total_return");
+	k.sharpe = dec_double(&m, "sharpe");
+	k.max_drawdown = dec_double(&m, "max_drawdown");
+	k.volatility = dec_double(&m, "volatility");
+	k.win_rate = dec_double(&m, "win_rate");
+	k.buy_hold_return = dec_double(&m, "buy_hold_return");
+	k.trades = dec_int(&m, "trades");
+	k.test_days = dec_int(&m, "test_days");
+	acts = dec_array(&m, "actions", &n);
+	if (n >= 0 && n != ENV_ACTIONS)
+		dec_invalid(&acts, NULL, "does not hold one count per action");
+	for (int a = 0; a < ENV_ACTIONS && n == ENV_ACTIONS; a++) {
+		Dec v = dec_at(&acts, (size_t)a);
+
+		k.actions[a] = dec_as_int(&v);
+	}
+	if (dec_failed(root))
+		return -EINVAL;
+	if (k.trades < 0)
+		return dec_invalid(&m, "trades", "is negative");
+	if (k.test_days < 0)
+		return dec_invalid(&m, "test_days", "is negative");
+	for (int a = 0; a < ENV_ACTIONS; a++)
+		if (k.actions[a] < 0)
+			return dec_invalid(&m, "actions", "holds a negative count");
+	*ret = k;
+	return 0;
 }

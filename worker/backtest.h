@@ -20,6 +20,7 @@
 
 #include <stdint.h>
 
+#include "codec.h"
 #include "common/config.h"
 #include "env.h"
 #include "traindata.h"
@@ -76,5 +77,14 @@ int backtest_trade(const Config *cfg, const TrainData *d, const double *fc, int 
  * the environment's trade count: the metric definitions above, shared by
  * both model kinds. */
 void backtest_metrics(Backtest *bt, const TrainData *d, int64_t trades);
+
+/* A model file's record of the backtest (codec.h): BACKTEST_PACK_ENTRIES
+ * entries of the enclosing map, weight_history ([date, weights] per
+ * refit), metrics and equity (the value on each test day, float64 LE).
+ * unpack_metrics reads the metrics map back, all finite, counts
+ * non-negative, naming a bad field. */
+#define BACKTEST_PACK_ENTRIES 3
+void backtest_pack(Enc *e, const Backtest *bt);
+int backtest_unpack_metrics(const Dec *root, Metrics *ret);
 
 #endif

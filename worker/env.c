@@ -1,6 +1,9 @@
 #include "env.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "indicators.h"
@@ -102,4 +105,68 @@ double env_step(EnvState *e, const EnvParams *p, const double *close, int a, int
 	e->prev_action = a;
 	*ret_done = e->t >= e->end;
 	return reward;
+}
+
+void env_pack(Enc *e, const EnvState *s)
+{
+	enc_map(e, 12);
+	enc_key(e, "t"); enc_int(e, s->t);
+	enc_key(e, "end"); enc_int(e, s->end);
+	enc_key(e, "position"); enc_int(e, s->position);
+	enc_key(e, "prev_action"); enc_int(e, s->prev_action);
+	enc_key(e, "n_ret"); enc_int(e, s->n_ret);
+	enc_key(e, "ret_head"); enc_int(e, s->ret_head);
+	enc_key(e, "trades"); enc_int(e, s->trades);
+	enc_key(e, "cash"); enc_double(e, s->cash);
+	enc_key(e, "shares"); enc_double(e, s->shares);
+	enc_key(e, "value"); enc_double(e, s->value);
+	enc_key(e, "peak"); enc_double(e, s->peak);
+	enc_key(e, "ret_hist");
+	enc_array(e, ENV_HIST);
+	for (int i = 0; i < ENV_HIST; i++)
+		enc_double(e, s->ret_hist[i]);
+}
+
+/* An int32 field of m in [lo, hi]. */
+static int32_t int_in(const Dec *m, const char *key, int64_t lo, int64_t hi)
+{
+	int64_t v = dec_int(m, key);
+
+	if (!dec_failed(m) && (v < lo || v > hi)) {
+		char why[96];
+
+		snprintf(why, sizeof(why), "out of range [%lld, %lld]", (long long)lo, (long long)hi);
+		dec_invalid(m, key, why);
+	}
+	return (int32_t)v;
+}
+
+int env_unpack(const Dec *map, EnvState *s)
+{
+	Dec h;
+	long n;
+
+	memset(s, 0, sizeof(*s));
+	if (dec_as_map(map) < 0)
+		return -EINVAL;
+	s->t = int_in(map, "t", 0, INT32_MAX);
+	s->end = int_in(map, "end", s->t, INT32_MAX);
+	s->position = int_in(map, "position", 0, 1);
+	s->prev_action = int_in(map, "prev_action", 0, ENV_ACTIONS - 1);
+	s->n_ret = int_in(map, "n_ret", 0, ENV_HIST);
+	s->ret_head = int_in(map, "ret_head", 0, ENV_HIST - 1);
+	s->trades = dec_int(map, "trades");
+	s->cash = dec_double(map, "cash");
+	s->shares = dec_double(map, "shares");
+	s->value = dec_double(map, "value");
+	s->peak = dec_double(map, "peak");
+	h = dec_array(map, "ret_hist", &n);
+	if (n >= 0 && n != ENV_HIST)
+		dec_invalid(&h, NULL, "has the wrong length");
+	for (int i = 0; i < ENV_HIST && n == ENV_HIST; i++) {
+		Dec v = dec_at(&h, (size_t)i);
+
+		s->ret_hist[i] = dec_as_double(&v);
+	}
+	return dec_failed(map) ? -EINVAL : 0;
 }

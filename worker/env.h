@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "codec.h"
 #include "common/config.h"
 
 #define ENV_ACTIONS 3
@@ -70,5 +71,12 @@ void env_observe(const EnvState *e, const EnvParams *p, const float *feat, float
 /* Takes action a at day t's close and moves to t + 1. Returns the reward;
  * *ret_done is 1 when t + 1 is the episode's last day. */
 double env_step(EnvState *e, const EnvParams *p, const double *close, int a, int *ret_done);
+
+/* The state as one map (codec.h), every field under its own name. Unpack
+ * refuses a missing or mistyped field, a non-finite number and counters
+ * out of range (naming the field); the caller checks t and end against
+ * its data. */
+void env_pack(Enc *e, const EnvState *s);
+int env_unpack(const Dec *map, EnvState *s);
 
 #endif

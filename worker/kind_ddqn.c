@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include "gpu/gpu.h"
-#include "modelio.h"
 #include "train.h"
 
 typedef struct DdqnJob {
@@ -78,7 +77,7 @@ static void job_free(void *job)
 
 static int unpack(void *job, const char *ticker, const char *path, char *err, size_t errlen)
 {
-	return modelio_read_checkpoint(&((DdqnJob *)job)->tr, ticker, path, err, errlen);
+	return trainer_read_checkpoint(&((DdqnJob *)job)->tr, ticker, path, err, errlen);
 }
 
 static int resume(void *job)
@@ -133,7 +132,7 @@ static int sync(void *job)
 static int pack(const void *job, const char *ticker, const char *path, uint32_t *ret_crc,
 		char *err, size_t errlen)
 {
-	return modelio_write_checkpoint(&((const DdqnJob *)job)->tr, ticker, path, ret_crc, err,
+	return trainer_write_checkpoint(&((const DdqnJob *)job)->tr, ticker, path, ret_crc, err,
 					errlen);
 }
 
@@ -147,7 +146,7 @@ static int backtest(const void *job, Backtest *ret)
 static int write_model(const void *job, const char *ticker, const Backtest *bt,
 		       const char *path, uint32_t *ret_crc, char *err, size_t errlen)
 {
-	return modelio_write_model(&((const DdqnJob *)job)->tr, ticker, bt, path, ret_crc, err,
+	return trainer_write_model(&((const DdqnJob *)job)->tr, ticker, bt, path, ret_crc, err,
 				   errlen);
 }
 

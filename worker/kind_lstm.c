@@ -8,7 +8,6 @@
 
 #include "gpu/gpu_lstm.h"
 #include "lstm_job.h"
-#include "modelio.h"
 
 typedef struct LstmKindJob {
 	LstmJob lj;
@@ -52,7 +51,7 @@ static void job_free(void *job)
 
 static int unpack(void *job, const char *ticker, const char *path, char *err, size_t errlen)
 {
-	return modelio_read_lstm_checkpoint(&((LstmKindJob *)job)->lj, ticker, path, err, errlen);
+	return lstm_job_read_checkpoint(&((LstmKindJob *)job)->lj, ticker, path, err, errlen);
 }
 
 static int resume(void *job)
@@ -109,7 +108,7 @@ static int sync(void *job)
 static int pack(const void *job, const char *ticker, const char *path, uint32_t *ret_crc,
 		char *err, size_t errlen)
 {
-	return modelio_write_lstm_checkpoint(&((const LstmKindJob *)job)->lj, ticker, path,
+	return lstm_job_write_checkpoint(&((const LstmKindJob *)job)->lj, ticker, path,
 					     ret_crc, err, errlen);
 }
 
@@ -123,7 +122,7 @@ static int backtest(const void *job, Backtest *ret)
 static int write_model(const void *job, const char *ticker, const Backtest *bt,
 		       const char *path, uint32_t *ret_crc, char *err, size_t errlen)
 {
-	return modelio_write_lstm_model(&((const LstmKindJob *)job)->lj, ticker, bt, path,
+	return lstm_job_write_model(&((const LstmKindJob *)job)->lj, ticker, bt, path,
 					ret_crc, err, errlen);
 }
 

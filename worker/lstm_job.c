@@ -8,6 +8,7 @@
 
 #include "env.h"
 #include "gpu/gpu_lstm.h"
+#include "modelio.h"
 
 #define ADAM_BETA1 0.9f
 #define ADAM_BETA2 0.999f
@@ -466,4 +467,192 @@ int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *model
 	}
 	free(fc);
 	return r;
+}
+
+/* ---- checkpoint and model file ---- */
+
+void lstm_job_pack_shape(Enc *e, const LstmJob *j)
+{
+	enc_key(e, "lstm");
+	enc_map(e, 5);
+	enc_key(e, "input"); enc_int(e, j->input);
+	enc_key(e, "hidden"); enc_int(e, j->hidden);
+	enc_key(e, "layers"); enc_int(e, j->layers);
+	enc_key(e, "window"); enc_int(e, j->window);
+	enc_key(e, "target_scale"); enc_double(e, LSTM_TARGET_SCALE);
+}
+
+int lstm_job_unpack_shape(const Dec *root, LstmShape *ret, size_t *ret_model_floats)
+{
+	Dec s = dec_map(root, "lstm");
+	LstmShape k;
+
+	k.input = (int)dec_int(&s, "input");
+	k.hidden = (int)dec_int(&s, "hidden");
+	k.layers = (int)dec_int(&s, "layers");
+	k.window = (int)dec_int(&s, "window");
+	if (dec_failed(root))
+		return -EINVAL;
+	if (k.input != LSTM_JOB_INPUTS)
+		return dec_invalid(&s, "input", "is not this worker's number of inputs");
+	if (k.hidden < 1 || k.hidden > 65536)
+		return dec_invalid(&s, "hidden", "out of range [1, 65536]");
+	if (k.layers < 1 || k.layers > 64)
+		return dec_invalid(&s, "layers", "out of range [1, 64]");
+	if (k.window < 1 || k.window > 1000000)
+		return dec_invalid(&s, "window", "out of range [1, 1000000]");
+	*ret = k;
+	*ret_model_floats = lstm_param_count(k.input, k.hidden, k.layers) + 2 * (size_t)k.input;
+	return 0;
+}
+
+void lstm_job_pack(Enc *e, const LstmJob *j)
+{
+	const LstmPos *p = &j->pos;
+
+	enc_key(e, "model_kind");
+	enc_str(e, "lstm");
+	lstm_job_pack_shape(e, j);
+	enc_key(e, "batch_size");
+	enc_int(e, j->cfg->batch_size);
+	enc_key(e, "pos");
+	enc_map(e, 5);
+	enc_key(e, "chunk"); enc_int(e, p->chunk);
+	enc_key(e, "epoch"); enc_int(e, p->epoch);
+	enc_key(e, "done_episodes"); enc_int(e, p->done_episodes);
+	enc_key(e, "bad_epochs"); enc_int(e, p->bad_epochs);
+	enc_key(e, "best_val"); enc_double_or_inf(e, p->best_val);
+	enc_key(e, "rng");
+	enc_u64s(e, j->rng.s, 4);
+	enc_key(e, "net");
+	if (!j->net_ready) {
+		enc_nil(e);
+	} else {
+		enc_map(e, 2 + ADAM_PACK_ENTRIES);
+		enc_key(e, "params"); enc_floats(e, j->net.params, j->n_params);
+		enc_key(e, "best"); enc_floats(e, j->best, j->n_params);
+		adam_pack(e, &j->opt);
+	}
+	enc_key(e, "chunks");
+	train_data_pack_models(e, j->data, j->chunk_models, j->n_model);
+}
+
+static int unpack_pos(const Dec *root, const LstmJob *j, LstmPos *p)
+{
+	Dec m = dec_map(root, "pos");
+
+	memset(p, 0, sizeof(*p));
+	p->chunk = (int32_t)dec_int(&m, "chunk");
+	p->epoch = (int32_t)dec_int(&m, "epoch");
+	p->done_episodes = dec_int(&m, "done_episodes");
+	p->bad_epochs = (int32_t)dec_int(&m, "bad_epochs");
+	p->best_val = dec_double_or_inf(&m, "best_val");
+	if (dec_failed(root))
+		return -EINVAL;
+	if (p->chunk < 0 || p->chunk > j->data->n_chunks)
+		return dec_invalid(&m, "chunk", "is not a chunk of the data");
+	if (p->epoch < 0 || p->epoch >= j->cfg->lstm_epochs)
+		return dec_invalid(&m, "epoch", "out of range (rewts.lstm_epochs)");
+	if (p->bad_epochs < 0)
+		return dec_invalid(&m, "bad_epochs", "is negative");
+	if (p->done_episodes < 0)
+		return dec_invalid(&m, "done_episodes", "is negative");
+	return 0;
+}
+
+int lstm_job_unpack(const Dec *root, LstmJob *j)
+{
+	LstmShape k;
+	LstmPos p;
+	Rng g;
+	Dec chunks, net;
+	size_t n_model;
+	int r;
+
+	if (!dec_str_is(root, "model_kind", "lstm"))
+		return dec_fail_now(root, "not an LSTM checkpoint");
+	r = lstm_job_unpack_shape(root, &k, &n_model);
+	if (r < 0)
+		return r;
+	if (k.input != j->input || k.hidden != j->hidden || k.layers != j->layers ||
+	    k.window != j->window)
+		return dec_fail(root, "checkpoint of another LSTM shape");
+	if (dec_int(root, "batch_size") < 1)
+		return dec_invalid(root, "batch_size", "out of range");
+	r = unpack_pos(root, j, &p);
+	if (r < 0)
+		return r;
+	dec_u64s(root, "rng", g.s, 4);
+	if (dec_failed(root))
+		return -EINVAL;
+	chunks = dec_key(root, "chunks");
+	r = train_data_unpack_models(&chunks, j->data, p.chunk, j->chunk_models, j->n_model);
+	if (r < 0)
+		return r;
+	net = dec_key(root, "net");
+	if (!net.obj)
+		return dec_invalid(root, "net", "missing");
+	j->pos = p;
+	j->rng = g;
+	if (dec_is_nil(&net))
+		return p.epoch == 0 ? 0 : dec_invalid(root, "net", "is empty in the middle of a chunk");
+	if (dec_as_map(&net) < 0)
+		return -EINVAL;
+	if (p.chunk >= j->data->n_chunks)
+		return dec_invalid(root, "net", "is set after the last chunk");
+	r = lstm_job_start_chunk(j, 0);
+	if (r < 0)
+		return r;
+	dec_floats(&net, "params", j->net.params, j->n_params);
+	dec_floats(&net, "best", j->best, j->n_params);
+	adam_unpack(&net, &j->opt);
+	return dec_failed(root) ? -EINVAL : 0;
+}
+
+static void pack_cb(Enc *e, const void *j)
+{
+	lstm_job_pack(e, j);
+}
+
+static int unpack_cb(const Dec *root, void *j)
+{
+	return lstm_job_unpack(root, j);
+}
+
+static void shape_cb(Enc *e, const void *j)
+{
+	lstm_job_pack_shape(e, j);
+}
+
+static ModelioFile file_of(const LstmJob *j, const char *ticker, const char *path)
+{
+	ModelioFile f = { path, ticker, j->cfg, j->data };
+
+	return f;
+}
+
+int lstm_job_write_checkpoint(const LstmJob *j, const char *ticker, const char *path,
+			      uint32_t *ret_crc, char *err, size_t errlen)
+{
+	ModelioFile f = file_of(j, ticker, path);
+
+	return modelio_write_checkpoint(&f, LSTM_JOB_PACK_ENTRIES, pack_cb, j, ret_crc, err,
+					errlen);
+}
+
+int lstm_job_read_checkpoint(LstmJob *j, const char *ticker, const char *path, char *err,
+			     size_t errlen)
+{
+	ModelioFile f = file_of(j, ticker, path);
+
+	return modelio_read_checkpoint(&f, unpack_cb, j, err, errlen);
+}
+
+int lstm_job_write_model(const LstmJob *j, const char *ticker, const Backtest *bt,
+			 const char *path, uint32_t *ret_crc, char *err, size_t errlen)
+{
+	ModelioFile f = file_of(j, ticker, path);
+	ModelioModel m = { "lstm", shape_cb, j, j->chunk_models, j->n_model };
+
+	return modelio_write_model(&f, &m, bt, ret_crc, err, errlen);
 }

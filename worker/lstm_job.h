@@ -41,11 +41,12 @@
 #include <stdint.h>
 
 #include "backtest.h"
+#include "codec.h"
 #include "common/config.h"
 #include "common/rng.h"
 #include "indicators.h"
 #include "lstm.h"
-#include "nn.h"
+#include "adam.h"
 #include "traindata.h"
 
 #define LSTM_JOB_INPUTS (IND_FEATURES + 1)
@@ -137,6 +138,34 @@ int lstm_job_run(LstmJob *j, const LstmHooks *hooks);
  * days; the position is 1 when sum_m w_m f_m(t) > 0, else 0, traded in
  * the same environment (LONG to go long, SHORT to go flat, HOLD when the
  * position already matches). Returns 0 or -ENOMEM. */
+/* The whole job as LSTM_JOB_PACK_ENTRIES entries of a checkpoint's map
+ * (codec.h, docs/model-format.md): model_kind, lstm (the shape),
+ * batch_size, pos, rng, net (the current chunk's parameters, best
+ * parameters and Adam state; nil between chunks) and chunks (finished
+ * chunk models). Unpack wants a job fresh from lstm_job_init for the same
+ * configuration and data and refuses anything else, naming the field
+ * (-EINVAL), or -ENOMEM. */
+#define LSTM_JOB_PACK_ENTRIES 7
+void lstm_job_pack(Enc *e, const LstmJob *j);
+int lstm_job_unpack(const Dec *root, LstmJob *j);
+
+/* The "lstm" shape entry of checkpoints and model files. unpack checks it
+ * (inputs LSTM_JOB_INPUTS, sizes in range) and gives the floats of one
+ * chunk model in *ret_model_floats. */
+typedef struct LstmShape {
+	int input, hidden, layers, window;
+} LstmShape;
+void lstm_job_pack_shape(Enc *e, const LstmJob *j);
+int lstm_job_unpack_shape(const Dec *root, LstmShape *ret, size_t *ret_model_floats);
+
+/* The job's checkpoint and model file at path (modelio.h). */
+int lstm_job_write_checkpoint(const LstmJob *j, const char *ticker, const char *path,
+			      uint32_t *ret_crc, char *err, size_t errlen);
+int lstm_job_read_checkpoint(LstmJob *j, const char *ticker, const char *path, char *err,
+			     size_t errlen);
+int lstm_job_write_model(const LstmJob *j, const char *ticker, const Backtest *bt,
+			 const char *path, uint32_t *ret_crc, char *err, size_t errlen);
+
 int lstm_backtest_run(const Config *cfg, const TrainData *d, float *const *models,
 		      Backtest *ret);
 

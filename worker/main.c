@@ -24,6 +24,7 @@
 #include "gpu/gpu.h"
 #include "indicators.h"
 #include "kind.h"
+#include "lstm_job.h"
 #include "modelio.h"
 #include "report.h"
 

@@ -1,8 +1,5 @@
-/* The DDQN agent's MLP, Adam and the Double-DQN step (see nn.h).
- *
- * Layout of a batch: row-major, one row per sample, so layer l is
- *   act[l+1] = act[l] (rows x in) * W_l^T (in x out) + b_l
- * and every product is one cblas_sgemm with unit-stride rows.
+/* The element-wise kernels of the MLP and Adam and their SIMD dispatch
+ * (see nn.h).
  *
  * The element-wise passes (bias + ReLU, ReLU mask + bias-gradient column
  * sums, the squared norm, Adam) have an AVX2 version and a portable one.
@@ -12,10 +9,7 @@
  * one ran. */
 #include "nn.h"
 
-#include <assert.h>
 #include <cblas.h>
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +23,7 @@
 #endif
 
 /* 64-byte aligned so that rows of the usual widths start on cache lines. */
-static float *nn_alloc(size_t n_floats)
+float *nn_alloc(size_t n_floats)
 {
 	void *p = NULL;
 	size_t bytes = n_floats * sizeof(float);
@@ -120,15 +114,10 @@ static double sumsq_ref(const float *g, size_t n)
 	return s;
 }
 
-/* Constants of one Adam step, computed once in double like PyTorch does
- * in Python, then used as floats. */
-typedef struct AdamConst {
-	float b1, b2, omb1, omb2, step_size, bc2_sqrt, eps, scale;
-} AdamConst;
 
 /* g = grads * scale; m = b1 m + (1-b1) g; v = b2 v + (1-b2) g g;
  * p -= step_size * m / (sqrt(v) / bc2_sqrt + eps). */
-static void adam_ref(const AdamConst *c, float *p, const float *grads,
+static void adam_ref(const NnAdamConst *c, float *p, const float *grads,
 		     float *m, float *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -267,7 +256,7 @@ static double sumsq_avx2(const float *g, size_t n)
 }
 
 __attribute__((target("avx2")))
-static void adam_avx2(const AdamConst *c, float *p, const float *grads,
+static void adam_avx2(const NnAdamConst *c, float *p, const float *grads,
 		      float *m, float *v, size_t n)
 {
 	const __m256 b1 = _mm256_set1_ps(c->b1), b2 = _mm256_set1_ps(c->b2);
@@ -296,7 +285,7 @@ static void adam_avx2(const AdamConst *c, float *p, const float *grads,
 }
 #endif
 
-static void bias_act(float *z, const float *b, int rows, int cols, int relu)
+void nn_bias_act(float *z, const float *b, int rows, int cols, int relu)
 {
 #if NN_X86
 	if (nn_have_avx2()) {
@@ -307,7 +296,7 @@ static void bias_act(float *z, const float *b, int rows, int cols, int relu)
 	bias_act_ref(z, b, rows, cols, relu);
 }
 
-static void mask_colsum(float *d, const float *a, float *db, int rows, int cols)
+void nn_mask_colsum(float *d, const float *a, float *db, int rows, int cols)
 {
 #if NN_X86
 	if (nn_have_avx2()) {
@@ -318,7 +307,7 @@ static void mask_colsum(float *d, const float *a, float *db, int rows, int cols)
 	mask_colsum_ref(d, a, db, rows, cols);
 }
 
-static double sumsq(const float *g, size_t n)
+double nn_sumsq(const float *g, size_t n)
 {
 #if NN_X86
 	if (nn_have_avx2())
@@ -326,334 +315,15 @@ static double sumsq(const float *g, size_t n)
 #endif
 	return sumsq_ref(g, n);
 }
-
-/* ---- Mlp ----------------------------------------------------------------- */
-
-/* Offset of W_l in params; b_l follows W_l. */
-static size_t layer_offset(const Mlp *mlp, int l)
+void nn_adam(const NnAdamConst *c, float *p, const float *grads, float *m, float *v, size_t n)
 {
-	size_t off = 0;
-
-	for (int k = 0; k < l; k++)
-		off += (size_t)mlp->sizes[k + 1] * (mlp->sizes[k] + 1);
-	return off;
-}
-
-int mlp_init(Mlp *mlp, const int *sizes, int n_layers, Rng *rng)
-{
-	Mlp m;
-	size_t off = 0;
-	int rc = 0;
-
-	memset(&m, 0, sizeof(m));
-	if (n_layers < 1 || n_layers > NN_MAX_LAYERS)
-		return -EINVAL;
-	for (int l = 0; l <= n_layers; l++) {
-		if (sizes[l] < 1 || sizes[l] > (1 << 20))
-			return -EINVAL;
-		m.sizes[l] = sizes[l];
-	}
-	m.n_layers = n_layers;
-	for (int l = 0; l < n_layers; l++)
-		m.n_params += (size_t)sizes[l + 1] * (sizes[l] + 1);
-	m.params = nn_alloc(m.n_params);
-	m.grads = nn_alloc(m.n_params);
-	if (!m.params || !m.grads) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	memset(m.grads, 0, m.n_params * sizeof(float));
-	/* nn.Linear: kaiming_uniform(a=sqrt(5)) on W is U(-1/sqrt(in), 1/sqrt(in)),
-	 * the same bound as the bias. Draw order: W_0 row-major, b_0, W_1, ... */
-	for (int l = 0; l < n_layers; l++) {
-		size_t cnt = (size_t)sizes[l + 1] * (sizes[l] + 1);
-		double bound = 1.0 / sqrt((double)sizes[l]);
-
-		for (size_t i = 0; i < cnt; i++)
-			m.params[off + i] = (float)((2.0 * rng_uniform(rng) - 1.0) * bound);
-		off += cnt;
-	}
-	*mlp = m;
-	return 0;
-out:
-	free(m.params);
-	free(m.grads);
-	return rc;
-}
-
-void mlp_free(Mlp *mlp)
-{
-	if (!mlp)
-		return;
-	free(mlp->params);
-	free(mlp->grads);
-	memset(mlp, 0, sizeof(*mlp));
-}
-
-void mlp_copy_params(Mlp *dst, const Mlp *src)
-{
-	assert(dst->n_params == src->n_params && dst->n_layers == src->n_layers);
-	memcpy(dst->params, src->params, src->n_params * sizeof(float));
-}
-
-size_t mlp_bytes(const Mlp *mlp)
-{
-	return 2 * mlp->n_params * sizeof(float);
-}
-
-int mlp_work_init(MlpWork *w, const Mlp *mlp, int max_batch)
-{
-	MlpWork k;
-	int L = mlp->n_layers;
-	int rc = 0;
-
-	memset(&k, 0, sizeof(k));
-	if (max_batch < 1 || max_batch > INT_MAX / 2 || L < 1)
-		return -EINVAL;
-	k.max_batch = max_batch;
-	for (int l = 0; l <= L; l++) {
-		size_t na = 2 * (size_t)max_batch * mlp->sizes[l];
-
-		k.act[l] = nn_alloc(na);
-		if (!k.act[l]) {
-			rc = -ENOMEM;
-			goto out;
-		}
-		k.bytes += na * sizeof(float);
-		if (l >= 1) {
-			size_t nd = (size_t)max_batch * mlp->sizes[l];
-
-			k.dact[l] = nn_alloc(nd);
-			if (!k.dact[l]) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			k.bytes += nd * sizeof(float);
-		}
-	}
-	*w = k;
-	return 0;
-out:
-	for (int l = 0; l <= NN_MAX_LAYERS; l++) {
-		free(k.act[l]);
-		free(k.dact[l]);
-	}
-	return rc;
-}
-
-void mlp_work_free(MlpWork *w)
-{
-	if (!w)
-		return;
-	for (int l = 0; l <= NN_MAX_LAYERS; l++) {
-		free(w->act[l]);
-		free(w->dact[l]);
-	}
-	memset(w, 0, sizeof(*w));
-}
-
-/* Forward of rows already in act[0] (rows <= 2 * max_batch). Bias and
- * ReLU are one pass after each sgemm (beta = 0): cheaper than broadcasting
- * the bias into C and running sgemm with beta = 1, which reads C once more
- * and still needs a separate ReLU pass (measured, bench/RESULTS.md). */
-static void forward_rows(const Mlp *mlp, float *const *act, int rows)
-{
-	int L = mlp->n_layers;
-	const float *p = mlp->params;
-
-	for (int l = 0; l < L; l++) {
-		int in = mlp->sizes[l], out = mlp->sizes[l + 1];
-		const float *W = p;
-		const float *b = p + (size_t)out * in;
-
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, out, in,
-			    1.0f, act[l], in, W, in, 0.0f, act[l + 1], out);
-		bias_act(act[l + 1], b, rows, out, l < L - 1);
-		p = b + out;
-	}
-}
-
-const float *mlp_forward(const Mlp *mlp, MlpWork *w, const float *x, int batch)
-{
-	assert(batch >= 1 && batch <= w->max_batch);
-	memcpy(w->act[0], x, (size_t)batch * mlp->sizes[0] * sizeof(float));
-	forward_rows(mlp, w->act, batch);
-	return w->act[mlp->n_layers];
-}
-
-/* Backward for rows 0..batch-1 of w->act from dout (batch x sizes[L]).
- * For each layer from the top: dW = dZ^T act[l], dact[l] = dZ W, then the
- * ReLU mask on dact[l] and the column sums that are db of the layer below
- * in the same pass. */
-static void backward_rows(Mlp *mlp, MlpWork *w, const float *dout, int batch)
-{
-	int L = mlp->n_layers;
-	const float *dz = dout;
-
-	{
-		int out = mlp->sizes[L], in = mlp->sizes[L - 1];
-		float *db = mlp->grads + layer_offset(mlp, L - 1) + (size_t)out * in;
-
-		/* db of the top layer: plain column sums, rows ascending. */
-		for (int j = 0; j < out; j++)
-			db[j] = 0.0f;
-		for (int i = 0; i < batch; i++)
-			for (int j = 0; j < out; j++)
-				db[j] += dz[(size_t)i * out + j];
-	}
-	for (int l = L - 1; l >= 0; l--) {
-		int in = mlp->sizes[l], out = mlp->sizes[l + 1];
-		size_t off = layer_offset(mlp, l);
-		const float *W = mlp->params + off;
-		float *dW = mlp->grads + off;
-
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, batch,
-			    1.0f, dz, out, w->act[l], in, 0.0f, dW, in);
-		if (l == 0)
-			break;
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch, in, out,
-			    1.0f, dz, out, W, in, 0.0f, w->dact[l], in);
-		mask_colsum(w->dact[l], w->act[l], dW - in, batch, in);
-		dz = w->dact[l];
-	}
-}
-
-void mlp_backward(Mlp *mlp, MlpWork *w, const float *dout, int batch)
-{
-	assert(batch >= 1 && batch <= w->max_batch);
-	backward_rows(mlp, w, dout, batch);
-}
-
-/* ---- Adam and clipping --------------------------------------------------- */
-
-int adam_init(Adam *a, size_t n, float lr, float beta1, float beta2, float eps)
-{
-	Adam k;
-
-	memset(&k, 0, sizeof(k));
-	k.n = n;
-	k.lr = lr;
-	k.beta1 = beta1;
-	k.beta2 = beta2;
-	k.eps = eps;
-	k.m = nn_alloc(n);
-	k.v = nn_alloc(n);
-	if (!k.m || !k.v) {
-		free(k.m);
-		free(k.v);
-		return -ENOMEM;
-	}
-	memset(k.m, 0, n * sizeof(float));
-	memset(k.v, 0, n * sizeof(float));
-	*a = k;
-	return 0;
-}
-
-void adam_free(Adam *a)
-{
-	if (!a)
-		return;
-	free(a->m);
-	free(a->v);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Adam on grads * scale (scale = the clip factor, 1 when not clipping). */
-static void adam_update(Adam *a, float *params, const float *grads, float scale)
-{
-	AdamConst c;
-	double t;
-
-	a->t++;
-	t = (double)a->t;
-	c.b1 = a->beta1;
-	c.b2 = a->beta2;
-	c.omb1 = (float)(1.0 - (double)a->beta1);
-	c.omb2 = (float)(1.0 - (double)a->beta2);
-	c.step_size = (float)((double)a->lr / (1.0 - pow((double)a->beta1, t)));
-	c.bc2_sqrt = (float)sqrt(1.0 - pow((double)a->beta2, t));
-	c.eps = a->eps;
-	c.scale = scale;
 #if NN_X86
 	if (nn_have_avx2()) {
-		adam_avx2(&c, params, grads, a->m, a->v, a->n);
+		adam_avx2(c, p, grads, m, v, n);
 		return;
 	}
 #endif
-	adam_ref(&c, params, grads, a->m, a->v, a->n);
-}
-
-void adam_step(Adam *a, float *params, const float *grads)
-{
-	adam_update(a, params, grads, 1.0f);
-}
-
-/* PyTorch: coef = max_norm / (norm + 1e-6), applied when below 1. */
-static float clip_coef(float norm, float max_norm)
-{
-	float coef = max_norm / (norm + 1e-6f);
-
-	return coef < 1.0f ? coef : 1.0f;
-}
-
-float clip_grad_norm(float *grads, size_t n, float max_norm)
-{
-	float norm = (float)sqrt(sumsq(grads, n));
-	float coef = clip_coef(norm, max_norm);
-
-	if (coef < 1.0f)
-		for (size_t i = 0; i < n; i++)
-			grads[i] *= coef;
-	return norm;
-}
-
-/* ---- Double DQN ---------------------------------------------------------- */
-
-float dqn_train_step(Mlp *online, const Mlp *target, Adam *opt,
-		     MlpWork *w_online, MlpWork *w_target, const DqnBatch *b,
-		     float gamma, float grad_clip)
-{
-	int n = b->n, L = online->n_layers;
-	int in = online->sizes[0], nq = online->sizes[L];
-	size_t row_bytes = (size_t)in * sizeof(float);
-	const float *q, *q2, *qt;
-	float *dq = w_online->dact[L];
-	double sum = 0.0;
-	float norm;
-
-	assert(n >= 1 && n <= w_online->max_batch && n <= w_target->max_batch);
-	assert(target->n_layers == L && opt->n == online->n_params);
-
-	/* Online network on [s; s'] as one batch of 2n rows. */
-	memcpy(w_online->act[0], b->s, n * row_bytes);
-	memcpy(w_online->act[0] + (size_t)n * in, b->s2, n * row_bytes);
-	forward_rows(online, w_online->act, 2 * n);
-	memcpy(w_target->act[0], b->s2, n * row_bytes);
-	forward_rows(target, w_target->act, n);
-
-	q = w_online->act[L];
-	q2 = q + (size_t)n * nq;
-	qt = w_target->act[L];
-	memset(dq, 0, (size_t)n * nq * sizeof(float));
-	for (int i = 0; i < n; i++) {
-		const float *q2i = q2 + (size_t)i * nq;
-		int best = 0, ai = b->a[i];
-		float y, diff;
-
-		assert(ai >= 0 && ai < nq);
-		for (int j = 1; j < nq; j++)
-			if (q2i[j] > q2i[best])
-				best = j;
-		y = b->r[i] + gamma * qt[(size_t)i * nq + best] * (1.0f - b->done[i]);
-		diff = q[(size_t)i * nq + ai] - y;
-		sum += (double)diff * diff;
-		dq[(size_t)i * nq + ai] = 2.0f * diff / (float)n;
-	}
-
-	backward_rows(online, w_online, dq, n);
-	norm = (float)sqrt(sumsq(online->grads, online->n_params));
-	adam_update(opt, online->params, online->grads, clip_coef(norm, grad_clip));
-	return (float)(sum / n);
+	adam_ref(c, p, grads, m, v, n);
 }
 
 /* ---- OpenBLAS kernel selection ------------------------------------------- */

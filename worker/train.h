@@ -12,10 +12,12 @@
 #include <stdint.h>
 
 #include "agent.h"
+#include "backtest.h"
+#include "codec.h"
 #include "common/config.h"
 #include "common/rng.h"
 #include "env.h"
-#include "nn.h"
+#include "mlp.h"
 #include "traindata.h"
 
 /* Chunks train in waves of up to `wave` chunks at once, in lockstep (the
@@ -56,7 +58,7 @@ typedef struct Trainer {
 	int use_gpu;                    /* train the agents on the CUDA backend */
 	float **chunk_params;   /* n_chunks finished online networks (NULL until done) */
 	size_t n_params;
-	int sizes[NN_MAX_LAYERS + 1];
+	int sizes[MLP_MAX_LAYERS + 1];
 	int n_layers;
 	double last_loss;       /* mean loss over the wave's last episode */
 	double last_reward;     /* mean total reward over the wave's last episode */
@@ -95,5 +97,30 @@ typedef struct TrainHooks {
  * are trained, the hook's positive value when a hook stopped it, or a
  * negative errno (-ENOMEM: out of memory). */
 int trainer_run(Trainer *tr, const TrainHooks *hooks);
+
+/* The whole job as TRAINER_PACK_ENTRIES entries of a checkpoint's map
+ * (codec.h, docs/model-format.md): layers, batch_size, pos, runs (each
+ * chunk of the wave with its environment, generator and agent) and chunks
+ * (the finished chunk models). Unpack wants a trainer fresh from
+ * trainer_init for the same configuration and data and refuses anything
+ * else, naming the field (-EINVAL), or -ENOMEM. */
+#define TRAINER_PACK_ENTRIES 5
+void trainer_pack(Enc *e, const Trainer *tr);
+int trainer_unpack(const Dec *root, Trainer *tr);
+
+/* The "layers" entry (the network's sizes) of checkpoints and model files;
+ * unpack reads it into sizes (MLP_MAX_LAYERS + 1) and returns the number
+ * of weight layers, or -EINVAL. */
+void trainer_pack_shape(Enc *e, const Trainer *tr);
+int trainer_unpack_shape(const Dec *root, int *sizes);
+
+/* The job's checkpoint and model file at path (modelio.h: framing,
+ * atomic write, checks of ticker, configuration and data). */
+int trainer_write_checkpoint(const Trainer *tr, const char *ticker, const char *path,
+			     uint32_t *ret_crc, char *err, size_t errlen);
+int trainer_read_checkpoint(Trainer *tr, const char *ticker, const char *path, char *err,
+			    size_t errlen);
+int trainer_write_model(const Trainer *tr, const char *ticker, const Backtest *bt,
+			const char *path, uint32_t *ret_crc, char *err, size_t errlen);
 
 #endif

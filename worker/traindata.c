@@ -61,3 +61,62 @@ uint64_t train_chunk_seed(uint64_t seed, int chunk)
 {
 	return seed * 0x9e3779b97f4a7c15ULL + (uint64_t)chunk * 0xd1b54a32d192ed03ULL + 1;
 }
+
+void train_data_pack(Enc *e, const TrainData *d)
+{
+	enc_key(e, "period");
+	enc_map(e, 4);
+	enc_key(e, "first_date"); enc_int(e, d->date[0]);
+	enc_key(e, "test_start_date"); enc_int(e, d->date[d->test_start]);
+	enc_key(e, "last_date"); enc_int(e, d->date[d->n_rows - 1]);
+	enc_key(e, "rows"); enc_int(e, d->n_rows);
+	enc_key(e, "chunks");
+	enc_array(e, (size_t)d->n_chunks);
+	for (int ci = 0; ci < d->n_chunks; ci++) {
+		int s = ci * d->chunk_length, last = s + d->chunk_length - 1;
+
+		enc_map(e, 4);
+		enc_key(e, "start_date"); enc_int(e, d->date[s]);
+		enc_key(e, "end_date"); enc_int(e, d->date[last]);
+		enc_key(e, "start_row"); enc_int(e, s);
+		enc_key(e, "end_row"); enc_int(e, last);
+	}
+}
+
+void train_data_pack_models(Enc *e, const TrainData *d, float *const *models, size_t n_floats)
+{
+	enc_array(e, (size_t)d->n_chunks);
+	for (int c = 0; c < d->n_chunks; c++) {
+		if (models[c])
+			enc_floats(e, models[c], n_floats);
+		else
+			enc_nil(e);
+	}
+}
+
+int train_data_unpack_models(const Dec *v, const TrainData *d, int done, float **models,
+			     size_t n_floats)
+{
+	long n = dec_as_array(v);
+
+	if (n < 0)
+		return -EINVAL;
+	if (n != d->n_chunks)
+		return dec_invalid(v, NULL, "does not have one entry per chunk");
+	for (int c = 0; c < done; c++) {
+		Dec m = dec_at(v, (size_t)c);
+
+		models[c] = malloc(n_floats * sizeof(float));
+		if (!models[c])
+			return -ENOMEM;
+		if (dec_as_floats(&m, models[c], n_floats) < 0)
+			return -EINVAL;
+	}
+	for (int c = done; c < d->n_chunks; c++) {
+		Dec m = dec_at(v, (size_t)c);
+
+		if (!dec_is_nil(&m))
+			return dec_invalid(v, NULL, "holds a model of a chunk not yet trained");
+	}
+	return 0;
+}

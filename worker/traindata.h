@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "codec.h"
 #include "common/config.h"
 
 typedef struct TrainData {
@@ -29,6 +30,20 @@ int train_data_init(TrainData *d, const Config *cfg, const char *data_path,
 		    float *feat, double *close, int32_t *date, int32_t n_rows,
 		    char *err, size_t errlen);
 void train_data_free(TrainData *d);
+
+/* A model file's description of the data (codec.h): TRAIN_DATA_PACK_ENTRIES
+ * entries of the enclosing map, "period" (dates, rows) and "chunks" (each
+ * chunk's first and last date and row). */
+#define TRAIN_DATA_PACK_ENTRIES 2
+void train_data_pack(Enc *e, const TrainData *d);
+
+/* The finished chunk models of a checkpoint, as one array value of
+ * n_chunks entries: a float array of n_floats for each chunk before
+ * `done`, nil for the others. Unpack allocates models[c] for those and
+ * refuses any other layout, naming the field: -EINVAL, or -ENOMEM. */
+void train_data_pack_models(Enc *e, const TrainData *d, float *const *models, size_t n_floats);
+int train_data_unpack_models(const Dec *v, const TrainData *d, int done, float **models,
+			     size_t n_floats);
 
 /* Seed of chunk c's generator. */
 uint64_t train_chunk_seed(uint64_t seed, int chunk);

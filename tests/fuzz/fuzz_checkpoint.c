@@ -16,7 +16,6 @@
 #include "common/rng.h"
 #include "indicators.h"
 #include "lstm_job.h"
-#include "modelio.h"
 #include "train.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -68,12 +67,12 @@ static void write_seeds(const char *dir)
 
 	snprintf(ckpt, sizeof(ckpt), "%s/tmp.ckpt", dir);
 	if (trainer_init(&tr, &cfg, &td) < 0 || trainer_run(&tr, &th) != 1 ||
-	    modelio_write_checkpoint(&tr, "FUZZ", ckpt, NULL, err, sizeof(err)) < 0)
+	    trainer_write_checkpoint(&tr, "FUZZ", ckpt, NULL, err, sizeof(err)) < 0)
 		abort();
 	trainer_free(&tr);
 	seed_file(dir, "ddqn_after_episode_1", 0, ckpt);
 	if (lstm_job_init(&lj, &cfg, &td, err, sizeof(err)) < 0 || lstm_job_run(&lj, &lh) != 1 ||
-	    modelio_write_lstm_checkpoint(&lj, "FUZZ", ckpt, NULL, err, sizeof(err)) < 0)
+	    lstm_job_write_checkpoint(&lj, "FUZZ", ckpt, NULL, err, sizeof(err)) < 0)
 		abort();
 	lstm_job_free(&lj);
 	seed_file(dir, "lstm_after_epoch_1", 1, ckpt);
@@ -151,13 +150,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		Trainer tr;
 
 		if (trainer_init(&tr, &cfg, &td) == 0)
-			(void)modelio_read_checkpoint(&tr, "FUZZ", path, err, sizeof(err));
+			(void)trainer_read_checkpoint(&tr, "FUZZ", path, err, sizeof(err));
 		trainer_free(&tr);
 	} else {
 		LstmJob lj;
 
 		if (lstm_job_init(&lj, &cfg, &td, err, sizeof(err)) == 0)
-			(void)modelio_read_lstm_checkpoint(&lj, "FUZZ", path, err, sizeof(err));
+			(void)lstm_job_read_checkpoint(&lj, "FUZZ", path, err, sizeof(err));
 		lstm_job_free(&lj);
 	}
 	close(fd);

@@ -20,7 +20,7 @@
 
 #include "common/rng.h"
 #include "gpu.h"
-#include "nn.h"
+#include "dqn.h"
 
 #define DIM 11
 #define OUT 3

@@ -20,7 +20,7 @@
 #include "gpu.h"
 #include "gpu_lstm.h"
 #include "lstm.h"
-#include "nn.h"
+#include "adam.h"
 
 #define TOL 1e-4
 

@@ -53,11 +53,11 @@ struct StepArgs {
 
 struct GpuAgent {
 	int n_layers;
-	int sizes[NN_MAX_LAYERS + 1];
+	int sizes[MLP_MAX_LAYERS + 1];
 	int max_width;
 	size_t n_params;
-	size_t off_w[NN_MAX_LAYERS];
-	size_t off_b[NN_MAX_LAYERS];
+	size_t off_w[MLP_MAX_LAYERS];
+	size_t off_b[MLP_MAX_LAYERS];
 	int batch, cap, dim, row;     /* row = floats per ring transition */
 	float lr, beta1, beta2, eps;
 	int64_t pushed;               /* transitions pushed in total */
@@ -73,7 +73,7 @@ struct GpuAgent {
 	cudaStream_t side;
 	cublasHandle_t blas2;
 	void *ws2;
-	cudaEvent_t fork[NN_MAX_LAYERS + 1];
+	cudaEvent_t fork[MLP_MAX_LAYERS + 1];
 	int n_fork;
 	int serial;
 	cudaGraphExec_t exec;
@@ -86,8 +86,8 @@ struct GpuAgent {
 	float *params;                /* 2 x n_params: online, then target */
 	float *grads, *m, *v;
 	float *ring;                  /* cap x row */
-	float *act[NN_MAX_LAYERS + 1];/* act[0]: 2B x in; act[l]: 3B x sizes[l] */
-	float *dz[NN_MAX_LAYERS];     /* dL/dZ_l, B x sizes[l+1]: one per layer so
+	float *act[MLP_MAX_LAYERS + 1];/* act[0]: 2B x in; act[l]: 3B x sizes[l] */
+	float *dz[MLP_MAX_LAYERS];     /* dL/dZ_l, B x sizes[l+1]: one per layer so
 				       * the dW branch may read it while the
 				       * main chain goes on */
 	float *ga, *gr, *gdone;       /* gathered a (as float), r, done */
@@ -343,7 +343,7 @@ __global__ void k_forward1(const float *__restrict__ params, int n_layers,
 {
 	extern __shared__ float sh[];
 	float *a = sh, *b = sh + max_width;
-	int sizes[NN_MAX_LAYERS + 1] = { s03.x, s03.y, s03.z, s03.w, s46.x, s46.y, s46.z };
+	int sizes[MLP_MAX_LAYERS + 1] = { s03.x, s03.y, s03.z, s03.w, s46.x, s46.y, s46.z };
 	int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
 	int nwarps = blockDim.x / 32;
 	const float *w = params;
@@ -518,7 +518,7 @@ extern "C" int gpu_agent_new(GpuAgent **ret, const Mlp *online, const Mlp *targe
 	if (!ret || !online || !target || !opt || batch <= 0 || buffer_capacity < batch)
 		return -EINVAL;
 	L = online->n_layers;
-	if (L < 1 || L > NN_MAX_LAYERS || target->n_layers != L ||
+	if (L < 1 || L > MLP_MAX_LAYERS || target->n_layers != L ||
 	    online->n_params != target->n_params || opt->n != online->n_params ||
 	    state_dim != online->sizes[0] || !online->params || !target->params ||
 	    (opt->t > 0 && (!opt->m || !opt->v)))
@@ -711,9 +711,9 @@ extern "C" void gpu_agent_free(GpuAgent *g)
 	cudaFree(g->m);
 	cudaFree(g->v);
 	cudaFree(g->ring);
-	for (int l = 0; l <= NN_MAX_LAYERS; l++)
+	for (int l = 0; l <= MLP_MAX_LAYERS; l++)
 		cudaFree(g->act[l]);
-	for (int l = 0; l < NN_MAX_LAYERS; l++)
+	for (int l = 0; l < MLP_MAX_LAYERS; l++)
 		cudaFree(g->dz[l]);
 	cudaFree(g->ga);
 	cudaFree(g->gr);
@@ -855,7 +855,7 @@ static int forward1(GpuAgent *g, const float *state, float *ret_q)
 {
 	int r = 0, L = g->n_layers;
 	int4 s03, s46;
-	int sz[NN_MAX_LAYERS + 1] = { 0 };
+	int sz[MLP_MAX_LAYERS + 1] = { 0 };
 
 	for (int l = 0; l <= L; l++)
 		sz[l] = g->sizes[l];

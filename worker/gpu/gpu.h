@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "nn.h"
+#include "adam.h"
+#include "mlp.h"
 
 #ifdef __cplusplus
 extern "C" {
