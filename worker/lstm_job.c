@@ -491,6 +491,8 @@ int lstm_job_unpack_shape(const Dec *root, LstmShape *ret, size_t *ret_model_flo
 	k.hidden = (int)dec_int(&s, "hidden");
 	k.layers = (int)dec_int(&s, "layers");
 	k.window = (int)dec_int(&s, "window");
+	if (dec_double(&s, "target_scale") != LSTM_TARGET_SCALE && !dec_failed(root))
+		return dec_invalid(&s, "target_scale", "is not this worker's target scale");
 	if (dec_failed(root))
 		return -EINVAL;
 	if (k.input != LSTM_JOB_INPUTS)
@@ -570,7 +572,7 @@ int lstm_job_unpack(const Dec *root, LstmJob *j)
 	int r;
 
 	if (!dec_str_is(root, "model_kind", "lstm"))
-		return dec_fail_now(root, "not an LSTM checkpoint");
+		return dec_fail_now(root, "not an LSTM checkpoint (field 'model_kind')");
 	r = lstm_job_unpack_shape(root, &k, &n_model);
 	if (r < 0)
 		return r;
