@@ -18,9 +18,9 @@ MODULES = ['supervisor/policy.c', 'supervisor/child.c', 'supervisor/placement.c'
            'supervisor/memplan.c', 'supervisor/shard.c', 'supervisor/store.c',
            'supervisor/status.c', 'supervisor/run.c', 'supervisor/runstate.c',
            'supervisor/report.c', 'supervisor/metrics.c', 'common/config.c', 'common/proto.c',
-           'common/checksum.c', 'worker/env.c', 'worker/nn.c', 'worker/qp.c',
+           'common/checksum.c', 'worker/env.c', 'worker/nn.c', 'worker/dqn.c', 'worker/qp.c',
            'worker/indicators.c', 'worker/csv.c', 'worker/backtest.c', 'worker/train.c',
-           'worker/agent.c', 'worker/lstm.c', 'worker/modelio.c', 'worker/kind_ddqn.c',
+           'worker/agent.c', 'worker/lstm.c', 'worker/modelio.c', 'worker/codec.c', 'worker/kind_ddqn.c',
            'worker/main.c']
 # (pattern, replacement) applied once to a line.
 RULES = [(r' < ', ' <= '), (r' <= ', ' < '), (r' > ', ' >= '), (r' >= ', ' > '),
