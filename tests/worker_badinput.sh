@@ -90,6 +90,18 @@ for key in online cash epsilon; do
 	expect "checkpoint with NaN $key (CRC recomputed)" "nan_$key.ckpt|X.ckpt.*'[a-z.]*$key' holds a non-finite number" -- \
 		$(resume_from "$T/nan_$key.ckpt")
 done
+# Counters a forged checkpoint could hold (CRC recomputed): each refused
+# naming the field, not trained on.
+for v in 0 1 2; do
+	$EDIT "$T/mc/X.ckpt" "$T/act.ckpt" replace prev_action=$v prev_action=9 2>/dev/null && break
+done
+expect "checkpoint with an environment action out of range (CRC recomputed)" \
+	"X.ckpt: field 'runs.env.prev_action' out of range" -- $(resume_from "$T/act.ckpt")
+for v in 0 1; do
+	$EDIT "$T/mc/X.ckpt" "$T/pos.ckpt" replace position=$v position=5 2>/dev/null && break
+done
+expect "checkpoint with a position that is neither flat nor long (CRC recomputed)" \
+	"X.ckpt: field 'runs.env.position' out of range" -- $(resume_from "$T/pos.ckpt")
 $EDIT "$T/m/X.model" "$T/nan.model" nan networks
 expect "model with a NaN weight (CRC recomputed)" "nan.model: field 'networks' holds a non-finite number" -- \
 	--evaluate "$T/nan.model" --data "$GOOD"
