@@ -36,7 +36,7 @@ class Dump:
 
 
 def unflatten(flat, sizes):
-    """The nn.h layout: per layer W (out x in, row-major), then b."""
+    """The mlp.h layout: per layer W (out x in, row-major), then b."""
     out, o = [], 0
     for l in range(len(sizes) - 1):
         n_in, n_out = sizes[l], sizes[l + 1]

@@ -1,6 +1,6 @@
 /* Unit tests of the CPU LSTM (worker/lstm.h): forward and backward against
  * an independent double-precision implementation and its central finite
- * differences, Adam (nn.h) on the LSTM's parameters against the formula,
+ * differences, Adam (adam.h) on the LSTM's parameters against the formula,
  * and a small training run on a noisy sine that must cut the validation
  * loss by far. */
 #include <errno.h>
@@ -244,7 +244,7 @@ static void test_init(void)
 	lstm_work_free(NULL);
 }
 
-/* Adam of nn.h on the LSTM's parameters: the first two steps against the
+/* Adam of adam.h on the LSTM's parameters: the first two steps against the
  * bias-corrected formula computed here in double. */
 static void test_adam(void)
 {

@@ -91,7 +91,7 @@ static void ref_free(Ref *r)
 }
 
 /* out = relu(in W^T + b) per layer, no relu on the last; W is out x in
- * row-major followed by b, as nn.h documents. */
+ * row-major followed by b, as mlp.h documents. */
 static const double *ref_forward(Ref *r, const double *p, const float *x, int n)
 {
 	const double *w = p;

@@ -49,7 +49,7 @@ typedef struct Backtest {
 } Backtest;
 
 /* Runs the backtest with the chunk models' online weights (layer sizes and
- * the parameter layout of nn.h). Returns 0 or -ENOMEM. */
+ * the parameter layout of mlp.h). Returns 0 or -ENOMEM. */
 int backtest_run(const Config *cfg, const TrainData *d, float *const *chunk_params,
 		 const int *sizes, int n_layers, Backtest *ret);
 void backtest_free(Backtest *bt);

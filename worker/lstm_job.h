@@ -20,7 +20,7 @@
  * Training per chunk: the chunk's generator (train_chunk_seed) draws the
  * initial weights (lstm_init), then each epoch a permutation of the
  * training windows, cut into minibatches of rewts.batch_size (the last one
- * smaller); MSE at every step, Adam (nn.h, rewts.lstm_learning_rate, betas
+ * smaller); MSE at every step, Adam (adam.h, rewts.lstm_learning_rate, betas
  * 0.9/0.999, eps 1e-8, no clipping). After each epoch the validation MSE;
  * the best parameters so far are kept. Early stopping: after
  * rewts.lstm_patience epochs in a row without a lower validation loss

@@ -1,4 +1,4 @@
-/* GPU DDQN step vs the CPU reference (worker/nn.h), from the same initial
+/* GPU DDQN step vs the CPU reference (worker/dqn.h), from the same initial
  * weights on the same batches:
  *   - Q-values of single states (gpu_agent_q) and of a whole batch;
  *   - the gradients of one step against a reference built here from

@@ -3,7 +3,7 @@
  * CUDA Graph launch (gather, forwards, Double-DQN target and loss,
  * backward, global-norm clip, Adam) after one upload of the batch indices.
  *
- * Semantics are those of worker/nn.h's dqn_train_step, in the same
+ * Semantics are those of worker/dqn.h's dqn_train_step, in the same
  * parameter layout (one float array per network: W_l out x in row-major,
  * then b_l), so download() gives an Mlp/Adam the CPU code can continue
  * from, checkpoint or write as a model. Arithmetic is FP32 (no TF32): the
