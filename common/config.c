@@ -202,20 +202,23 @@ static int find_section(const char *name)
 	return -1;
 }
 
-/* Case-insensitive Levenshtein distance of two short strings (longer
- * ones are simply "far"). */
-static int distance(const char *a, const char *b)
+/* Case-insensitive Levenshtein distance of two short strings, or limit + 1
+ * once it is certain to exceed limit (longer strings are simply "far").
+ * The cut-off keeps a hostile name cheap: each row's minimum never
+ * decreases, so the loop stops at the first row above the limit. */
+static int distance(const char *a, const char *b, int limit)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	int row[65];
 
-	if (la > 64 || lb > 64)
-		return 1000;
+	if (la > 64 || lb > 64 || (la > lb ? la - lb : lb - la) > (size_t)limit)
+		return limit + 1;
 	for (size_t j = 0; j <= lb; j++)
 		row[j] = (int)j;
 	for (size_t i = 1; i <= la; i++) {
-		int diag = row[0];
+		int diag = row[0], low;
 		row[0] = (int)i;
+		low = row[0];
 		for (size_t j = 1; j <= lb; j++) {
 			int up = row[j];
 			int cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
@@ -226,20 +229,28 @@ static int distance(const char *a, const char *b)
 				best = row[j - 1] + 1;
 			row[j] = best;
 			diag = up;
+			if (best < low)
+				low = best;
 		}
+		if (low > limit)
+			return limit + 1;
 	}
-	return row[lb];
+	return row[lb] > limit ? limit + 1 : row[lb];
 }
 
-/* Writes " (did you mean 'x.y'?)" for a close key, or "" when none is. */
+/* Writes " (did you mean 'x.y'?)" for a close key, or "" when none is:
+ * the first key at the smallest distance, if that is at most 2 or a
+ * quarter of the name. */
 static void suggest_key(const char *section, const char *name, char *buf, size_t len)
 {
 	char want[160], cand[160];
-	int best = -1, best_d = 1000;
+	int best = -1, best_d, near;
 
 	buf[0] = '\0';
 	snprintf(want, sizeof want, "%s.%s", section, name);
-	for (int i = 0; i < N_KEYS; i++) {
+	near = (int)strlen(want) / 4 > 2 ? (int)strlen(want) / 4 : 2;
+	best_d = near + 1;
+	for (int i = 0; i < N_KEYS && best_d > 0; i++) {
 		int d;
 		/* The right key in the wrong section is the likeliest slip. */
 		if (strcasecmp(keys[i].name, name) == 0) {
@@ -248,29 +259,30 @@ static void suggest_key(const char *section, const char *name, char *buf, size_t
 			break;
 		}
 		snprintf(cand, sizeof cand, "%s.%s", keys[i].section, keys[i].name);
-		d = distance(want, cand);
+		/* Only a strictly closer key can replace the best so far. */
+		d = distance(want, cand, best_d - 1);
 		if (d < best_d) {
 			best_d = d;
 			best = i;
 		}
 	}
-	if (best >= 0 && (best_d <= 2 || best_d * 4 <= (int)strlen(want)))
+	if (best >= 0)
 		snprintf(buf, len, " (did you mean '%s.%s'?)", keys[best].section, keys[best].name);
 }
 
 static void suggest_section(const char *name, char *buf, size_t len)
 {
-	int best = -1, best_d = 1000;
+	int best = -1, best_d = 3;
 
 	buf[0] = '\0';
-	for (int i = 0; i < N_SECTIONS; i++) {
-		int d = distance(name, sections[i]);
+	for (int i = 0; i < N_SECTIONS && best_d > 0; i++) {
+		int d = distance(name, sections[i], best_d - 1);
 		if (d < best_d) {
 			best_d = d;
 			best = i;
 		}
 	}
-	if (best >= 0 && best_d <= 2)
+	if (best >= 0)
 		snprintf(buf, len, " (did you mean '[%s]'?)", sections[best]);
 }
 

@@ -29,9 +29,12 @@ typedef struct Field {
 	FieldKind kind;
 	size_t offset;      /* within the message struct */
 	size_t size;        /* sizeof the member (strings: the array) */
+	bool optional;      /* may be absent (reads as 0): added within version 1 */
 } Field;
 
-#define PF(T, f, k) { #f, k, offsetof(T, f), sizeof(((T *)0)->f) }
+#define PF(T, f, k) { #f, k, offsetof(T, f), sizeof(((T *)0)->f), false }
+/* A field an older writer of the same version does not send. */
+#define PF_OPT(T, f, k) { #f, k, offsetof(T, f), sizeof(((T *)0)->f), true }
 
 static const Field hello_fields[] = {
 	PF(MsgHello, pid, F_I64),
@@ -41,6 +44,7 @@ static const Field hello_fields[] = {
 	PF(MsgHello, batch_size, F_I64),
 	PF(MsgHello, total_chunks, F_I64),
 	PF(MsgHello, episodes_per_chunk, F_I64),
+	PF_OPT(MsgHello, skipped_rows, F_I64),
 };
 
 static const Field progress_fields[] = {
@@ -748,7 +752,7 @@ static int interpret(const msgpack_object *root, Msg *msg, char *why, size_t why
 		}
 	}
 	for (size_t fi = 0; fi < nfields; fi++) {
-		if (!seen[fi]) {
+		if (!seen[fi] && !fields[fi].optional) {
 			snprintf(why, whylen, "%s: missing key '%s'", types[type].name, fields[fi].name);
 			return -1;
 		}

@@ -3,8 +3,9 @@
  * A frame is a 4-byte big-endian payload length followed by that many bytes
  * of msgpack: a map with at least "v" (PROTO_VERSION) and "t" (message type
  * name: "hello", "progress", "heartbeat", "checkpoint", "result", "error"),
- * plus the fields of that type below (names as in the structs). Unknown
- * extra keys are ignored (forward compatible); a missing required key, a
+ * plus the fields of that type below (names as in the structs; a field
+ * marked optional may be absent and then reads as 0). Unknown extra keys
+ * are ignored (forward compatible); a missing required key, a
  * wrong type, an unknown type name, another version, a payload over
  * PROTO_MAX_FRAME or trailing bytes inside a frame are protocol errors.
  *
@@ -38,6 +39,8 @@ typedef struct MsgHello {
 	int64_t batch_size;
 	int64_t total_chunks;
 	int64_t episodes_per_chunk;
+	int64_t skipped_rows; /* price rows of "null" skipped as missing days;
+	                       * optional: a frame without it reads as 0 */
 } MsgHello;
 
 typedef struct MsgProgress {

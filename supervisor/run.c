@@ -1146,6 +1146,9 @@ static void record_frame(Child *c, const Msg *m)
 		sup_log(sup, job, c, "hello %s/%s batch %lld after %.2f ms",
 			esc(m->u.hello.backend, e1, sizeof e1), esc(m->u.hello.device, e2, sizeof e2),
 			(long long)m->u.hello.batch_size, (double)(uv_hrtime() - c->start_ns) / 1e6);
+		if (m->u.hello.skipped_rows > 0)
+			sup_log(sup, job, c, "%lld row%s with null prices skipped (missing days)",
+				(long long)m->u.hello.skipped_rows, m->u.hello.skipped_rows == 1 ? "" : "s");
 		break;
 	case MSG_PROGRESS:
 		if (!rate_ok(c)) {
@@ -1261,6 +1264,7 @@ static const char *check_numbers(const Msg *m, char *buf, size_t len)
 		RANGE(m->u.hello.batch_size, 0, big);
 		RANGE(m->u.hello.total_chunks, 0, PROTO_MAX_CHUNKS);
 		RANGE(m->u.hello.episodes_per_chunk, 0, big);
+		RANGE(m->u.hello.skipped_rows, 0, big);
 		break;
 	case MSG_PROGRESS:
 		RANGE(m->u.progress.chunk, 0, PROTO_MAX_CHUNKS - 1);

@@ -35,6 +35,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 			m.u.hello.pid = 42;
 			strcpy(m.u.hello.ticker, "AAPL");
 			strcpy(m.u.hello.backend, "cpu");
+			m.u.hello.skipped_rows = 3;
 		} else if (t == MSG_PROGRESS) {
 			m.u.progress.episode = 3;
 			m.u.progress.loss = 0.5;

@@ -95,6 +95,12 @@ q bignum.db "select reason from attempts where id=1" | grep -q "episode = 100000
 	fail "bignum: reason: $(q bignum.db 'select reason from attempts where id=1')"
 expect_eq "bignum: no negative progress" "$(q bignum.db "select count(*) from jobs where episode < 0")" 0
 
+# A negative count of skipped price rows in the hello is out of range.
+hostile badskip
+expect_eq "badskip: attempts" "$(attempts badskip)" "protocol-error:1 done:0"
+q badskip.db "select reason from attempts where id=1" | grep -q "hello frame: skipped_rows = -3 out of range" ||
+	fail "badskip: reason: $(q badskip.db 'select reason from attempts where id=1')"
+
 # Terminal escapes and newlines from a worker reach neither the log nor the
 # database raw.
 hostile ctrl

@@ -19,6 +19,7 @@
  *   nomodel     reports a model file that does not exist
  *   ckptout     reports a checkpoint outside out_dir (a valid file in /tmp)
  *   bignum      reports progress with episode = 1e18
+ *   badskip     says hello with skipped_rows = -3 (instead of its hello)
  *   ctrl        an error frame full of terminal escapes and newlines, exit 12
  *   hang        sends nothing after hello and sleeps 120 s
  *   tree        ignores SIGTERM, forks two children (same group, SIGTERM
@@ -133,6 +134,8 @@ int main(int argc, char **argv)
 	m.u.hello.batch_size = 1;
 	m.u.hello.total_chunks = 1;
 	m.u.hello.episodes_per_chunk = 1;
+	if (!strcmp(mode, "badskip"))
+		m.u.hello.skipped_rows = -3;
 	send_msg(&m);
 
 	if (!strcmp(mode, "grandchild")) {

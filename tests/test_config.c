@@ -325,6 +325,16 @@ static void test_unknown_and_duplicates(void)
 	expect_set_error("batch_size=3", "--set batch_size=3: expected section.key=value");
 	expect_set_error("foo.bar=3", "--set foo.bar=3: unknown section '[foo]'");
 	expect_set_error("rewt.batch_size=3", "--set rewt.batch_size=3: unknown section '[rewt]' (did you mean '[rewts]'?)");
+	/* A suggestion is made at a distance of at most 2 or a quarter of
+	 * "section.name", and never one step further (the cut-off distance
+	 * must keep both edges). */
+	expect_set_error("rewts.batchsz=1", "--set rewts.batchsz=1: unknown key 'rewts.batchsz' (did you mean 'rewts.batch_size'?)");
+	expect_set_error("rewts.bxxxxh_size=1", "--set rewts.bxxxxh_size=1: unknown key 'rewts.bxxxxh_size' (did you mean 'rewts.batch_size'?)");
+	expect_set_error("rewts.bxxxxxh_size=1", "--set rewts.bxxxxxh_size=1: unknown key 'rewts.bxxxxxh_size'");
+	expect_set_error("rewts.batch_sizexxxxx=1", "--set rewts.batch_sizexxxxx=1: unknown key 'rewts.batch_sizexxxxx' (did you mean 'rewts.batch_size'?)");
+	expect_set_error("rewts.batch_sizexxxxxx=1", "--set rewts.batch_sizexxxxxx=1: unknown key 'rewts.batch_sizexxxxxx'");
+	expect_set_error("rewtsxx.batch_size=1", "--set rewtsxx.batch_size=1: unknown section '[rewtsxx]' (did you mean '[rewts]'?)");
+	expect_set_error("rewtsxxx.batch_size=1", "--set rewtsxxx.batch_size=1: unknown section '[rewtsxxx]'");
 	expect_set_error("budget.rss=lots",
 			 "--set budget.rss=lots: key 'budget.rss': expected a size such as 512MiB, 2GiB, 1.5GiB, 2GB or 1000000 (0 = unlimited), or auto, got 'lots'");
 }

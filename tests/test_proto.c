@@ -205,6 +205,7 @@ static void make_msg(Msg *m, MsgType t, Rng *rng)
 	case MSG_HELLO:
 		I(m->u.hello.pid); S(m->u.hello.ticker); S(m->u.hello.backend); S(m->u.hello.device);
 		I(m->u.hello.batch_size); I(m->u.hello.total_chunks); I(m->u.hello.episodes_per_chunk);
+		I(m->u.hello.skipped_rows);
 		break;
 	case MSG_PROGRESS:
 		I(m->u.progress.chunk); I(m->u.progress.episode); I(m->u.progress.step);
@@ -431,6 +432,8 @@ typedef struct HelloSpec {
 	bool pid_as_string;
 	size_t ticker_len;
 	bool extra_unknown;      /* add an unknown key (must be ignored) */
+	const char *skipped;     /* "skipped_rows": NULL = absent (an older writer),
+	                          * "3", "-1" as integers, "s" as a string */
 } HelloSpec;
 
 static void build_hello(Buf *w, const HelloSpec *s)
@@ -443,7 +446,14 @@ static void build_hello(Buf *w, const HelloSpec *s)
 	for (size_t i = 0; i < 9; i++)
 		n += !(s->skip && strcmp(s->skip, keys[i]) == 0);
 	frame_begin(w);
-	mp_map(w, n + (s->extra_unknown ? 1 : 0));
+	mp_map(w, n + (s->extra_unknown ? 1 : 0) + (s->skipped ? 1 : 0));
+	if (s->skipped) {
+		mp_str(w, "skipped_rows");
+		if (!strcmp(s->skipped, "s"))
+			mp_str(w, "3");
+		else
+			mp_int(w, atoll(s->skipped));
+	}
 	if (s->extra_unknown) {
 		mp_str(w, "future_field");
 		mp_array(w, 2); mp_str(w, "x"); mp_f64(w, 1.0);
@@ -467,7 +477,7 @@ static void build_hello(Buf *w, const HelloSpec *s)
 
 static HelloSpec good_hello(void)
 {
-	HelloSpec s = { NULL, PROTO_VERSION, "hello", false, 4, false };
+	HelloSpec s = { NULL, PROTO_VERSION, "hello", false, 4, false, NULL };
 	return s;
 }
 
@@ -485,6 +495,23 @@ static void test_malformed(void)
 	CHECK(decode_one(w.b, w.n, &m, err, sizeof err) == 1, "good hello: %s", err);
 	CHECK(m.type == MSG_HELLO && m.u.hello.pid == 123 && strcmp(m.u.hello.ticker, "TTTT") == 0,
 	      "good hello fields");
+	/* skipped_rows is optional: a hello without it (an older worker)
+	 * reads as 0 skipped; with it, the number sent, whatever its sign
+	 * (the supervisor checks the range); never a string. */
+	CHECK(m.u.hello.skipped_rows == 0, "hello without skipped_rows: %lld",
+	      (long long)m.u.hello.skipped_rows);
+	s.skipped = "3";
+	build_hello(&w, &s);
+	CHECK(decode_one(w.b, w.n, &m, err, sizeof err) == 1 && m.u.hello.skipped_rows == 3,
+	      "hello with skipped_rows 3: %s %lld", err, (long long)m.u.hello.skipped_rows);
+	s.skipped = "-1";
+	build_hello(&w, &s);
+	CHECK(decode_one(w.b, w.n, &m, err, sizeof err) == 1 && m.u.hello.skipped_rows == -1,
+	      "hello with skipped_rows -1: %s %lld", err, (long long)m.u.hello.skipped_rows);
+	s.skipped = "s";
+	build_hello(&w, &s);
+	expect_error(&w, "hello.skipped_rows: expected a 64-bit integer", "skipped_rows as a string");
+	s = good_hello();
 	s.extra_unknown = true;
 	build_hello(&w, &s);
 	CHECK(decode_one(w.b, w.n, &m, err, sizeof err) == 1, "unknown key not ignored: %s", err);

@@ -77,6 +77,7 @@ typedef struct Worker {
 	const ModelKind *kind;   /* run.model */
 	void *job;               /* the kind's training job */
 	TrainData data;
+	size_t skipped_rows;  /* price rows of null skipped (missing days), for the hello */
 	char ckpt_path[PATH_MAX];
 	char model_path[PATH_MAX];
 	int stopped;          /* stopped by SIGTERM after a checkpoint */
@@ -529,6 +530,7 @@ static int load_data(Worker *w, char *err, size_t errlen)
 				   CSV_CLOSE : CSV_ADJ_CLOSE, &ps, err, errlen);
 	if (r < 0)
 		return r;
+	w->skipped_rows = ps.n_missing;
 	if (ps.n_missing > 0)
 		fprintf(stderr, "tickervisor-worker[%d] %s: %s: %zu missing days (rows of null "
 			"prices, the first on line %ld) skipped\n", (int)getpid(),
@@ -776,6 +778,7 @@ static void send_hello(Worker *w, const char *device_name)
 	m.u.hello.batch_size = w->cfg.batch_size;
 	m.u.hello.total_chunks = w->data.n_chunks;
 	m.u.hello.episodes_per_chunk = w->kind->episodes_per_chunk(&w->cfg);
+	m.u.hello.skipped_rows = (int64_t)w->skipped_rows;
 	report_send(&w->rp, &m);
 	if (w->rp.fd >= 0 && w->faults.garbage && fault_fires(&w->faults)) {
 		static const unsigned char junk[] = { 0, 0, 0, 6, 0xc1, 0xc1, 0xff, 0x00, 0x13, 0x37 };
