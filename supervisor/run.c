@@ -44,6 +44,7 @@
 #include "common/config.h"
 #include "common/exitcodes.h"
 #include "common/proto.h"
+#include "cgroup.h"
 #include "child.h"
 #include "memplan.h"
 #include "placement.h"
@@ -129,6 +130,7 @@ struct Child {
 	int has_pending_progress, has_pending_ckpt;
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
+	char cgroup[PATH_MAX];    /* its cgroup v2 folder (cgroup.h), "" = none */
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
 	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
 };
@@ -155,6 +157,15 @@ struct Sup {
 	char warn_signals[1200];  /* the run's warning about missing signals files, "" if none */
 	char worker[PATH_MAX];
 	char out_dir[PATH_MAX];
+	/* The process trees (cgroup.h): the cgroup2 mount, our own cgroup's
+	 * folder in it, this run's folder ("" = none: process groups and the
+	 * subreaper alone), why there is none, and the attempt folders made
+	 * so far. */
+	char cg_root[PATH_MAX];
+	char cg_own[PATH_MAX];
+	char cg_run[PATH_MAX];
+	char cg_why[PATH_MAX + 64];
+	int cg_seq;
 	Store *store;
 	int64_t run_id;
 	JobList *list;
@@ -746,6 +757,54 @@ static void child_signal(Child *c, int sig)
 		kill(-c->pid, sig);
 }
 
+/* The attempt's cgroup v2 folder (cgroup.h): made before the spawn, the
+ * worker moved into it right after. In between (uv_spawn returns once the
+ * worker has exec'd) a process the worker forks stays in our own cgroup;
+ * it is still in the worker's process group and session, which get every
+ * signal of ours, so only one that forks and leaves with setsid() within
+ * that window escapes both. Without a folder the process group alone
+ * holds the tree. */
+static void child_cgroup_make(Child *c)
+{
+	Sup *sup = c->sup;
+	if (!sup->cg_run[0])
+		return;
+	snprintf(c->cgroup, sizeof c->cgroup, "%s/attempt-%d", sup->cg_run, ++sup->cg_seq);
+	int err = cgroup_make(c->cgroup);
+	if (err < 0) {
+		sup_log(sup, c->job, NULL, "cannot create the cgroup %s: %s; this attempt's process "
+			"group alone holds its tree", c->cgroup, strerror(-err));
+		c->cgroup[0] = '\0';
+	}
+}
+
+static void child_cgroup_move(Child *c)
+{
+	if (!c->cgroup[0])
+		return;
+	int err = cgroup_move(c->cgroup, c->pid);
+	if (err < 0) {
+		sup_log(c->sup, c->job, c, "cannot move the worker into the cgroup %s: %s; its process "
+			"group alone holds its tree", c->cgroup, strerror(-err));
+		cgroup_remove(c->cgroup, 0);
+		c->cgroup[0] = '\0';
+	}
+}
+
+/* Kills what is left in the attempt's cgroup and removes it (waiting a
+ * little for the killed to leave); what cannot be removed is left to the
+ * next start, which finds it recorded. */
+static void child_cgroup_end(Child *c)
+{
+	if (!c->cgroup[0])
+		return;
+	int r = cgroup_remove(c->cgroup, 200);
+	if (r < 0 && r != -ENOENT)
+		sup_log(c->sup, c->job, c, "cannot remove the cgroup %s: %s; the next run on this "
+			"database removes it", c->cgroup, strerror(-r));
+	c->cgroup[0] = '\0';
+}
+
 /* Feeds one event to the attempt's life cycle and carries out the actions.
  * detail: why (for our kills and protocol errors), kept when it is the
  * first reason; m: the frame, for CA_RECORD. */
@@ -975,8 +1034,10 @@ static void child_finish(Child *c)
 	char b1[32], b2[32];
 
 	/* Nothing of the attempt outlives it: its group (a grandchild holding
-	 * the pipe) and escapees that came back to us. */
+	 * the pipe), its cgroup (what left the group), and escapees that came
+	 * back to us. */
 	child_signal(c, SIGKILL);
+	child_cgroup_end(c);
 	flush_pending(c);
 
 	int exited = c->term_signal == 0;
@@ -1719,11 +1780,13 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	uv_update_time(&sup->loop);
 	c->start_ms = c->last_frame_ms = uv_now(&sup->loop);
 	c->start_ns = uv_hrtime();
+	child_cgroup_make(c);
 	int r = uv_spawn(&sup->loop, &c->proc, &po);
 	close(cfg_pipe[0]);
 	cfg_pipe[0] = -1;
 	c->handles_open++;
 	if (r < 0) {
+		child_cgroup_end(c);
 		sup_log(sup, job, NULL, "spawn %s failed: %s", sup->worker, uv_strerror(r));
 		if (!spawn_transient(r))
 			fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
@@ -1734,6 +1797,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		goto out;
 	}
 	c->pid = c->proc.pid;
+	child_cgroup_move(c);
 	c->oom_at_start = read_oom_counter(sup->oom_path);
 	set_oom_score(c->pid);
 	uv_timer_init(&sup->loop, &c->poll);
@@ -1759,6 +1823,8 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	} else if ((err = store_attempt_shape(sup->store, c->attempt_id, job->shape.buffer_size,
 					      job->shape.chunk_length)) < 0) {
 		fatal_store(sup, job, "store_attempt_shape", err);
+	} else if (c->cgroup[0] && (err = store_attempt_cgroup(sup->store, c->attempt_id, c->cgroup)) < 0) {
+		fatal_store(sup, job, "store_attempt_cgroup", err);
 	}
 	char where[32];
 	if (gpu == PLACEMENT_CPU)
@@ -2305,6 +2371,73 @@ static int kill_leftover_groups(Sup *sup, const char *host)
 	return n;
 }
 
+/* Kills and removes what supervisors of earlier runs on this host left in
+ * their cgroups (one died, or a folder could not be removed): every
+ * recorded run folder that is still there, with any attempt folder in it,
+ * recorded or not. A recorded path is acted on only when it names one of
+ * ours under this host's cgroup2 mount. Returns the processes killed;
+ * *ret_folders gets the run folders removed. */
+static int kill_leftover_cgroups(Sup *sup, const char *host, int *ret_folders)
+{
+	char **paths = NULL;
+	int n = 0, killed = 0;
+	*ret_folders = 0;
+	if (!sup->cg_root[0] || store_cgroups_of_host(sup->store, host, &paths, &n) < 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		if (!cgroup_is_ours(sup->cg_root, paths[i]) || stat(paths[i], &st) < 0)
+			continue;
+		int r = cgroup_run_remove(paths[i], 1000);
+		if (r < 0) {
+			fprintf(stderr, "tickervisor: cannot remove the cgroup %s an earlier run left: %s\n",
+				paths[i], strerror(-r));
+			continue;
+		}
+		killed += r;
+		(*ret_folders)++;
+	}
+	store_strings_free(paths, n);
+	return killed;
+}
+
+/* The run's folder: recorded first (so that a supervisor killed right
+ * after making it leaves nothing unrecorded), then made. */
+static void cgroups_begin(Sup *sup)
+{
+	if (!sup->cg_own[0])
+		return;
+	if (cgroup_run_name(sup->cg_own, sup->cg_run, sizeof sup->cg_run) < 0) {
+		snprintf(sup->cg_why, sizeof sup->cg_why, "the cgroup path under %s is too long",
+			 sup->cg_own);
+		sup->cg_run[0] = '\0';
+		return;
+	}
+	int err = store_run_cgroup(sup->store, sup->run_id, sup->cg_run);
+	if (err >= 0 && (err = cgroup_make(sup->cg_run)) < 0)
+		snprintf(sup->cg_why, sizeof sup->cg_why, "mkdir %s: %s", sup->cg_run, strerror(-err));
+	else if (err < 0)
+		snprintf(sup->cg_why, sizeof sup->cg_why, "%s", store_errmsg(sup->store));
+	if (err < 0)
+		sup->cg_run[0] = '\0';
+}
+
+/* Removes the attempt folders of what is still running (after the second
+ * signal) and the run's folder. */
+static void cgroups_end(Sup *sup)
+{
+	for (int i = 0; i < sup->n_jobs; i++)
+		if (sup->jobs[i].child)
+			child_cgroup_end(sup->jobs[i].child);
+	if (!sup->cg_run[0])
+		return;
+	int err = cgroup_run_remove(sup->cg_run, 1000);
+	if (err < 0 && err != -ENOENT)
+		fprintf(stderr, "tickervisor: cannot remove the cgroup %s: %s (the next run on this "
+			"database removes it)\n", sup->cg_run, strerror(-err));
+	sup->cg_run[0] = '\0';
+}
+
 /* The worker writes OUT/TICKER.ckpt.prev and friends, and every path
  * travels through the report protocol (PROTO_STR bytes): a run whose paths
  * would not fit is refused at the start, naming the key. */
@@ -2484,6 +2617,10 @@ int run_main(const RunOptions *opt)
 	}
 	/* Descendants of workers that escape their group come back to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* ... and each attempt's tree is held by a cgroup of its own where
+	 * cgroup v2 is writable. */
+	cgroup_find(sup->cg_root, sizeof sup->cg_root, sup->cg_own, sizeof sup->cg_own,
+		    sup->cg_why, sizeof sup->cg_why);
 	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
 
 	/* The database: one writer. */
@@ -2501,6 +2638,10 @@ int run_main(const RunOptions *opt)
 	}
 	char host[256] = "";
 	gethostname(host, sizeof host - 1);
+	int n_cg = 0, n_cg_procs = kill_leftover_cgroups(sup, host, &n_cg);
+	if (n_cg)
+		fprintf(stderr, "tickervisor: killed %d process%s left in the cgroups of %d earlier "
+			"run%s\n", n_cg_procs, n_cg_procs == 1 ? "" : "es", n_cg, n_cg == 1 ? "" : "s");
 	int n_left = kill_leftover_groups(sup, host);
 	if (n_left)
 		fprintf(stderr, "tickervisor: killed %d worker process group%s left by a supervisor "
@@ -2547,6 +2688,7 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
+	cgroups_begin(sup);
 	if (prepare_jobs(sup, names, n_names) < 0) {
 		rc = RUN_EXIT_STORE;
 		goto out;
@@ -2611,6 +2753,12 @@ int run_main(const RunOptions *opt)
 				sup_log(sup, &sup->jobs[i], NULL, "failed in an earlier run (use --retry-failed): %s",
 					why);
 		}
+		if (sup->cg_run[0])
+			sup_log(sup, NULL, NULL, "process trees: a cgroup per attempt in %s, and "
+				"process groups", sup->cg_run);
+		else
+			sup_log(sup, NULL, NULL, "process trees: process groups and the subreaper only "
+				"(no cgroup v2: %s)", sup->cg_why);
 		if (sup->mem_plan[0])
 			sup_log(sup, NULL, NULL, "memory: %s", sup->mem_plan);
 		if (sup->ladder.n > 1)
@@ -2671,6 +2819,7 @@ int run_main(const RunOptions *opt)
 	schedule(sup);
 	uv_run(&sup->loop, UV_RUN_DEFAULT);
 	sup_commit(sup);
+	cgroups_end(sup);
 	/* No descendant of a worker outlives the run. */
 	for (int tries = 0; tries < 20 && sweep_escapees(NULL, 0) > 0; tries++)
 		usleep(10000);
@@ -2746,6 +2895,7 @@ int run_main(const RunOptions *opt)
 			rc = RUN_EXIT_OK;
 	}
 out:
+	cgroups_end(sup);
 	if (loop_ready) {
 		uv_walk(&sup->loop, close_walk_cb, sup);
 		uv_run(&sup->loop, UV_RUN_DEFAULT);
