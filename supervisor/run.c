@@ -82,8 +82,11 @@ typedef struct Job {
 	uint32_t ckpt_checksum;
 	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
-	int batch_size;
-	MemShape shape;           /* buffer_size, chunk_length and rung (memplan.h) */
+	/* What the next attempt trains with (memplan.h): batch_size,
+	 * buffer_size, chunk_length and the rung. The one copy of the batch
+	 * size during a run: the store only persists it (attempt begin and
+	 * end) and gives it back at the next run's start. */
+	MemShape shape;
 	int charged;              /* charged attempts since the last (re)queue */
 	int attempts;             /* attempts ever made (for the log) */
 	int paused;               /* stopped by our stop: left for the next run */
@@ -820,7 +823,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 	if (a & CA_PROTOCOL)
 		sup_log(c->sup, c->job, c, "protocol error: %s; killing the worker", c->detail);
 	else if (c->m.kill != kill_before && detail)
-		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->batch_size);
+		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->shape.batch_size);
 	if (a & CA_SIGUSR1)
 		kill(c->pid, SIGUSR1);    /* a request to the worker, not to its tree */
 	if (a & CA_SIGTERM)
@@ -1022,7 +1025,7 @@ static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
 	job->ckpt_path = NULL;
 	sup_log(sup, job, NULL, "rung %s: buffer_size %d, chunk_length %d, batch_size %d; starting over "
 		"(a checkpoint of another shape does not resume)", sh.rung, next->buffer_size,
-		next->chunk_length, job->batch_size);
+		next->chunk_length, job->shape.batch_size);
 }
 
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
@@ -1073,7 +1076,7 @@ static void child_finish(Child *c)
 		.kind = kind,
 		.exit_code = code,
 		.term_signal = c->term_signal,
-		.batch_size = job->batch_size,
+		.batch_size = job->shape.batch_size,
 		.min_batch_size = sup->cfg.min_batch_size,
 		.charged_attempts = job->charged,
 		.max_attempts = sup->cfg.max_attempts,
@@ -1088,7 +1091,6 @@ static void child_finish(Child *c)
 	};
 	PolicyDecision d = policy_decide(&f);
 	MemShape next;
-	job->shape.batch_size = job->batch_size;
 	int reshaped = memplan_apply_ladder(&d, &f, &sup->ladder, &job->shape, &sup->floors, &next);
 	if (oom)
 		memory_after_oom(sup, job);
@@ -1106,7 +1108,7 @@ static void child_finish(Child *c)
 
 	JobState st = d.action == POLICY_DONE ? JOB_DONE :
 		      d.action == POLICY_FAIL ? JOB_FAILED : JOB_PENDING;
-	int ran_batch = job->batch_size;
+	int ran_batch = job->shape.batch_size;
 	/* "Starting over" is never silent: the attempt's reason keeps it. */
 	char reason[2 * POLICY_REASON_MAX];
 	snprintf(reason, sizeof reason, "%s%s%s", d.reason, d.reason[0] && c->start_note[0] ? "; " : "",
@@ -1129,7 +1131,7 @@ static void child_finish(Child *c)
 			fatal_store(sup, job, "store_attempt_end", err);
 	}
 	job->state = st;
-	job->batch_size = d.next_batch_size;
+	job->shape.batch_size = d.next_batch_size;
 	if (reshaped)
 		memory_reshape(sup, job, &next);
 	job->charged += d.charged;
@@ -1663,7 +1665,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	argv[argc++] = sup->config_abs;
 	argv[argc++] = "--config-fd";
 	argv[argc++] = "4";
-	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->batch_size);
+	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->shape.batch_size);
 	argv[argc++] = "--set";
 	argv[argc++] = bs;
 	/* auto is the one setting that falls back to the CPU (run_main refuses
@@ -1815,7 +1817,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	sup->n_children++;
 	placement_take(sup->slots, sup->n_gpus, gpu, sup->cfg.budget_vram, &sup->cpu_running);
 	sup_txn(sup);
-	int err = store_attempt_begin(sup->store, job->id, c->pid, gpu, job->batch_size,
+	int err = store_attempt_begin(sup->store, job->id, c->pid, gpu, job->shape.batch_size,
 				      &c->attempt_id);
 	if (err < 0) {
 		c->attempt_id = 0;
@@ -1831,7 +1833,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		snprintf(where, sizeof where, "cpu");
 	else
 		snprintf(where, sizeof where, "gpu %d", gpu);
-	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
+	sup_log(sup, job, c, "started batch %d on %s", job->shape.batch_size, where);
 	if (note[0]) {
 		sup_log(sup, job, c, "%s", note);
 		if (c->attempt_id > 0 && (err = store_attempt_note(sup->store, c->attempt_id, note)) < 0)
@@ -2186,12 +2188,12 @@ static int load_jobs(Sup *sup, int64_t *ids, int n)
 		j->ckpt_pos.episode = r->ckpt_episode;
 		j->ckpt_pos.done_episodes = r->ckpt_done_episodes;
 		j->state = r->state;
-		j->batch_size = r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size;
 		j->charged = r->charged_attempts;
 		j->attempts = r->attempts;
 		j->reason = r->last_reason[0] ? strdup(r->last_reason) : NULL;
 		/* The rung the ladder reached in an earlier run comes first. */
-		j->shape = (MemShape){ j->batch_size, sup->cfg.buffer_size, sup->cfg.chunk_length, RUNG_BATCH };
+		j->shape = (MemShape){ r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size,
+				       sup->cfg.buffer_size, sup->cfg.chunk_length, RUNG_BATCH };
 		StoreShape sh;
 		if ((err = store_job_shape_get(sup->store, j->id, &sh)) < 0)
 			return err;
