@@ -4,7 +4,8 @@
  * Life of an attempt (a Child): its states and what each event does are
  * the table in child.c; here every libuv callback becomes an event
  * (child_event) and the actions the table returns are carried out:
- *   spawn (uv_spawn in a new session, report pipe on fd 3) ->
+ *   spawn (uv_spawn in a new session, report pipe on fd 3; moved into its
+ *   own cgroup where cgroup v2 is writable, cgroup.h) ->
  *   store_attempt_begin -> frames (checked: numbers in range, files inside
  *   out_dir with their checksum; rate-limited rows) and memory polls (the
  *   tree's private RSS every poll_ms) -> exit and end of pipe, or the grace
@@ -17,8 +18,8 @@
  * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker's group
  * gets SIGTERM (it checkpoints and exits 10), the loop waits for all of
  * them, flushes the store and returns 0. A second signal SIGKILLs every
- * worker's group and returns at once; the next run kills groups a dead
- * supervisor left and store_recover() closes what was open. */
+ * worker's group and returns at once; the next run kills the cgroups and
+ * groups a dead supervisor left and store_recover() closes what was open. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
