@@ -2417,10 +2417,12 @@ static void cgroups_begin(Sup *sup)
 		return;
 	}
 	int err = store_run_cgroup(sup->store, sup->run_id, sup->cg_run);
-	if (err >= 0 && (err = cgroup_make(sup->cg_run)) < 0)
+	if (err >= 0 && (err = cgroup_make(sup->cg_run)) < 0) {
 		snprintf(sup->cg_why, sizeof sup->cg_why, "mkdir %s: %s", sup->cg_run, strerror(-err));
-	else if (err < 0)
+		store_run_cgroup(sup->store, sup->run_id, "");  /* none was made */
+	} else if (err < 0) {
 		snprintf(sup->cg_why, sizeof sup->cg_why, "%s", store_errmsg(sup->store));
+	}
 	if (err < 0)
 		sup->cg_run[0] = '\0';
 }

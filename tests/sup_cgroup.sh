@@ -120,4 +120,24 @@ no_cgroups_left int.db int.out
 	--set run.tickers=GOOG,MSFT >real.out 2>&1 || fail "real: run failed"
 expect_eq "real: done" "$(q real.db "select count(*) from jobs where state = 'done'")" 2
 no_cgroups_left real.db real.out
+
+# --- Where cgroup v2 is read-only (its mount remounted so in a mount
+# namespace of the run's own) the supervisor says so once and falls back
+# to process groups and the subreaper: the setsid() child is still gone at
+# the end, and no cgroup is recorded.
+if unshare -m --propagation private true 2>/dev/null; then
+	HOSTILE_MODE=setsid HOSTILE_PIDFILE="$T/ro.pid" unshare -m --propagation private sh -c \
+		'mount -o remount,bind,ro "$1" && shift && exec "$@"' sh "$root" \
+		"$TV_SUPERVISOR" run run.ini $HW --db ro.db --set run.out_dir=out-ro >ro.out 2>&1 ||
+		fail "ro: run failed"
+	expect_eq "ro: done" "$(q ro.db "select state from jobs")" done
+	expect_eq "ro: mechanism lines" "$(grep -c 'process trees:' ro.out)" 1
+	grep -q "process trees: process groups and the subreaper only (no cgroup v2: mkdir .*tickervisor-.*: Read-only file system)" ro.out ||
+		fail "ro: the log does not say why there is no cgroup: $(grep 'process trees' ro.out)"
+	expect_eq "ro: cgroups recorded" "$(q ro.db "select count(*) from runs where cgroup != ''")|$(q ro.db "select count(*) from attempts where cgroup != ''")" "0|0"
+	wait_file ro.pid 5
+	wait_dead "$(cat ro.pid)" 5 || fail "ro: the setsid() child outlived the run"
+else
+	echo "ro: skipped (no mount namespaces here)"
+fi
 echo "ok"
