@@ -4,7 +4,8 @@
  * Life of an attempt (a Child): its states and what each event does are
  * the table in child.c; here every libuv callback becomes an event
  * (child_event) and the actions the table returns are carried out:
- *   spawn (uv_spawn in a new session, report pipe on fd 3) ->
+ *   spawn (uv_spawn in a new session, report pipe on fd 3; moved into its
+ *   own cgroup where cgroup v2 is writable, cgroup.h) ->
  *   store_attempt_begin -> frames (checked: numbers in range, files inside
  *   out_dir with their checksum; rate-limited rows) and memory polls (the
  *   tree's private RSS every poll_ms) -> exit and end of pipe, or the grace
@@ -17,8 +18,8 @@
  * Stopping (first SIGINT/SIGTERM): nothing new starts, each worker's group
  * gets SIGTERM (it checkpoints and exits 10), the loop waits for all of
  * them, flushes the store and returns 0. A second signal SIGKILLs every
- * worker's group and returns at once; the next run kills groups a dead
- * supervisor left and store_recover() closes what was open. */
+ * worker's group and returns at once; the next run kills the cgroups and
+ * groups a dead supervisor left and store_recover() closes what was open. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,6 +45,7 @@
 #include "common/config.h"
 #include "common/exitcodes.h"
 #include "common/proto.h"
+#include "cgroup.h"
 #include "child.h"
 #include "memplan.h"
 #include "placement.h"
@@ -81,8 +83,11 @@ typedef struct Job {
 	uint32_t ckpt_checksum;
 	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
-	int batch_size;
-	MemShape shape;           /* buffer_size, chunk_length and rung (memplan.h) */
+	/* What the next attempt trains with (memplan.h): batch_size,
+	 * buffer_size, chunk_length and the rung. The one copy of the batch
+	 * size during a run: the store only persists it (attempt begin and
+	 * end) and gives it back at the next run's start. */
+	MemShape shape;
 	int charged;              /* charged attempts since the last (re)queue */
 	int attempts;             /* attempts ever made (for the log) */
 	int paused;               /* stopped by our stop: left for the next run */
@@ -129,6 +134,7 @@ struct Child {
 	int has_pending_progress, has_pending_ckpt;
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
+	char cgroup[PATH_MAX];    /* its cgroup v2 folder (cgroup.h), "" = none */
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
 	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
 };
@@ -155,6 +161,15 @@ struct Sup {
 	char warn_signals[1200];  /* the run's warning about missing signals files, "" if none */
 	char worker[PATH_MAX];
 	char out_dir[PATH_MAX];
+	/* The process trees (cgroup.h): the cgroup2 mount, our own cgroup's
+	 * folder in it, this run's folder ("" = none: process groups and the
+	 * subreaper alone), why there is none, and the attempt folders made
+	 * so far. */
+	char cg_root[PATH_MAX];
+	char cg_own[PATH_MAX];
+	char cg_run[PATH_MAX];
+	char cg_why[PATH_MAX + 64];
+	int cg_seq;
 	Store *store;
 	int64_t run_id;
 	JobList *list;
@@ -746,6 +761,54 @@ static void child_signal(Child *c, int sig)
 		kill(-c->pid, sig);
 }
 
+/* The attempt's cgroup v2 folder (cgroup.h): made before the spawn, the
+ * worker moved into it right after. In between (uv_spawn returns once the
+ * worker has exec'd) a process the worker forks stays in our own cgroup;
+ * it is still in the worker's process group and session, which get every
+ * signal of ours, so only one that forks and leaves with setsid() within
+ * that window escapes both. Without a folder the process group alone
+ * holds the tree. */
+static void child_cgroup_make(Child *c)
+{
+	Sup *sup = c->sup;
+	if (!sup->cg_run[0])
+		return;
+	snprintf(c->cgroup, sizeof c->cgroup, "%s/attempt-%d", sup->cg_run, ++sup->cg_seq);
+	int err = cgroup_make(c->cgroup);
+	if (err < 0) {
+		sup_log(sup, c->job, NULL, "cannot create the cgroup %s: %s; this attempt's process "
+			"group alone holds its tree", c->cgroup, strerror(-err));
+		c->cgroup[0] = '\0';
+	}
+}
+
+static void child_cgroup_move(Child *c)
+{
+	if (!c->cgroup[0])
+		return;
+	int err = cgroup_move(c->cgroup, c->pid);
+	if (err < 0) {
+		sup_log(c->sup, c->job, c, "cannot move the worker into the cgroup %s: %s; its process "
+			"group alone holds its tree", c->cgroup, strerror(-err));
+		cgroup_remove(c->cgroup, 0);
+		c->cgroup[0] = '\0';
+	}
+}
+
+/* Kills what is left in the attempt's cgroup and removes it (waiting a
+ * little for the killed to leave); what cannot be removed is left to the
+ * next start, which finds it recorded. */
+static void child_cgroup_end(Child *c)
+{
+	if (!c->cgroup[0])
+		return;
+	int r = cgroup_remove(c->cgroup, 200);
+	if (r < 0 && r != -ENOENT)
+		sup_log(c->sup, c->job, c, "cannot remove the cgroup %s: %s; the next run on this "
+			"database removes it", c->cgroup, strerror(-r));
+	c->cgroup[0] = '\0';
+}
+
 /* Feeds one event to the attempt's life cycle and carries out the actions.
  * detail: why (for our kills and protocol errors), kept when it is the
  * first reason; m: the frame, for CA_RECORD. */
@@ -761,7 +824,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 	if (a & CA_PROTOCOL)
 		sup_log(c->sup, c->job, c, "protocol error: %s; killing the worker", c->detail);
 	else if (c->m.kill != kill_before && detail)
-		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->batch_size);
+		sup_log(c->sup, c->job, c, "%s at batch %d: SIGKILL", detail, c->job->shape.batch_size);
 	if (a & CA_SIGUSR1)
 		kill(c->pid, SIGUSR1);    /* a request to the worker, not to its tree */
 	if (a & CA_SIGTERM)
@@ -963,7 +1026,7 @@ static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
 	job->ckpt_path = NULL;
 	sup_log(sup, job, NULL, "rung %s: buffer_size %d, chunk_length %d, batch_size %d; starting over "
 		"(a checkpoint of another shape does not resume)", sh.rung, next->buffer_size,
-		next->chunk_length, job->batch_size);
+		next->chunk_length, job->shape.batch_size);
 }
 
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
@@ -975,8 +1038,10 @@ static void child_finish(Child *c)
 	char b1[32], b2[32];
 
 	/* Nothing of the attempt outlives it: its group (a grandchild holding
-	 * the pipe) and escapees that came back to us. */
+	 * the pipe), its cgroup (what left the group), and escapees that came
+	 * back to us. */
 	child_signal(c, SIGKILL);
+	child_cgroup_end(c);
 	flush_pending(c);
 
 	int exited = c->term_signal == 0;
@@ -1012,7 +1077,7 @@ static void child_finish(Child *c)
 		.kind = kind,
 		.exit_code = code,
 		.term_signal = c->term_signal,
-		.batch_size = job->batch_size,
+		.batch_size = job->shape.batch_size,
 		.min_batch_size = sup->cfg.min_batch_size,
 		.charged_attempts = job->charged,
 		.max_attempts = sup->cfg.max_attempts,
@@ -1027,7 +1092,6 @@ static void child_finish(Child *c)
 	};
 	PolicyDecision d = policy_decide(&f);
 	MemShape next;
-	job->shape.batch_size = job->batch_size;
 	int reshaped = memplan_apply_ladder(&d, &f, &sup->ladder, &job->shape, &sup->floors, &next);
 	if (oom)
 		memory_after_oom(sup, job);
@@ -1045,7 +1109,7 @@ static void child_finish(Child *c)
 
 	JobState st = d.action == POLICY_DONE ? JOB_DONE :
 		      d.action == POLICY_FAIL ? JOB_FAILED : JOB_PENDING;
-	int ran_batch = job->batch_size;
+	int ran_batch = job->shape.batch_size;
 	/* "Starting over" is never silent: the attempt's reason keeps it. */
 	char reason[2 * POLICY_REASON_MAX];
 	snprintf(reason, sizeof reason, "%s%s%s", d.reason, d.reason[0] && c->start_note[0] ? "; " : "",
@@ -1068,7 +1132,7 @@ static void child_finish(Child *c)
 			fatal_store(sup, job, "store_attempt_end", err);
 	}
 	job->state = st;
-	job->batch_size = d.next_batch_size;
+	job->shape.batch_size = d.next_batch_size;
 	if (reshaped)
 		memory_reshape(sup, job, &next);
 	job->charged += d.charged;
@@ -1606,7 +1670,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	argv[argc++] = sup->config_abs;
 	argv[argc++] = "--config-fd";
 	argv[argc++] = "4";
-	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->batch_size);
+	snprintf(bs, sizeof bs, "rewts.batch_size=%d", job->shape.batch_size);
 	argv[argc++] = "--set";
 	argv[argc++] = bs;
 	/* auto is the one setting that falls back to the CPU (run_main refuses
@@ -1723,11 +1787,13 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	uv_update_time(&sup->loop);
 	c->start_ms = c->last_frame_ms = uv_now(&sup->loop);
 	c->start_ns = uv_hrtime();
+	child_cgroup_make(c);
 	int r = uv_spawn(&sup->loop, &c->proc, &po);
 	close(cfg_pipe[0]);
 	cfg_pipe[0] = -1;
 	c->handles_open++;
 	if (r < 0) {
+		child_cgroup_end(c);
 		sup_log(sup, job, NULL, "spawn %s failed: %s", sup->worker, uv_strerror(r));
 		if (!spawn_transient(r))
 			fprintf(stderr, "tickervisor: %s: spawn %s: %s\n", job->ticker, sup->worker,
@@ -1738,6 +1804,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		goto out;
 	}
 	c->pid = c->proc.pid;
+	child_cgroup_move(c);
 	c->oom_at_start = read_oom_counter(sup->oom_path);
 	set_oom_score(c->pid);
 	uv_timer_init(&sup->loop, &c->poll);
@@ -1755,7 +1822,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	sup->n_children++;
 	placement_take(sup->slots, sup->n_gpus, gpu, sup->cfg.budget_vram, &sup->cpu_running);
 	sup_txn(sup);
-	int err = store_attempt_begin(sup->store, job->id, c->pid, gpu, job->batch_size,
+	int err = store_attempt_begin(sup->store, job->id, c->pid, gpu, job->shape.batch_size,
 				      &c->attempt_id);
 	if (err < 0) {
 		c->attempt_id = 0;
@@ -1763,13 +1830,15 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	} else if ((err = store_attempt_shape(sup->store, c->attempt_id, job->shape.buffer_size,
 					      job->shape.chunk_length)) < 0) {
 		fatal_store(sup, job, "store_attempt_shape", err);
+	} else if (c->cgroup[0] && (err = store_attempt_cgroup(sup->store, c->attempt_id, c->cgroup)) < 0) {
+		fatal_store(sup, job, "store_attempt_cgroup", err);
 	}
 	char where[32];
 	if (gpu == PLACEMENT_CPU)
 		snprintf(where, sizeof where, "cpu");
 	else
 		snprintf(where, sizeof where, "gpu %d", gpu);
-	sup_log(sup, job, c, "started batch %d on %s", job->batch_size, where);
+	sup_log(sup, job, c, "started batch %d on %s", job->shape.batch_size, where);
 	if (note[0]) {
 		sup_log(sup, job, c, "%s", note);
 		if (c->attempt_id > 0 && (err = store_attempt_note(sup->store, c->attempt_id, note)) < 0)
@@ -2124,12 +2193,12 @@ static int load_jobs(Sup *sup, int64_t *ids, int n)
 		j->ckpt_pos.episode = r->ckpt_episode;
 		j->ckpt_pos.done_episodes = r->ckpt_done_episodes;
 		j->state = r->state;
-		j->batch_size = r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size;
 		j->charged = r->charged_attempts;
 		j->attempts = r->attempts;
 		j->reason = r->last_reason[0] ? strdup(r->last_reason) : NULL;
 		/* The rung the ladder reached in an earlier run comes first. */
-		j->shape = (MemShape){ j->batch_size, sup->cfg.buffer_size, sup->cfg.chunk_length, RUNG_BATCH };
+		j->shape = (MemShape){ r->batch_size > 0 ? r->batch_size : sup->cfg.batch_size,
+				       sup->cfg.buffer_size, sup->cfg.chunk_length, RUNG_BATCH };
 		StoreShape sh;
 		if ((err = store_job_shape_get(sup->store, j->id, &sh)) < 0)
 			return err;
@@ -2307,6 +2376,75 @@ static int kill_leftover_groups(Sup *sup, const char *host)
 	free(v);
 	store_jobs_free(list);
 	return n;
+}
+
+/* Kills and removes what supervisors of earlier runs on this host left in
+ * their cgroups (one died, or a folder could not be removed): every
+ * recorded run folder that is still there, with any attempt folder in it,
+ * recorded or not. A recorded path is acted on only when it names one of
+ * ours under this host's cgroup2 mount. Returns the processes killed;
+ * *ret_folders gets the run folders removed. */
+static int kill_leftover_cgroups(Sup *sup, const char *host, int *ret_folders)
+{
+	char **paths = NULL;
+	int n = 0, killed = 0;
+	*ret_folders = 0;
+	if (!sup->cg_root[0] || store_cgroups_of_host(sup->store, host, &paths, &n) < 0)
+		return 0;
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		if (!cgroup_is_ours(sup->cg_root, paths[i]) || stat(paths[i], &st) < 0)
+			continue;
+		int r = cgroup_run_remove(paths[i], 1000);
+		if (r < 0) {
+			fprintf(stderr, "tickervisor: cannot remove the cgroup %s an earlier run left: %s\n",
+				paths[i], strerror(-r));
+			continue;
+		}
+		killed += r;
+		(*ret_folders)++;
+	}
+	store_strings_free(paths, n);
+	return killed;
+}
+
+/* The run's folder: recorded first (so that a supervisor killed right
+ * after making it leaves nothing unrecorded), then made. */
+static void cgroups_begin(Sup *sup)
+{
+	if (!sup->cg_own[0])
+		return;
+	if (cgroup_run_name(sup->cg_own, sup->cg_run, sizeof sup->cg_run) < 0) {
+		snprintf(sup->cg_why, sizeof sup->cg_why, "the cgroup path under %s is too long",
+			 sup->cg_own);
+		sup->cg_run[0] = '\0';
+		return;
+	}
+	int err = store_run_cgroup(sup->store, sup->run_id, sup->cg_run);
+	if (err >= 0 && (err = cgroup_make(sup->cg_run)) < 0) {
+		snprintf(sup->cg_why, sizeof sup->cg_why, "mkdir %s: %s", sup->cg_run, strerror(-err));
+		store_run_cgroup(sup->store, sup->run_id, "");  /* none was made */
+	} else if (err < 0) {
+		snprintf(sup->cg_why, sizeof sup->cg_why, "%s", store_errmsg(sup->store));
+	}
+	if (err < 0)
+		sup->cg_run[0] = '\0';
+}
+
+/* Removes the attempt folders of what is still running (after the second
+ * signal) and the run's folder. */
+static void cgroups_end(Sup *sup)
+{
+	for (int i = 0; i < sup->n_jobs; i++)
+		if (sup->jobs[i].child)
+			child_cgroup_end(sup->jobs[i].child);
+	if (!sup->cg_run[0])
+		return;
+	int err = cgroup_run_remove(sup->cg_run, 1000);
+	if (err < 0 && err != -ENOENT)
+		fprintf(stderr, "tickervisor: cannot remove the cgroup %s: %s (the next run on this "
+			"database removes it)\n", sup->cg_run, strerror(-err));
+	sup->cg_run[0] = '\0';
 }
 
 /* The worker writes OUT/TICKER.ckpt.prev and friends, and every path
@@ -2488,6 +2626,10 @@ int run_main(const RunOptions *opt)
 	}
 	/* Descendants of workers that escape their group come back to us. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	/* ... and each attempt's tree is held by a cgroup of its own where
+	 * cgroup v2 is writable. */
+	cgroup_find(sup->cg_root, sizeof sup->cg_root, sup->cg_own, sizeof sup->cg_own,
+		    sup->cg_why, sizeof sup->cg_why);
 	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
 
 	/* The database: one writer. */
@@ -2505,6 +2647,10 @@ int run_main(const RunOptions *opt)
 	}
 	char host[256] = "";
 	gethostname(host, sizeof host - 1);
+	int n_cg = 0, n_cg_procs = kill_leftover_cgroups(sup, host, &n_cg);
+	if (n_cg)
+		fprintf(stderr, "tickervisor: killed %d process%s left in the cgroups of %d earlier "
+			"run%s\n", n_cg_procs, n_cg_procs == 1 ? "" : "es", n_cg, n_cg == 1 ? "" : "s");
 	int n_left = kill_leftover_groups(sup, host);
 	if (n_left)
 		fprintf(stderr, "tickervisor: killed %d worker process group%s left by a supervisor "
@@ -2551,6 +2697,7 @@ int run_main(const RunOptions *opt)
 		rc = RUN_EXIT_STORE;
 		goto out;
 	}
+	cgroups_begin(sup);
 	if (prepare_jobs(sup, names, n_names) < 0) {
 		rc = RUN_EXIT_STORE;
 		goto out;
@@ -2615,6 +2762,12 @@ int run_main(const RunOptions *opt)
 				sup_log(sup, &sup->jobs[i], NULL, "failed in an earlier run (use --retry-failed): %s",
 					why);
 		}
+		if (sup->cg_run[0])
+			sup_log(sup, NULL, NULL, "process trees: a cgroup per attempt in %s, and "
+				"process groups", sup->cg_run);
+		else
+			sup_log(sup, NULL, NULL, "process trees: process groups and the subreaper only "
+				"(no cgroup v2: %s)", sup->cg_why);
 		if (sup->mem_plan[0])
 			sup_log(sup, NULL, NULL, "memory: %s", sup->mem_plan);
 		if (sup->ladder.n > 1)
@@ -2675,6 +2828,7 @@ int run_main(const RunOptions *opt)
 	schedule(sup);
 	uv_run(&sup->loop, UV_RUN_DEFAULT);
 	sup_commit(sup);
+	cgroups_end(sup);
 	/* No descendant of a worker outlives the run. */
 	for (int tries = 0; tries < 20 && sweep_escapees(NULL, 0) > 0; tries++)
 		usleep(10000);
@@ -2750,6 +2904,7 @@ int run_main(const RunOptions *opt)
 			rc = RUN_EXIT_OK;
 	}
 out:
+	cgroups_end(sup);
 	if (loop_ready) {
 		uv_walk(&sup->loop, close_walk_cb, sup);
 		uv_run(&sup->loop, UV_RUN_DEFAULT);

@@ -126,7 +126,7 @@ typedef struct LossEntry {
  * database's write lock: kept, in order, and applied by the next
  * store_flush() that gets the lock. */
 typedef enum OpKind { OP_ATT_BEGIN, OP_ATT_END, OP_CKPT, OP_RESULT, OP_RUN_END, OP_NOTE,
-		      OP_JOB_SHAPE, OP_ATT_SHAPE, OP_RUN_MEMORY } OpKind;
+		      OP_JOB_SHAPE, OP_ATT_SHAPE, OP_RUN_MEMORY, OP_ATT_CGROUP } OpKind;
 
 typedef struct Op {
 	struct Op *next;
@@ -138,7 +138,7 @@ typedef struct Op {
 	AttemptEnd end;           /* OP_ATT_END; end.reason points to text */
 	MsgCheckpoint ckpt;       /* OP_CKPT */
 	MsgResult res;            /* OP_RESULT */
-	char *text;               /* reason, outcome or note; OP_RUN_MEMORY: the plan, or
+	char *text;               /* reason, outcome, note or cgroup; OP_RUN_MEMORY: the plan, or
 	                           * NULL to keep it (owned) */
 	char *text2;              /* OP_RUN_MEMORY: what it waits for, or NULL (owned) */
 	StoreShape shape;         /* OP_JOB_SHAPE; OP_ATT_SHAPE uses buffer/chunk */
@@ -722,6 +722,7 @@ static Op *op_new(Store *s, OpKind kind, const char *text);
 static int submit(Store *s, Op *op);
 static int apply_job_shape(Store *s, const Op *op);
 static int apply_attempt_shape(Store *s, const Op *op);
+static int apply_attempt_cgroup(Store *s, const Op *op);
 static int apply_run_memory(Store *s, const Op *op);
 
 int store_run_end(Store *s, int64_t run_id, const char *outcome)
@@ -1653,6 +1654,7 @@ static int apply(Store *s, const Op *op)
 	case OP_JOB_SHAPE: return apply_job_shape(s, op);
 	case OP_ATT_SHAPE: return apply_attempt_shape(s, op);
 	case OP_RUN_MEMORY: return apply_run_memory(s, op);
+	case OP_ATT_CGROUP: return apply_attempt_cgroup(s, op);
 	}
 	return -EINVAL;
 }
@@ -2232,4 +2234,85 @@ int store_run_memory_get(Store *s, int64_t run_id, char *plan, size_t plan_len,
 	}
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* ---- Process trees (issue 7, schema/005_cgroup.sql) ---- */
+
+int store_attempt_cgroup(Store *s, int64_t attempt_id, const char *path)
+{
+	Op *op = op_new(s, OP_ATT_CGROUP, path);
+	if (!op)
+		return -ENOMEM;
+	op->attempt_id = attempt_id;
+	return submit(s, op);
+}
+
+static int apply_attempt_cgroup(Store *s, const Op *op)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "UPDATE attempts SET cgroup = ?2 WHERE id = ?1", &st,
+	             "recording an attempt's cgroup");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, op->attempt_id);
+	sqlite3_bind_text(st, 2, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, "recording an attempt's cgroup");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_cgroup(Store *s, int64_t run_id, const char *path)
+{
+	sqlite3_stmt *st = NULL;
+	int r = prep(s, "UPDATE runs SET cgroup = ?2 WHERE id = ?1", &st, "recording the run's cgroup");
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, run_id);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, "recording the run's cgroup");
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_cgroups_of_host(Store *s, const char *host, char ***ret, int *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	char **v = NULL;
+	int n = 0, cap = 0, rc;
+	*ret = NULL;
+	*ret_n = 0;
+	int r = prep(s, "SELECT cgroup FROM runs WHERE cgroup != '' AND host = ?1 ORDER BY id", &st,
+	             "reading the runs' cgroups");
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, host, -1, SQLITE_TRANSIENT);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 16;
+			char **nv = realloc(v, sizeof *v * (size_t)cap);
+			if (!nv)
+				break;
+			v = nv;
+		}
+		if (!(v[n] = strdup(text_or_empty(st, 0))))
+			break;
+		n++;
+	}
+	r = rc == SQLITE_DONE ? 0 : rc == SQLITE_ROW ? (set_err(s, "out of memory"), -ENOMEM) :
+	    fail(s, rc, "reading the runs' cgroups");
+	sqlite3_finalize(st);
+	if (r < 0) {
+		store_strings_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+void store_strings_free(char **v, int n)
+{
+	for (int i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }

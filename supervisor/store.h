@@ -439,4 +439,16 @@ int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char 
 int store_run_memory_get(Store *s, int64_t run_id, char *plan, size_t plan_len,
                          char *wait, size_t wait_len, int *ret_workers_limit);
 
+/* ---- Process trees (issue 7, schema/005_cgroup.sql) ---- */
+
+/* The cgroup v2 folder of the run (written at once, before the folder is
+ * made) and of an attempt (cgroup.h). */
+int store_run_cgroup(Store *s, int64_t run_id, const char *path);
+int store_attempt_cgroup(Store *s, int64_t attempt_id, const char *path);
+/* The run folders recorded by runs on host (the next start kills and
+ * removes those still there). *ret: n malloc'd strings, freed with
+ * store_strings_free. */
+int store_cgroups_of_host(Store *s, const char *host, char ***ret, int *ret_n);
+void store_strings_free(char **v, int n);
+
 #endif

@@ -3,8 +3,9 @@
 # running worker or the supervisor itself is SIGKILLed (at least 12 kills,
 # at least 3 of them the supervisor's), and the run is started again until
 # every ticker is done. Then: every model is byte-identical to the one an
-# undisturbed run makes, no process is left, status shows all done, and no
-# batch was halved (an external kill is a crash, not over budget).
+# undisturbed run makes, no process or cgroup folder is left, status shows
+# all done, and no batch was halved (an external kill is a crash, not over
+# budget).
 # CHAOS_SEED picks the moments (default 7); CHAOS_KILLS the count (12).
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 cd "$T"
@@ -80,6 +81,14 @@ echo "chaos: $same of 8 models byte-identical to the undisturbed run"
 expect_eq "batch sizes" "$(q $DB "select group_concat(distinct batch_size) from attempts")" 32
 expect_eq "over-budget attempts" "$(q $DB "select count(*) from attempts where exit_kind='over-budget'")" 0
 [ -z "$(workers_alive)" ] || fail "processes left: $(workers_alive)"
+# No cgroup folder of any run or attempt is left (where cgroup v2 held the
+# trees; supervisor/cgroup.h): those of the SIGKILLed supervisors went at
+# the next start.
+for cg in $(q $DB "select cgroup from runs where cgroup != '' union all
+		select cgroup from attempts where cgroup != ''"); do
+	[ ! -e "$cg" ] || fail "cgroup $cg left behind"
+done
+echo "chaos: $(q $DB "select count(*) from runs where cgroup != ''") runs held their trees in cgroups, none left"
 "$TV_SUPERVISOR" status $DB --json >status.json || fail "status failed"
 python3 -c '
 import json, sys

@@ -7,6 +7,10 @@
  *               the worker delivers its result and exits 0
  *   setsid      a child leaves with setsid() (pipe closed) and sleeps 120 s;
  *               the worker delivers its result and exits 0
+ *   escape      a child (in the worker's group, pipe closed) forks a
+ *               grandchild that leaves with setsid() and sleeps 120 s; the
+ *               worker sends heartbeats for 120 s. With HOSTILE_GO=FILE the
+ *               child forks only once FILE exists (up to 60 s)
  *   forkmem     two children touch HOSTILE_MB MiB each (default 100) and
  *               sleep; the worker itself stays small, sends heartbeats
  *   exit10      exits 10 (interrupted) though nobody asked
@@ -25,7 +29,9 @@
  *   tree        ignores SIGTERM, forks two children (same group, SIGTERM
  *               ignored too) that sleep 120 s, sends heartbeats for 120 s
  * HOSTILE_ONCE=FILE: misbehave only if FILE does not exist (and create it),
- * else behave: hello, result, exit 0. */
+ * else behave: hello, result, exit 0.
+ * HOSTILE_PIDFILE=FILE: the process that left with setsid() (setsid,
+ * escape) writes its pid there once it has. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -91,6 +97,34 @@ static void sleep_s(double s)
 		;
 }
 
+/* After setsid(): the pid into $HOSTILE_PIDFILE (written whole, then
+ * renamed, so a reader never sees half of it). */
+static void write_pidfile(void)
+{
+	const char *path = getenv("HOSTILE_PIDFILE");
+	if (!path || !*path)
+		return;
+	char tmp[4096];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+	if (!f)
+		return;
+	fprintf(f, "%d\n", (int)getpid());
+	if (fclose(f) == 0)
+		rename(tmp, path);
+}
+
+static void heartbeats(int n)
+{
+	Msg m;
+	for (int k = 0; k < n; k++) {
+		memset(&m, 0, sizeof m);
+		m.type = MSG_HEARTBEAT;
+		send_msg(&m);
+		sleep_s(0.1);
+	}
+}
+
 static long env_long(const char *name, long def)
 {
 	const char *v = getenv(name);
@@ -151,9 +185,26 @@ int main(int argc, char **argv)
 		if (fork() == 0) {
 			close(fd);
 			setsid();
+			write_pidfile();
 			sleep_s(120);
 			_exit(0);
 		}
+	} else if (!strcmp(mode, "escape")) {
+		if (fork() == 0) {
+			close(fd);
+			const char *go = getenv("HOSTILE_GO");
+			for (int k = 0; go && *go && k < 6000 && access(go, F_OK) != 0; k++)
+				sleep_s(0.01);
+			if (fork() == 0) {   /* the grandchild: a session of its own */
+				setsid();
+				write_pidfile();
+				sleep_s(120);
+				_exit(0);
+			}
+			sleep_s(120);
+			_exit(0);
+		}
+		heartbeats(1200);
 	} else if (!strcmp(mode, "forkmem")) {
 		long mb = env_long("HOSTILE_MB", 100);
 		for (int k = 0; k < 2; k++)

@@ -1011,6 +1011,42 @@ static void test_locked_by_another(void)
 	store_close(s);
 }
 
+/* The cgroup folders of runs (issue 7): recorded per run, read back per
+ * host, and an attempt's recorded beside it. */
+static void test_cgroups(void)
+{
+	char path[300];
+	char **v = NULL;
+	int n = -1;
+	int64_t r1 = 0, r2 = 0, r3 = 0, att = 0;
+
+	db_path(path, sizeof path, "cgroup.db");
+	Store *s = open_writer(path);
+	StoreRunInfo h1 = { .host = "h1", .pid = 42, .name = "r", .config_text = "" };
+	StoreRunInfo h2 = { .host = "h2", .pid = 43, .name = "r", .config_text = "" };
+	REQUIRE(store_run_begin(s, &h1, &r1) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_run_cgroup(s, r1, "/cg/tickervisor-42-1") == 0, "%s", store_errmsg(s));
+	REQUIRE(store_run_begin(s, &h2, &r2) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_run_cgroup(s, r2, "/cg/tickervisor-43-1") == 0, "%s", store_errmsg(s));
+	REQUIRE(store_run_begin(s, &h1, &r3) == 0, "%s", store_errmsg(s));  /* none recorded */
+	int64_t job = add_job(s, "AAPL", 32);
+	REQUIRE(store_attempt_begin(s, job, 1001, -1, 32, &att) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_cgroup(s, att, "/cg/tickervisor-42-1/attempt-1") == 0, "%s", store_errmsg(s));
+	REQUIRE(store_flush(s) == 0, "%s", store_errmsg(s));
+
+	CHECK(store_cgroups_of_host(s, "h1", &v, &n) == 0 && n == 1 && !strcmp(v[0], "/cg/tickervisor-42-1"),
+	      "h1: %d paths, first %s", n, n > 0 ? v[0] : "-");
+	store_strings_free(v, n);
+	CHECK(store_cgroups_of_host(s, "h3", &v, &n) == 0 && n == 0 && !v, "h3: %d paths", n);
+	store_strings_free(v, n);
+	sqlite3 *db = NULL;
+	REQUIRE(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK, "open %s", path);
+	CHECK(raw_int(db, "SELECT count(*) FROM attempts WHERE cgroup = '/cg/tickervisor-42-1/attempt-1'") == 1,
+	      "the attempt's cgroup is not recorded");
+	sqlite3_close(db);
+	store_close(s);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1028,6 +1064,7 @@ int main(void)
 	test_many_jobs();
 	test_status();
 	test_locked_by_another();
+	test_cgroups();
 
 	if (failures) {
 		fprintf(stderr, "%d checks failed (files kept in %s)\n", failures, dir);

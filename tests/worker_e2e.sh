@@ -94,6 +94,16 @@ cp "$T/a/AAPL.ckpt" "$T/bad.ckpt"
 printf '\x00\x01' | dd of="$T/bad.ckpt" bs=1 seek=3000 conv=notrunc 2>/dev/null
 train --out "$T/f" --resume "$T/bad.ckpt" 2>"$T/f.log"; rc=$?
 [ $rc -eq 12 ] && grep -q 'bad.ckpt: corrupt checkpoint: checksum mismatch' "$T/f.log" && ok "corrupt checkpoint refused" || bad "corrupt checkpoint rc=$rc: $(cat "$T/f.log")"
+# The supervisor decides between PATH and PATH.prev (docs/protocol.md): the
+# worker resumes exactly the file it is given. A damaged --resume file with
+# a good .prev beside it is refused, naming the file, and nothing trains.
+mkdir -p "$T/pv"
+cp "$T/a/AAPL.ckpt" "$T/pv/AAPL.ckpt.prev"
+cp "$T/bad.ckpt" "$T/pv/AAPL.ckpt"
+train --out "$T/pvo" --resume "$T/pv/AAPL.ckpt" 2>"$T/pv.log"; rc=$?
+[ $rc -eq 12 ] && grep -q "pv/AAPL.ckpt: corrupt checkpoint: checksum mismatch" "$T/pv.log" && [ ! -e "$T/pvo/AAPL.model" ] &&
+	! grep -q "AAPL.ckpt.prev" "$T/pv.log" && ok "damaged --resume with a good .prev beside it: refused, naming the file" ||
+	bad "damaged --resume with a good .prev: rc=$rc (want 12, no model): $(tail -3 "$T/pv.log")"
 head -c 100 "$T/a/AAPL.ckpt" > "$T/short.ckpt"
 train --out "$T/f" --resume "$T/short.ckpt" 2>"$T/f.log"; rc=$?
 [ $rc -eq 12 ] && grep -q 'short.ckpt' "$T/f.log" && ok "truncated checkpoint refused" || bad "truncated checkpoint rc=$rc"

@@ -740,29 +740,13 @@ static void resume_hint(Worker *w, int r)
 	snprintf(w->err, sizeof(w->err), "needs --retrain (--retry-failed cannot fix it): %s", msg);
 }
 
-/* Resumes from path, or from path.prev when path is missing or damaged
- * (a crash between the two renames of a checkpoint write). */
+/* Resumes from exactly the file given: which checkpoint to resume from
+ * (PATH or PATH.prev, by their checksums) is the supervisor's decision
+ * (docs/protocol.md), so a damaged file is refused, naming it, and never
+ * swapped for another. */
 static int resume(Worker *w)
 {
-	char prev[PATH_MAX + 8];
-	char err2[1024];
-	int r;
-
-	r = w->kind->unpack(w->job, w->args.ticker, w->args.resume, w->err, sizeof(w->err));
-	if (r >= 0)
-		return 0;
-	snprintf(prev, sizeof(prev), "%s.prev", w->args.resume);
-	if (r == -ENOMEM || access(prev, F_OK) != 0)
-		return r;
-	w->kind->free(w->job);
-	w->job = NULL;
-	if (w->kind->init(&w->job, &w->cfg, &w->data, w->use_gpu, err2, sizeof(err2)) < 0)
-		return -ENOMEM;
-	if (w->kind->unpack(w->job, w->args.ticker, prev, err2, sizeof(err2)) < 0)
-		return r;
-	fprintf(stderr, "tickervisor-worker[%d] %s: warning: %s; resuming from the previous checkpoint %s\n",
-		(int)getpid(), w->args.ticker, w->err, prev);
-	return 0;
+	return w->kind->unpack(w->job, w->args.ticker, w->args.resume, w->err, sizeof(w->err));
 }
 
 static void send_hello(Worker *w, const char *device_name)
