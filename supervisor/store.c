@@ -132,6 +132,7 @@ typedef struct Op {
 	struct Op *next;
 	OpKind kind;
 	int64_t job_id, attempt_id;
+	int64_t run_id;           /* OP_RUN_END, OP_RUN_MEMORY */
 	double t;                 /* when it happened (not when it committed) */
 	int64_t pid;
 	int gpu, batch;           /* OP_ATT_BEGIN */
@@ -706,12 +707,12 @@ static int apply_run_end(Store *s, const Op *op)
 	                        -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "ending the run");
-	sqlite3_bind_int64(st, 1, op->job_id);
+	sqlite3_bind_int64(st, 1, op->run_id);
 	sqlite3_bind_double(st, 2, op->t);
 	sqlite3_bind_text(st, 3, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
 	r = step_done(s, st, "ending the run");
 	if (r == 0 && sqlite3_changes(s->db) == 0) {
-		set_err(s, "no run %" PRId64, op->job_id);
+		set_err(s, "no run %" PRId64, op->run_id);
 		r = -ENOENT;
 	}
 	sqlite3_finalize(st);
@@ -733,7 +734,7 @@ int store_run_end(Store *s, int64_t run_id, const char *outcome)
 		return r;
 	if (!(op = op_new(s, OP_RUN_END, outcome)))
 		return -ENOMEM;
-	op->job_id = run_id;   /* the run's id */
+	op->run_id = run_id;
 	return submit(s, op);
 }
 
@@ -2184,14 +2185,14 @@ int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char 
 		set_err(s, "out of memory");
 		return -ENOMEM;
 	}
-	op->job_id = run_id;  /* the run's id */
+	op->run_id = run_id;
 	op->workers_limit = workers_limit;
 	return submit(s, op);
 }
 
 static int apply_run_memory(Store *s, const Op *op)
 {
-	int64_t run_id = op->job_id;
+	int64_t run_id = op->run_id;
 	const char *plan = op->text, *wait = op->text2;
 	int workers_limit = op->workers_limit;
 	sqlite3_stmt *st = NULL;
