@@ -999,6 +999,11 @@ static void child_finish(Child *c)
 				 "no OOM counter readable");
 	}
 	ExitKind kind = child_outcome(&c->m, exited, code, c->term_signal, sup->stopping, oom);
+	int startup = child_startup_failed(&c->m, kind);
+	/* Its stderr is not ours to read: say where it went. */
+	if (startup && !c->detail[0])
+		snprintf(c->detail, sizeof c->detail, "it sent nothing; its output is in %s",
+			 sup->worker_log >= 0 ? "workers.log of run.out_dir" : "the supervisor's stderr");
 	if (kind == EXIT_PROTOCOL && exited && code == TV_EXIT_DONE && !c->detail[0])
 		snprintf(c->detail, sizeof c->detail, "worker exited 0 without a result frame");
 	if (kind == EXIT_CRASH && exited && code == TV_EXIT_INTERRUPTED && !c->detail[0])
@@ -1023,6 +1028,7 @@ static void child_finish(Child *c)
 		.peak_vram = c->peak_vram,
 		.budget_vram = sup->cfg.budget_vram,
 		.stopping = sup->stopping,
+		.startup = startup,
 		.detail = c->detail[0] ? c->detail : NULL,
 	};
 	PolicyDecision d = policy_decide(&f);
