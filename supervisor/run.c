@@ -686,8 +686,8 @@ static void fatal_store(Sup *sup, const Job *job, const char *what, int err)
 {
 	sup_log(sup, job, job ? job->child : NULL, "store error in %s: %s (%s)", what,
 		store_errmsg(sup->store), strerror(-err));
-	fprintf(stderr, "tickervisor: %s: %s\n", what, store_errmsg(sup->store));
 	if (!sup->fatal) {
+		fprintf(stderr, "tickervisor: %s: %s\n", what, store_errmsg(sup->store));
 		sup->fatal = 1;
 		if (!sup->stopping) {
 			sup->stopping = 1;
@@ -1982,6 +1982,9 @@ static void watch_store(Sup *sup)
 	char b1[32], b2[32];
 	int err;
 
+	/* Outside the iteration's transaction: a file that is gone gets its
+	 * WAL written back before nothing more is written (store.h). */
+	sup_commit(sup);
 	if (!sup->fatal && (err = store_check_file(sup->store)) < 0) {
 		fatal_store(sup, NULL, "database check", err);
 		return;
