@@ -147,6 +147,8 @@ unsigned child_step(ChildMachine *m, ChildEvent ev)
 			m->got_hello = 1;
 		if (ev == CE_RESULT)
 			m->got_result = 1;
+		if (ev == CE_ERROR)
+			m->got_error = 1;
 	}
 	if (a & CA_SIGUSR1) {
 		if (m->usr1_sent)
@@ -199,7 +201,14 @@ ExitKind child_outcome(const ChildMachine *m, int exited, int exit_code, int ter
 	if (m->got_result)
 		return EXIT_DONE;
 	int no_result = exited && exit_code == TV_EXIT_DONE;
-	return policy_classify(exited, exit_code, term_signal, m->kill == CK_BUDGET,
-	                       m->kill == CK_HANG, m->kill == CK_PROTOCOL || no_result,
-	                       stopping || m->kill == CK_ABORT, m->term_sent, oom_evidence);
+	ExitKind k = policy_classify(exited, exit_code, term_signal, m->kill == CK_BUDGET,
+	                             m->kill == CK_HANG, m->kill == CK_PROTOCOL || no_result,
+	                             stopping || m->kill == CK_ABORT, m->term_sent, oom_evidence);
+	return child_startup_failed(m, k) ? EXIT_CRASH : k;
+}
+
+int child_startup_failed(const ChildMachine *m, ExitKind kind)
+{
+	return !m->got_hello && !m->got_error && m->kill == CK_NONE && !m->term_sent &&
+	       (kind == EXIT_CRASH || kind == EXIT_PROTOCOL);
 }

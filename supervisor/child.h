@@ -80,6 +80,7 @@ typedef struct ChildMachine {
 	ChildState state;
 	ChildKill kill;
 	int got_hello, got_result;
+	int got_error;            /* an error frame came (the worker said why it ends) */
 	int usr1_sent, term_sent;
 	int exited, pipe_done;
 	int grace_expired;        /* ended by the grace timer, pipe still held */
@@ -108,7 +109,8 @@ const char *child_event_name(ChildEvent ev);
  * - a result delivered (and not a protocol error) -> done, whatever came
  *   after it;
  * - our kills: budget -> over-budget, hang -> hang, protocol -> protocol;
- * - exit 0 without a result -> protocol error;
+ * - exit 0 without a result -> protocol error (before any frame: a
+ *   startup failure, a crash - child_startup_failed());
  * - exit 10 (interrupted) only counts as interrupted when we asked (SIGTERM
  *   sent or stopping); unasked it is a crash;
  * - a SIGKILL we did not send -> over-budget with OOM evidence, else crash
@@ -116,5 +118,15 @@ const char *child_event_name(ChildEvent ev);
  * - the rest as policy_classify(). */
 ExitKind child_outcome(const ChildMachine *m, int exited, int exit_code, int term_signal,
                        int stopping, int oom_evidence);
+
+/* 1 when the attempt, whose outcome child_outcome() gave as kind, is a
+ * worker's own startup failure: it ended before its first frame (no hello,
+ * no error frame) without our asking (no kill, no SIGTERM), and its end
+ * says nothing of its own (a crash, or exit 0 with nothing sent): a
+ * missing library, a wrapper's exit 1, OpenBLAS raising SIGINT on itself
+ * when it cannot create its threads. It is a charged crash (child_outcome
+ * gives EXIT_CRASH); the reason says "startup failure". The worker's own
+ * verdicts (exit 11, 12, 64) and the kernel's OOM kill keep their kinds. */
+int child_startup_failed(const ChildMachine *m, ExitKind kind);
 
 #endif

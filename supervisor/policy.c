@@ -197,6 +197,11 @@ PolicyDecision policy_decide(const PolicyFacts *f)
 			snprintf(what, sizeof what, "protocol error");
 		else
 			describe_end(f, what, sizeof what);
+		if (f->startup && f->kind == EXIT_CRASH) {
+			char end[128];
+			snprintf(end, sizeof end, "%s", what);
+			snprintf(what, sizeof what, "startup failure: %s before its first frame", end);
+		}
 		if (n >= f->max_attempts) {
 			d.action = POLICY_FAIL;
 			snprintf(d.reason, sizeof d.reason, "%s%s%s; attempt %d of max_attempts %d",

@@ -95,6 +95,8 @@ typedef struct PolicyFacts {
 	uint64_t peak_vram;       /* bytes */
 	uint64_t budget_vram;     /* bytes, 0 = unlimited */
 	int stopping;             /* the supervisor is shutting down */
+	int startup;              /* a crash before its first frame (child_startup_failed):
+	                           * the reason says "startup failure" */
 	const char *detail;       /* the worker's error message, the evidence for an
 	                           * OOM kill, or why we ended it; NULL if none */
 } PolicyFacts;

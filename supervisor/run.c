@@ -81,6 +81,7 @@ typedef struct Job {
 	const char *signals_path;
 	char *ckpt_path;          /* last good checkpoint, NULL if none */
 	uint32_t ckpt_checksum;
+	int ckpt_unrecorded;      /* ckpt_path is the worker's file, the database has none */
 	MsgCheckpoint ckpt_pos;   /* its recorded position (path and checksum unused) */
 	JobState state;
 	/* What the next attempt trains with (memplan.h): batch_size,
@@ -700,8 +701,8 @@ static void fatal_store(Sup *sup, const Job *job, const char *what, int err)
 {
 	sup_log(sup, job, job ? job->child : NULL, "store error in %s: %s (%s)", what,
 		store_errmsg(sup->store), strerror(-err));
-	fprintf(stderr, "tickervisor: %s: %s\n", what, store_errmsg(sup->store));
 	if (!sup->fatal) {
+		fprintf(stderr, "tickervisor: %s: %s\n", what, store_errmsg(sup->store));
 		sup->fatal = 1;
 		if (!sup->stopping) {
 			sup->stopping = 1;
@@ -877,6 +878,7 @@ static void flush_pending(Child *c)
 			if (err >= 0) {
 				free(job->ckpt_path);
 				job->ckpt_path = strdup(c->pending_ckpt.path);
+				job->ckpt_unrecorded = 0;
 				job->ckpt_checksum = c->pending_ckpt.checksum;
 				job->ckpt_pos = c->pending_ckpt;
 			}
@@ -916,6 +918,17 @@ static void remove_checkpoints(Sup *sup)
 			sup_log(sup, job, NULL, "checkpoint %s removed (run.keep_checkpoints = 1 keeps it)",
 				job->ckpt_path);
 	}
+}
+
+/* Removes OUT/TICKER.ckpt and its .prev (where the worker writes them):
+ * a start from scratch must not find them again (unrecorded_checkpoint).
+ * Returns how many were there. */
+static int drop_checkpoint_files(const char *out_dir, const char *ticker)
+{
+	char path[PATH_MAX], prev[PATH_MAX + 8];
+	snprintf(path, sizeof path, "%s/%s.ckpt", out_dir, ticker);
+	snprintf(prev, sizeof prev, "%s.prev", path);
+	return (unlink(path) == 0) + (unlink(prev) == 0);
 }
 
 /* ---- memory (the rules are memplan.c's; these carry them out) ---- */
@@ -1024,8 +1037,10 @@ static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
 		fatal_store(sup, job, "store_job_shape_set", err);
 	free(job->ckpt_path);
 	job->ckpt_path = NULL;
+	job->ckpt_unrecorded = 0;
+	drop_checkpoint_files(sup->out_dir, job->ticker);
 	sup_log(sup, job, NULL, "rung %s: buffer_size %d, chunk_length %d, batch_size %d; starting over "
-		"(a checkpoint of another shape does not resume)", sh.rung, next->buffer_size,
+		"(a checkpoint of another shape does not resume: removed)", sh.rung, next->buffer_size,
 		next->chunk_length, job->shape.batch_size);
 }
 
@@ -1064,6 +1079,11 @@ static void child_finish(Child *c)
 				 "no OOM counter readable");
 	}
 	ExitKind kind = child_outcome(&c->m, exited, code, c->term_signal, sup->stopping, oom);
+	int startup = child_startup_failed(&c->m, kind);
+	/* Its stderr is not ours to read: say where it went. */
+	if (startup && !c->detail[0])
+		snprintf(c->detail, sizeof c->detail, "it sent nothing; its output is in %s",
+			 sup->worker_log >= 0 ? "workers.log of run.out_dir" : "the supervisor's stderr");
 	if (kind == EXIT_PROTOCOL && exited && code == TV_EXIT_DONE && !c->detail[0])
 		snprintf(c->detail, sizeof c->detail, "worker exited 0 without a result frame");
 	if (kind == EXIT_CRASH && exited && code == TV_EXIT_INTERRUPTED && !c->detail[0])
@@ -1088,6 +1108,7 @@ static void child_finish(Child *c)
 		.peak_vram = c->peak_vram,
 		.budget_vram = sup->cfg.budget_vram,
 		.stopping = sup->stopping,
+		.startup = startup,
 		.detail = c->detail[0] ? c->detail : NULL,
 	};
 	PolicyDecision d = policy_decide(&f);
@@ -1240,6 +1261,7 @@ static void record_frame(Child *c, const Msg *m)
 		if (err >= 0) {
 			free(job->ckpt_path);
 			job->ckpt_path = strdup(m->u.checkpoint.path);
+			job->ckpt_unrecorded = 0;
 			job->ckpt_checksum = m->u.checkpoint.checksum;
 			job->ckpt_pos = m->u.checkpoint;
 			sup_log(sup, job, c, "checkpoint chunk %lld episode %lld (%lld episodes done)",
@@ -1565,6 +1587,25 @@ static void poll_cb(uv_timer_t *t)
 	}
 }
 
+/* The database has no checkpoint for job (it was lost or recreated, or
+ * the row never committed) but the worker's own file may be there:
+ * OUT/TICKER.ckpt, or its .prev, becomes the candidate that resume_path()
+ * checks like a recorded one. The files of a start over from scratch
+ * (--retrain, a new memory shape) are removed first, so what is found is
+ * resumable or refused by the worker (another configuration or data). */
+static void unrecorded_checkpoint(Sup *sup, Job *job)
+{
+	char path[PATH_MAX], prev[PATH_MAX + 8];
+	if (job->ckpt_path)
+		return;
+	snprintf(path, sizeof path, "%s/%s.ckpt", sup->out_dir, job->ticker);
+	snprintf(prev, sizeof prev, "%s.prev", path);
+	if (access(path, F_OK) < 0 && access(prev, F_OK) < 0)
+		return;
+	if ((job->ckpt_path = strdup(path)))
+		job->ckpt_unrecorded = 1;
+}
+
 /* Picks the checkpoint to resume from: the recorded file if its own
  * checksum trailer holds, else its ".prev" (the worker renames the old one
  * there before writing the new one) if that holds; else none (start
@@ -1598,7 +1639,10 @@ static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *
 		sup_log(sup, job, NULL, "%s", note);
 		return NULL;
 	}
-	if (crc == job->ckpt_checksum)
+	if (job->ckpt_unrecorded)
+		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
+			 "recorded no checkpoint: corrected)", esc(pick, esc1, sizeof esc1), crc);
+	else if (crc == job->ckpt_checksum)
 		snprintf(note, note_len, "resuming from %s", esc(pick, esc1, sizeof esc1));
 	else
 		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
@@ -1705,6 +1749,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	}
 	argv[argc++] = "--out";
 	argv[argc++] = sup->out_dir;
+	unrecorded_checkpoint(sup, job);
 	const char *resume = resume_path(sup, job, prev, sizeof prev, note, sizeof note, &resume_crc);
 	/* A start over also goes into the attempt's end reason (child_finish). */
 	if (!resume && note[0])
@@ -1844,7 +1889,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		if (c->attempt_id > 0 && (err = store_attempt_note(sup->store, c->attempt_id, note)) < 0)
 			fatal_store(sup, job, "store_attempt_note", err);
 	}
-	if (resume && resume_crc != job->ckpt_checksum && c->attempt_id > 0) {
+	if (resume && (resume_crc != job->ckpt_checksum || job->ckpt_unrecorded) && c->attempt_id > 0) {
 		/* The database is corrected from the file: a checkpoint row of no
 		 * attempt (none of ours reported it) with the file's checksum; its
 		 * position is the last recorded one, a lower bound (only the worker
@@ -1855,6 +1900,7 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		if ((err = store_checkpoint_add(sup->store, job->id, 0, &ck)) < 0)
 			fatal_store(sup, job, "store_checkpoint_add", err);
 		job->ckpt_checksum = resume_crc;
+		job->ckpt_unrecorded = 0;
 	}
 	c = NULL;
 out:
@@ -2009,6 +2055,9 @@ static void watch_store(Sup *sup)
 	char b1[32], b2[32];
 	int err;
 
+	/* Outside the iteration's transaction: a file that is gone gets its
+	 * WAL written back before nothing more is written (store.h). */
+	sup_commit(sup);
 	if (!sup->fatal && (err = store_check_file(sup->store)) < 0) {
 		fatal_store(sup, NULL, "database check", err);
 		return;
@@ -2289,11 +2338,15 @@ static int prepare_jobs(Sup *sup, char **names, int n)
 			int b = r->fit_batch_size > 0 ? r->fit_batch_size : sup->cfg.batch_size;
 			rc = store_job_retrain(sup->store, r->id, b);
 		}
-		store_jobs_free(list);
 		if (rc >= 0)
 			rc = store_commit(sup->store);
 		else
 			store_rollback(sup->store);
+		/* From scratch: the old training's checkpoints are not found again. */
+		for (int i = 0; rc >= 0 && i < list->n; i++)
+			if (bsearch(&list->rows[i].id, ids, (size_t)n, sizeof *ids, cmp_i64))
+				drop_checkpoint_files(sup->out_dir, list->rows[i].ticker);
+		store_jobs_free(list);
 		if (rc < 0) {
 			fprintf(stderr, "tickervisor: retrain: %s\n", store_errmsg(sup->store));
 			goto out;

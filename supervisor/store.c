@@ -132,6 +132,7 @@ typedef struct Op {
 	struct Op *next;
 	OpKind kind;
 	int64_t job_id, attempt_id;
+	int64_t run_id;           /* OP_RUN_END, OP_RUN_MEMORY */
 	double t;                 /* when it happened (not when it committed) */
 	int64_t pid;
 	int gpu, batch;           /* OP_ATT_BEGIN */
@@ -162,6 +163,7 @@ struct Store {
 	int64_t next_attempt; /* the id the next attempt gets (0 = read it first) */
 	dev_t dev;            /* the database file when opened (store_check_file) */
 	ino_t ino;
+	int file_lost;        /* the path no longer names it: nothing more is written */
 	int n_mem, n_loss;
 	MemEntry mem[STORE_BUFFER_MAX];
 	LossEntry loss[STORE_BUFFER_MAX];
@@ -228,6 +230,8 @@ static int fail(Store *s, int rc, const char *what)
 		set_err(s, "not a tickervisor database (%s)", msg);
 	else if ((rc & 0xff) == SQLITE_CORRUPT)
 		set_err(s, "database disk image is malformed (%s)", what);
+	else if (s->file_lost)
+		set_err(s, "%s: not written: the database file was deleted, moved or replaced", what);
 	else
 		set_err(s, "%s: %s", what, msg);
 	return e;
@@ -706,12 +710,12 @@ static int apply_run_end(Store *s, const Op *op)
 	                        -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return fail(s, rc, "ending the run");
-	sqlite3_bind_int64(st, 1, op->job_id);
+	sqlite3_bind_int64(st, 1, op->run_id);
 	sqlite3_bind_double(st, 2, op->t);
 	sqlite3_bind_text(st, 3, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
 	r = step_done(s, st, "ending the run");
 	if (r == 0 && sqlite3_changes(s->db) == 0) {
-		set_err(s, "no run %" PRId64, op->job_id);
+		set_err(s, "no run %" PRId64, op->run_id);
 		r = -ENOENT;
 	}
 	sqlite3_finalize(st);
@@ -734,7 +738,7 @@ int store_run_end(Store *s, int64_t run_id, const char *outcome)
 		return r;
 	if (!(op = op_new(s, OP_RUN_END, outcome)))
 		return -ENOMEM;
-	op->job_id = run_id;   /* the run's id */
+	op->run_id = run_id;
 	return submit(s, op);
 }
 
@@ -1743,6 +1747,10 @@ int store_flush(Store *s)
 
 	if (!s->writer)
 		return 0;
+	if (s->file_lost) {
+		s->n_mem = s->n_loss = 0;   /* detach_lost_file(): not for another file */
+		return 0;
+	}
 	if ((r = drain(s)) < 0)
 		return r;
 	if (s->ops)
@@ -1957,18 +1965,53 @@ out:
 
 /* ---- The database file itself ---- */
 
+/* The path no longer names the file we opened. SQLite's WAL goes by the
+ * path's name (PATH-wal), and SQLite does not checkpoint a moved file when
+ * it closes: what the WAL holds would be read as the newest state of
+ * whatever file takes the path next (a replacement, or the next run's
+ * fresh database), and that file would be overwritten or corrupted. So:
+ * the WAL goes into our own file now (the inode the connection holds) and
+ * is emptied, and nothing more is written (query_only; kept changes and
+ * samples are dropped). Called outside a transaction. */
+static void detach_lost_file(Store *s)
+{
+	if (s->file_lost || !s->writer)
+		return;
+	if (s->in_tx) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		s->in_tx = 0;
+	}
+	sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	sqlite3_exec(s->db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+	s->file_lost = 1;
+	while (s->ops) {
+		Op *op = s->ops;
+		s->ops = op->next;
+		free(op->text);
+		free(op->text2);
+		free(op);
+	}
+	s->ops_tail = NULL;
+	s->n_ops = 0;
+	s->n_mem = s->n_loss = 0;
+	s->busy_since = 0;
+}
+
 int store_check_file(Store *s)
 {
 	struct stat st;
 
 	if (stat(s->path, &st) < 0) {
 		int e = errno;
+		detach_lost_file(s);
 		set_err(s, "the database file is gone (%s): it was deleted or moved while the"
-		        " supervisor ran", strerror(e));
+		        " supervisor ran; nothing more is written to it", strerror(e));
 		return e == ENOENT ? -ENOENT : -e;
 	}
 	if (st.st_dev != s->dev || st.st_ino != s->ino) {
-		set_err(s, "the database file was replaced by another file while the supervisor ran");
+		detach_lost_file(s);
+		set_err(s, "the database file was replaced by another file while the supervisor"
+		        " ran; nothing more is written to either");
 		return -ESTALE;
 	}
 	return 0;
@@ -2186,14 +2229,14 @@ int store_run_memory_set(Store *s, int64_t run_id, const char *plan, const char 
 		set_err(s, "out of memory");
 		return -ENOMEM;
 	}
-	op->job_id = run_id;  /* the run's id */
+	op->run_id = run_id;
 	op->workers_limit = workers_limit;
 	return submit(s, op);
 }
 
 static int apply_run_memory(Store *s, const Op *op)
 {
-	int64_t run_id = op->job_id;
+	int64_t run_id = op->run_id;
 	const char *plan = op->text, *wait = op->text2;
 	int workers_limit = op->workers_limit;
 	sqlite3_stmt *st = NULL;

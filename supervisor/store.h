@@ -365,7 +365,11 @@ int store_lock_file(const char *lock_path, const char *what, int *ret_fd, char *
 
 /* Is the file at the path still the database this store opened? -ENOENT
  * (deleted or moved) or -ESTALE (replaced by another file), with the
- * message naming the path. */
+ * message naming the path. Then the WAL (PATH-wal, which would otherwise
+ * be read as part of whatever file takes the path next) is written into
+ * the file this store holds and emptied, and every later write fails
+ * ("not written") or, for samples and kept changes, is dropped. Call it
+ * outside store_begin(). */
 int store_check_file(Store *s);
 
 /* Size of the database's WAL file (0 if none). */

@@ -187,27 +187,48 @@ typedef struct OutcomeCase {
 	ChildEvent extra;       /* one more event before the end (CE_COUNT: none) */
 	int exited, code, sig, stopping, oom;
 	ExitKind want;
+	int startup;            /* child_startup_failed() wanted */
 } OutcomeCase;
 
 static const OutcomeCase outcomes[] = {
-	{ "clean", CS_DELIVERED, CE_COUNT, 1, 0, 0, 0, 0, EXIT_DONE },
-	{ "result then crash at exit", CS_DELIVERED, CE_COUNT, 1, 13, 0, 0, 0, EXIT_DONE },
-	{ "result then hang, killed", CS_DELIVERED, CE_HANG_TICK, 0, -1, SIGKILL, 0, 0, EXIT_DONE },
-	{ "result then killed by someone", CS_DELIVERED, CE_COUNT, 0, -1, SIGKILL, 0, 0, EXIT_DONE },
-	{ "exit 0 without result", CS_RUNNING, CE_COUNT, 1, 0, 0, 0, 0, EXIT_PROTOCOL },
-	{ "exit 10 unasked", CS_RUNNING, CE_COUNT, 1, TV_EXIT_INTERRUPTED, 0, 0, 0, EXIT_CRASH },
-	{ "exit 10 asked", CS_STOPPING, CE_COUNT, 1, TV_EXIT_INTERRUPTED, 0, 1, 0, EXIT_INTERRUPTED },
-	{ "external SIGKILL, no evidence", CS_RUNNING, CE_COUNT, 0, -1, SIGKILL, 0, 0, EXIT_CRASH },
-	{ "external SIGKILL, OOM evidence", CS_RUNNING, CE_COUNT, 0, -1, SIGKILL, 0, 1, EXIT_OVER_BUDGET },
-	{ "our budget kill", CS_RUNNING, CE_RSS_OVER, 0, -1, SIGKILL, 0, 0, EXIT_OVER_BUDGET },
-	{ "our vram kill", CS_RUNNING, CE_VRAM_OVER, 0, -1, SIGKILL, 0, 0, EXIT_OVER_BUDGET },
-	{ "our hang kill", CS_RUNNING, CE_HANG_TICK, 0, -1, SIGKILL, 0, 0, EXIT_HANG },
-	{ "protocol kill", CS_RUNNING, CE_BAD_FRAME, 0, -1, SIGKILL, 0, 0, EXIT_PROTOCOL },
-	{ "protocol kill, exit 0", CS_RUNNING, CE_BAD_FRAME, 1, 0, 0, 0, 0, EXIT_PROTOCOL },
-	{ "second signal", CS_STOPPING, CE_ABORT, 0, -1, SIGKILL, 1, 0, EXIT_INTERRUPTED },
-	{ "worker's own OOM exit", CS_RUNNING, CE_COUNT, 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, EXIT_OVER_BUDGET },
-	{ "bad input", CS_SPAWNED, CE_ERROR, 1, TV_EXIT_BAD_INPUT, 0, 0, 0, EXIT_BAD_INPUT },
-	{ "segfault", CS_RUNNING, CE_COUNT, 0, -1, SIGSEGV, 0, 1, EXIT_CRASH },
+	{ "clean", CS_DELIVERED, CE_COUNT, 1, 0, 0, 0, 0, EXIT_DONE, 0 },
+	{ "result then crash at exit", CS_DELIVERED, CE_COUNT, 1, 13, 0, 0, 0, EXIT_DONE, 0 },
+	{ "result then hang, killed", CS_DELIVERED, CE_HANG_TICK, 0, -1, SIGKILL, 0, 0, EXIT_DONE, 0 },
+	{ "result then killed by someone", CS_DELIVERED, CE_COUNT, 0, -1, SIGKILL, 0, 0, EXIT_DONE, 0 },
+	{ "exit 0 without result", CS_RUNNING, CE_COUNT, 1, 0, 0, 0, 0, EXIT_PROTOCOL, 0 },
+	{ "exit 10 unasked", CS_RUNNING, CE_COUNT, 1, TV_EXIT_INTERRUPTED, 0, 0, 0, EXIT_CRASH, 0 },
+	{ "exit 10 asked", CS_STOPPING, CE_COUNT, 1, TV_EXIT_INTERRUPTED, 0, 1, 0, EXIT_INTERRUPTED, 0 },
+	{ "external SIGKILL, no evidence", CS_RUNNING, CE_COUNT, 0, -1, SIGKILL, 0, 0, EXIT_CRASH, 0 },
+	{ "external SIGKILL, OOM evidence", CS_RUNNING, CE_COUNT, 0, -1, SIGKILL, 0, 1, EXIT_OVER_BUDGET, 0 },
+	{ "our budget kill", CS_RUNNING, CE_RSS_OVER, 0, -1, SIGKILL, 0, 0, EXIT_OVER_BUDGET, 0 },
+	{ "our vram kill", CS_RUNNING, CE_VRAM_OVER, 0, -1, SIGKILL, 0, 0, EXIT_OVER_BUDGET, 0 },
+	{ "our hang kill", CS_RUNNING, CE_HANG_TICK, 0, -1, SIGKILL, 0, 0, EXIT_HANG, 0 },
+	{ "protocol kill", CS_RUNNING, CE_BAD_FRAME, 0, -1, SIGKILL, 0, 0, EXIT_PROTOCOL, 0 },
+	{ "protocol kill, exit 0", CS_RUNNING, CE_BAD_FRAME, 1, 0, 0, 0, 0, EXIT_PROTOCOL, 0 },
+	{ "second signal", CS_STOPPING, CE_ABORT, 0, -1, SIGKILL, 1, 0, EXIT_INTERRUPTED, 0 },
+	{ "worker's own OOM exit", CS_RUNNING, CE_COUNT, 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, EXIT_OVER_BUDGET, 0 },
+	{ "bad input", CS_SPAWNED, CE_ERROR, 1, TV_EXIT_BAD_INPUT, 0, 0, 0, EXIT_BAD_INPUT, 0 },
+	{ "segfault", CS_RUNNING, CE_COUNT, 0, -1, SIGSEGV, 0, 1, EXIT_CRASH, 0 },
+	/* Ended before its first frame, on its own: a startup failure, a
+	 * charged crash whatever the code or signal says. */
+	{ "startup: exit 1", CS_SPAWNED, CE_COUNT, 1, 1, 0, 0, 0, EXIT_CRASH, 1 },
+	{ "startup: OpenBLAS's own SIGINT", CS_SPAWNED, CE_COUNT, 0, -1, SIGINT, 0, 0, EXIT_CRASH, 1 },
+	{ "startup: exit 10 unasked", CS_SPAWNED, CE_COUNT, 1, TV_EXIT_INTERRUPTED, 0, 0, 0, EXIT_CRASH, 1 },
+	{ "startup: exit 0, nothing sent", CS_SPAWNED, CE_COUNT, 1, 0, 0, 0, 0, EXIT_CRASH, 1 },
+	{ "startup: SIGKILL, no evidence", CS_SPAWNED, CE_COUNT, 0, -1, SIGKILL, 0, 0, EXIT_CRASH, 1 },
+	{ "startup: segfault", CS_SPAWNED, CE_COUNT, 0, -1, SIGSEGV, 0, 0, EXIT_CRASH, 1 },
+	/* Before the first frame but not a startup failure: its own verdict,
+	 * the kernel's OOM kill, our stop or kill. */
+	{ "before hello: exit 11, no frame", CS_SPAWNED, CE_COUNT, 1, TV_EXIT_OVER_BUDGET, 0, 0, 0, EXIT_OVER_BUDGET, 0 },
+	{ "before hello: exit 64, no frame", CS_SPAWNED, CE_COUNT, 1, TV_EXIT_USAGE, 0, 0, 0, EXIT_BAD_INPUT, 0 },
+	{ "before hello: OOM kill", CS_SPAWNED, CE_COUNT, 0, -1, SIGKILL, 0, 1, EXIT_OVER_BUDGET, 0 },
+	{ "before hello: error frame, exit 13", CS_SPAWNED, CE_ERROR, 1, TV_EXIT_INTERNAL, 0, 0, 0, EXIT_CRASH, 0 },
+	{ "before hello: stopped", CS_SPAWNED, CE_STOP, 0, -1, SIGTERM, 1, 0, EXIT_INTERRUPTED, 0 },
+	{ "before hello: stopped, exit 1", CS_SPAWNED, CE_STOP, 1, 1, 0, 1, 0, EXIT_CRASH, 0 },
+	{ "before hello: our hang kill", CS_SPAWNED, CE_HANG_TICK, 0, -1, SIGKILL, 0, 0, EXIT_HANG, 0 },
+	{ "before hello: our budget kill", CS_SPAWNED, CE_RSS_OVER, 0, -1, SIGKILL, 0, 0, EXIT_OVER_BUDGET, 0 },
+	{ "after hello: exit 1", CS_RUNNING, CE_COUNT, 1, 1, 0, 0, 0, EXIT_CRASH, 0 },
+	{ "after hello: SIGINT", CS_RUNNING, CE_COUNT, 0, -1, SIGINT, 0, 0, EXIT_CRASH, 0 },
 };
 
 static void test_outcomes(void)
@@ -223,6 +244,8 @@ static void test_outcomes(void)
 		ExitKind k = child_outcome(&m, o->exited, o->code, o->sig, o->stopping, o->oom);
 		CHECK(k == o->want, "%s: %s, want %s", o->name, policy_exit_kind_name(k),
 		      policy_exit_kind_name(o->want));
+		CHECK(child_startup_failed(&m, k) == o->startup, "%s: startup failure %d, want %d",
+		      o->name, child_startup_failed(&m, k), o->startup);
 	}
 }
 

@@ -151,6 +151,13 @@ static const DecideCase decide_cases[] = {
 	{ "a base above the cap is kept", F(.kind = EXIT_CRASH, .exit_code = 13,
 	  .charged_attempts = 60, .max_attempts = 1000, .backoff_base_s = 1e7),
 	  POLICY_RETRY, 128, 1e7, 1, "attempt 61 of 1000" },
+	/* issue 13: a worker that died before its first frame says so. */
+	{ "startup failure: exit 1, charged, backed off", F(.kind = EXIT_CRASH, .exit_code = 1,
+	  .startup = 1, .ran_s = 0.1, .detail = "it sent nothing"), POLICY_RETRY, 128, 1.0, 1,
+	  "startup failure: exit 1 (unknown) before its first frame: it sent nothing; attempt 1 of 3, retry in 1 s" },
+	{ "startup failure: its own SIGINT", F(.kind = EXIT_CRASH, .exit_code = -1, .term_signal = SIGINT,
+	  .startup = 1, .charged_attempts = 2), POLICY_FAIL, 128, 0, 1,
+	  "startup failure: killed by signal 2 (SIGINT) before its first frame; attempt 3 of max_attempts 3" },
 	{ "supervisor lost is never charged", F(.kind = EXIT_SUPERVISOR_LOST, .charged_attempts = 2),
 	  POLICY_RETRY, 128, 0, 0, "supervisor lost" },
 };
