@@ -109,6 +109,20 @@ uint64_t memplan_auto_vram(const int *ids, const uint64_t *bytes, int n, int wor
 	return b;
 }
 
+int memplan_vram_fits(const int *ids, const uint64_t *bytes, int n, uint64_t budget,
+                      char *why, size_t len)
+{
+	char b1[32], b2[32];
+	for (int i = 0; i < n; i++)
+		if (bytes[i] && budget > bytes[i]) {
+			snprintf(why, len, "budget.vram %s is more than GPU %d's memory %s: no worker could "
+				 "start there (lower it, or use auto)", policy_format_bytes(budget, b1, sizeof b1),
+				 ids[i], policy_format_bytes(bytes[i], b2, sizeof b2));
+			return 0;
+		}
+	return 1;
+}
+
 int memplan_admit(uint64_t available, uint64_t budget, int running, uint64_t running_rss,
                   char *why, size_t len)
 {

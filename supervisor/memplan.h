@@ -68,6 +68,14 @@ uint64_t memplan_auto_budget(const MemFacts *f, int workers, char *why, size_t l
 uint64_t memplan_auto_vram(const int *ids, const uint64_t *bytes, int n, int workers_per_device,
                            char *why, size_t len);
 
+/* Whether one worker's budget.vram (a number, not auto) fits on every
+ * device of the run whose memory is known (placement counts that memory
+ * as the device's capacity, so a budget over it would never start a
+ * worker). Returns 1, or 0 with why naming the first device it does not
+ * fit. */
+int memplan_vram_fits(const int *ids, const uint64_t *bytes, int n, uint64_t budget,
+                      char *why, size_t len);
+
 /* The admission rule. running_rss: the sum of the running workers' current
  * memory. Returns 1 (start it) or 0 (wait, why says for what). Always 1
  * when budget is 0 or available is unknown (there is nothing to hold). */

@@ -2438,8 +2438,17 @@ int run_main(const RunOptions *opt)
 		/* A slot's device number is the worker's CUDA_VISIBLE_DEVICES,
 		 * taken as NVML's index (docs/memory.md: when the two orders
 		 * agree). */
+		uint64_t bytes[PLACEMENT_MAX_GPUS];
 		for (int i = 0; i < sup->n_gpus; i++)
-			sup->slots[i].vram_total = nvml_device_total(sup->nvml, sup->slots[i].device);
+			bytes[i] = sup->slots[i].vram_total = nvml_device_total(sup->nvml, sup->slots[i].device);
+		if (sup->cfg.budget_vram != CONFIG_SIZE_AUTO &&
+		    !memplan_vram_fits(sup->gpu_ids, bytes, sup->n_gpus, sup->cfg.budget_vram, err, sizeof err)) {
+			char where[CONFIG_PATH_MAX + 64];
+			config_origin(&sup->cfg, "budget.vram", where, sizeof where);
+			fprintf(stderr, "tickervisor: %s: %s\n", where, err);
+			rc = RUN_EXIT_USAGE;
+			goto out;
+		}
 	}
 	if (find_worker(opt->worker_path, sup->worker, sizeof sup->worker) < 0) {
 		fprintf(stderr, "tickervisor: worker binary '%s': %s (set TV_WORKER)\n",

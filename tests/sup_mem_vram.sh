@@ -14,6 +14,7 @@
 # 3. One ticker: one worker per device at most: 80 - 8 = 72 GiB.
 # 4. A device NVML does not list (GPU 2 of NVML's 2), and no NVML at all:
 #    no budget.vram, and the log says why.
+# 5. A numeric budget.vram larger than a device is refused at start.
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 : "${TV_FAKE_NVML_LIB:?TV_FAKE_NVML_LIB is not set (run through meson test)}"
 cd "$T"
@@ -75,4 +76,15 @@ run nonvml GOOG TV_NVML_LIBRARY="$T/no-such-nvml.so"
 expect_eq "no NVML" "$(vram nonvml)" 0
 grep -q "budget.vram auto: no device memory size known for GPU 0: no budget.vram (NVML not available: .*no-such-nvml.so" nonvml.out ||
 	fail "no NVML: $(grep memory: nonvml.out)"
+
+# 5. A budget.vram no device holds would never start a worker: refused at
+#    start, naming where it was set and the device.
+set +e
+env TV_FAKE_NVML_TOTAL=$((80 * GiB)),$((40 * GiB)) "$TV_SUPERVISOR" run run.ini --db big.db \
+	--set run.out_dir=big --set run.tickers=GOOG --set budget.vram=60GiB >big.out 2>&1
+rc=$?
+set -e
+expect_eq "budget.vram over a device: exit status" "$rc" 2
+grep -q "tickervisor: --set budget.vram=[0-9]*: budget.vram 60.0 GiB is more than GPU 1's memory 40.0 GiB" big.out ||
+	fail "budget.vram over a device: $(cat big.out)"
 echo "ok"

@@ -102,6 +102,15 @@ static void test_auto_vram(void)
 	      strstr(why, "device memory 200.0 MiB of GPU 0 is below the reserve"), "%s", why);
 	CHECK(memplan_auto_vram(ids, bytes, 0, 2, why, sizeof why) == 0 && strstr(why, "no GPU in this run"),
 	      "%s", why);
+	/* A numeric budget must fit each device of known size. */
+	CHECK(memplan_vram_fits(two, mixed, 2, 40 * GiB, why, sizeof why) == 1, "exactly 40 GiB");
+	CHECK(memplan_vram_fits(two, mixed, 2, 40 * GiB + 1, why, sizeof why) == 0 &&
+	      !strcmp(why, "budget.vram 40.0 GiB is more than GPU 5's memory 40.0 GiB: no worker could start "
+		      "there (lower it, or use auto)"), "%s", why);
+	CHECK(memplan_vram_fits(ids, unknown, 3, 100 * GiB, why, sizeof why) == 0 && strstr(why, "GPU 0's"),
+	      "%s", why);
+	uint64_t none[2] = { 0, 0 };
+	CHECK(memplan_vram_fits(two, none, 2, 100 * GiB, why, sizeof why) == 1, "sizes unknown: nothing to hold");
 }
 
 static void test_admit(void)
