@@ -22,8 +22,7 @@ int nvml_device_count(const Nvml *nv);
 /* Total memory of device index in bytes (nvmlDeviceGetMemoryInfo), 0 when
  * unknown. Devices are numbered in the order nvml_open found them: NVML's
  * own index order (PCI bus order), leaving out any the driver gave no
- * handle for (a device cgroup hides the other jobs' GPUs), which is also
- * how CUDA numbers the devices a job may use. */
+ * handle for. */
 uint64_t nvml_device_total(const Nvml *nv, int index);
 
 /* Refreshes the per-process table of every device (one NVML call per
