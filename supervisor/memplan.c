@@ -70,27 +70,57 @@ uint64_t memplan_auto_budget(const MemFacts *f, int workers, char *why, size_t l
 	return b;
 }
 
-uint64_t memplan_auto_vram(uint64_t device_bytes, int workers_per_gpu, char *why, size_t len)
+uint64_t memplan_auto_vram(const int *ids, const uint64_t *bytes, int n, int workers_per_device,
+                           char *why, size_t len)
 {
 	char b1[32], b2[32], b3[32];
-	if (workers_per_gpu < 1)
-		workers_per_gpu = 1;
-	if (!device_bytes) {
-		snprintf(why, len, "auto: no device memory size known: no budget.vram");
+	uint64_t dev = 0;
+	int smallest = 0;
+	if (workers_per_device < 1)
+		workers_per_device = 1;
+	if (n < 1) {
+		snprintf(why, len, "auto: no GPU in this run: no budget.vram");
 		return 0;
 	}
-	uint64_t reserve = memplan_reserve(device_bytes);
-	if (device_bytes <= reserve) {
-		snprintf(why, len, "auto: device memory %s is below the reserve: no budget.vram",
-			 policy_format_bytes(device_bytes, b1, sizeof b1));
+	for (int i = 0; i < n; i++) {
+		if (!bytes[i]) {
+			snprintf(why, len, "auto: no device memory size known for GPU %d: no budget.vram", ids[i]);
+			return 0;
+		}
+		if (!dev || bytes[i] < dev) {
+			dev = bytes[i];
+			smallest = i;
+		}
+	}
+	uint64_t reserve = memplan_reserve(dev);
+	if (dev <= reserve) {
+		snprintf(why, len, "auto: device memory %s of GPU %d is below the reserve: no budget.vram",
+			 policy_format_bytes(dev, b1, sizeof b1), ids[smallest]);
 		return 0;
 	}
-	uint64_t b = (device_bytes - reserve) / (uint64_t)workers_per_gpu;
-	snprintf(why, len, "auto: device memory %s - reserve %s = %s for %d worker%s per GPU",
-		 policy_format_bytes(device_bytes, b1, sizeof b1),
+	uint64_t b = (dev - reserve) / (uint64_t)workers_per_device;
+	char of[48] = "";
+	if (n > 1)
+		snprintf(of, sizeof of, ", the smallest of the run's %d", n);
+	snprintf(why, len, "auto: device memory %s (GPU %d%s) - reserve %s = %s for %d worker%s per GPU",
+		 policy_format_bytes(dev, b1, sizeof b1), ids[smallest], of,
 		 policy_format_bytes(reserve, b2, sizeof b2), policy_format_bytes(b, b3, sizeof b3),
-		 workers_per_gpu, workers_per_gpu == 1 ? "" : "s");
+		 workers_per_device, workers_per_device == 1 ? "" : "s");
 	return b;
+}
+
+int memplan_vram_fits(const int *ids, const uint64_t *bytes, int n, uint64_t budget,
+                      char *why, size_t len)
+{
+	char b1[32], b2[32];
+	for (int i = 0; i < n; i++)
+		if (bytes[i] && budget > bytes[i]) {
+			snprintf(why, len, "budget.vram %s is more than GPU %d's memory %s: no worker could "
+				 "start there (lower it, or use auto)", policy_format_bytes(budget, b1, sizeof b1),
+				 ids[i], policy_format_bytes(bytes[i], b2, sizeof b2));
+			return 0;
+		}
+	return 1;
 }
 
 int memplan_admit(uint64_t available, uint64_t budget, int running, uint64_t running_rss,

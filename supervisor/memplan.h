@@ -10,7 +10,8 @@
  *   the host: MEMPLAN_RESERVE_SHARE of the available memory, at least
  *   MEMPLAN_RESERVE_MIN.
  * - budget.rss = auto: (available - reserve) / the workers that run at
- *   once; budget.vram = auto: (device memory - reserve) / workers_per_gpu.
+ *   once; budget.vram = auto: (the smallest device's memory - its reserve)
+ *   / the workers per device.
  * - Admission: one more worker starts only while the available memory
  *   holds its budget plus what the running workers may still grow to
  *   (their budget minus their current memory). The reserve is not held
@@ -59,9 +60,21 @@ uint64_t memplan_reserve(uint64_t available);
  * GiB for 2 workers at once". workers >= 1. */
 uint64_t memplan_auto_budget(const MemFacts *f, int workers, char *why, size_t len);
 
-/* budget.vram = auto: (smallest device memory - reserve) / workers_per_gpu;
- * 0 with why when no device memory size is known. */
-uint64_t memplan_auto_vram(uint64_t device_bytes, int workers_per_gpu, char *why, size_t len);
+/* budget.vram = auto: (smallest device memory - reserve) / workers per
+ * device, over the n devices the run places workers on (ids[i] is device
+ * i's number, bytes[i] its memory, 0 = unknown). 0 with why when a
+ * device's memory is unknown (a budget from the others could be too big
+ * for it) or below the reserve. workers_per_device >= 1. */
+uint64_t memplan_auto_vram(const int *ids, const uint64_t *bytes, int n, int workers_per_device,
+                           char *why, size_t len);
+
+/* Whether one worker's budget.vram (a number, not auto) fits on every
+ * device of the run whose memory is known (placement counts that memory
+ * as the device's capacity, so a budget over it would never start a
+ * worker). Returns 1, or 0 with why naming the first device it does not
+ * fit. */
+int memplan_vram_fits(const int *ids, const uint64_t *bytes, int n, uint64_t budget,
+                      char *why, size_t len);
 
 /* The admission rule. running_rss: the sum of the running workers' current
  * memory. Returns 1 (start it) or 0 (wait, why says for what). Always 1

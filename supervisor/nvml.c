@@ -17,6 +17,9 @@ typedef struct {
 	unsigned int gpuInstanceId;
 	unsigned int computeInstanceId;
 } NvmlProcess;
+typedef struct {
+	unsigned long long total, free, used;
+} NvmlMemory;
 
 #define NVML_SUCCESS 0
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
@@ -29,6 +32,7 @@ struct Nvml {
 	nvmlReturn_t (*shutdown)(void);
 	nvmlReturn_t (*get_procs)(nvmlDevice_t, unsigned int *, NvmlProcess *);
 	const char *(*error_string)(nvmlReturn_t);
+	nvmlReturn_t (*get_memory)(nvmlDevice_t, NvmlMemory *);   /* NULL: not in this library */
 	int n_devices;
 	nvmlDevice_t devices[NVML_MAX_DEVICES];
 	int n_procs;
@@ -64,6 +68,7 @@ Nvml *nvml_open(char *err, size_t errlen)
 	*(void **)&nv->get_procs = dlsym(nv->lib, "nvmlDeviceGetComputeRunningProcesses_v3");
 	if (!nv->get_procs)
 		*(void **)&nv->get_procs = dlsym(nv->lib, "nvmlDeviceGetComputeRunningProcesses_v2");
+	*(void **)&nv->get_memory = dlsym(nv->lib, "nvmlDeviceGetMemoryInfo");
 	if (!init || !count || !handle || !nv->shutdown || !nv->get_procs) {
 		if (err)
 			snprintf(err, errlen, "NVML library lacks the v2/v3 functions tickervisor needs");
@@ -98,6 +103,16 @@ void nvml_close(Nvml *nv)
 int nvml_device_count(const Nvml *nv)
 {
 	return nv ? nv->n_devices : 0;
+}
+
+uint64_t nvml_device_total(const Nvml *nv, int index)
+{
+	NvmlMemory m;
+
+	if (!nv || !nv->get_memory || index < 0 || index >= nv->n_devices ||
+	    nv->get_memory(nv->devices[index], &m) != NVML_SUCCESS)
+		return 0;
+	return (uint64_t)m.total;
 }
 
 int nvml_refresh(Nvml *nv)

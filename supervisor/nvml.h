@@ -19,6 +19,12 @@ void nvml_close(Nvml *nv);            /* accepts NULL */
 
 int nvml_device_count(const Nvml *nv);
 
+/* Total memory of device index in bytes (nvmlDeviceGetMemoryInfo), 0 when
+ * unknown. Devices are numbered in the order nvml_open found them: NVML's
+ * own index order (PCI bus order), leaving out any the driver gave no
+ * handle for. */
+uint64_t nvml_device_total(const Nvml *nv, int index);
+
 /* Refreshes the per-process table of every device (one NVML call per
  * device); call once per poll, then look processes up. */
 int nvml_refresh(Nvml *nv);

@@ -181,6 +181,7 @@ struct Sup {
 	PlacementSlot slots[PLACEMENT_MAX_GPUS];
 	int n_gpus;
 	Nvml *nvml;               /* per-process device memory; NULL: workers' reports only */
+	char nvml_err[256];       /* why nvml is NULL */
 	uint64_t nvml_at;         /* loop time of the last NVML refresh */
 	int cpu_running;
 	int n_children;
@@ -954,13 +955,22 @@ static void memory_plan(Sup *sup, int n_tickers)
 		n += (size_t)snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "budget.rss %s", why);
 	}
 	if (sup->cfg.budget_vram == CONFIG_SIZE_AUTO && n < sizeof sup->mem_plan) {
-		uint64_t dev = 0;
+		uint64_t bytes[PLACEMENT_MAX_GPUS];
 		for (int i = 0; i < sup->n_gpus; i++)
-			if (sup->slots[i].vram_total && (!dev || sup->slots[i].vram_total < dev))
-				dev = sup->slots[i].vram_total;
-		sup->cfg.budget_vram = memplan_auto_vram(dev, sup->cfg.workers_per_gpu, why, sizeof why);
+			bytes[i] = sup->slots[i].vram_total;
+		int per_device = sup->cfg.workers_per_gpu;
+		if (n_tickers > 0 && n_tickers < per_device)
+			per_device = n_tickers;
+		sup->cfg.budget_vram = memplan_auto_vram(sup->gpu_ids, bytes, sup->n_gpus, per_device,
+							 why, sizeof why);
 		sup->budget_auto |= 2;
-		snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "%sbudget.vram %s", n ? "; " : "", why);
+		n += (size_t)snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, "%sbudget.vram %s",
+				      n ? "; " : "", why);
+		if (sup->n_gpus && !sup->nvml && n < sizeof sup->mem_plan)
+			snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, " (%s)", sup->nvml_err);
+		else if (sup->n_gpus && !sup->cfg.budget_vram && n < sizeof sup->mem_plan)
+			snprintf(sup->mem_plan + n, sizeof sup->mem_plan - n, " (NVML lists %d device%s)",
+				 nvml_device_count(sup->nvml), nvml_device_count(sup->nvml) == 1 ? "" : "s");
 	}
 }
 
@@ -2612,15 +2622,28 @@ int run_main(const RunOptions *opt)
 	for (int i = 0; i < sup->n_gpus; i++)
 		sup->slots[i] = (PlacementSlot){ .device = sup->gpu_ids[i] };
 	if (sup->n_gpus > 0) {
-		char why[256];
-
-		sup->nvml = nvml_open(why, sizeof why);
+		sup->nvml = nvml_open(sup->nvml_err, sizeof sup->nvml_err);
 		if (sup->nvml)
 			fprintf(stderr, "tickervisor: NVML: %d device(s); budget.vram is held against "
 				"each worker's device memory as the driver counts it\n",
 				nvml_device_count(sup->nvml));
 		else
-			fprintf(stderr, "tickervisor: %s; budget.vram uses the workers' own reports\n", why);
+			fprintf(stderr, "tickervisor: %s; budget.vram uses the workers' own reports\n",
+				sup->nvml_err);
+		/* A slot's device number is the worker's CUDA_VISIBLE_DEVICES,
+		 * taken as NVML's index (docs/memory.md: when the two orders
+		 * agree). */
+		uint64_t bytes[PLACEMENT_MAX_GPUS];
+		for (int i = 0; i < sup->n_gpus; i++)
+			bytes[i] = sup->slots[i].vram_total = nvml_device_total(sup->nvml, sup->slots[i].device);
+		if (sup->cfg.budget_vram != CONFIG_SIZE_AUTO &&
+		    !memplan_vram_fits(sup->gpu_ids, bytes, sup->n_gpus, sup->cfg.budget_vram, err, sizeof err)) {
+			char where[CONFIG_PATH_MAX + 64];
+			config_origin(&sup->cfg, "budget.vram", where, sizeof where);
+			fprintf(stderr, "tickervisor: %s: %s\n", where, err);
+			rc = RUN_EXIT_USAGE;
+			goto out;
+		}
 	}
 	if (find_worker(opt->worker_path, sup->worker, sizeof sup->worker) < 0) {
 		fprintf(stderr, "tickervisor: worker binary '%s': %s (set TV_WORKER)\n",

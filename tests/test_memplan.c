@@ -69,8 +69,48 @@ static void test_auto_budget(void)
 	f = (MemFacts){ .mem_available = 10 * GiB };
 	CHECK(memplan_auto_budget(&f, 0, why, sizeof why) == 9 * GiB, "%s", why);
 
-	CHECK(memplan_auto_vram(0, 1, why, sizeof why) == 0 && strstr(why, "no device memory"), "%s", why);
-	CHECK(memplan_auto_vram(10 * GiB, 3, why, sizeof why) == 3 * GiB, "%s", why);
+}
+
+static void test_auto_vram(void)
+{
+	char why[256];
+	int ids[3] = { 0, 1, 2 }, two[2] = { 2, 5 };
+	uint64_t bytes[3] = { 80 * GiB, 80 * GiB, 80 * GiB };
+	/* (80 GiB - 10%) / 2 workers per device. */
+	CHECK(memplan_auto_vram(ids, bytes, 3, 2, why, sizeof why) == 36 * GiB, "%s", why);
+	CHECK(!strcmp(why, "auto: device memory 80.0 GiB (GPU 0, the smallest of the run's 3) - reserve "
+		      "8.0 GiB = 36.0 GiB for 2 workers per GPU"), "%s", why);
+	CHECK(memplan_auto_vram(ids, bytes, 1, 1, why, sizeof why) == 72 * GiB, "%s", why);
+	CHECK(!strcmp(why, "auto: device memory 80.0 GiB (GPU 0) - reserve 8.0 GiB = 72.0 GiB for 1 worker "
+		      "per GPU"), "%s", why);
+	/* The smallest device sets it, named by its own number. */
+	uint64_t mixed[2] = { 80 * GiB, 40 * GiB };
+	CHECK(memplan_auto_vram(two, mixed, 2, 2, why, sizeof why) == 18 * GiB, "%s", why);
+	CHECK(strstr(why, "device memory 40.0 GiB (GPU 5, the smallest of the run's 2)"), "%s", why);
+	CHECK(memplan_auto_vram(ids, (uint64_t[]){ 10 * GiB }, 1, 3, why, sizeof why) == 3 * GiB, "%s", why);
+	/* The reserve is at least 256 MiB: a 2 GiB device keeps 256, not 204.8. */
+	CHECK(memplan_auto_vram(ids, (uint64_t[]){ 2 * GiB }, 1, 1, why, sizeof why) == 2 * GiB - 256 * MiB,
+	      "%s", why);
+	/* workers < 1 counts as 1. */
+	CHECK(memplan_auto_vram(ids, bytes, 1, 0, why, sizeof why) == 72 * GiB, "%s", why);
+	/* One device of unknown size: no budget (the others' could be too big for it). */
+	uint64_t unknown[3] = { 80 * GiB, 0, 80 * GiB };
+	CHECK(memplan_auto_vram(ids, unknown, 3, 2, why, sizeof why) == 0 &&
+	      !strcmp(why, "auto: no device memory size known for GPU 1: no budget.vram"), "%s", why);
+	/* Below the reserve; no GPU at all. */
+	CHECK(memplan_auto_vram(ids, (uint64_t[]){ 200 * MiB }, 1, 1, why, sizeof why) == 0 &&
+	      strstr(why, "device memory 200.0 MiB of GPU 0 is below the reserve"), "%s", why);
+	CHECK(memplan_auto_vram(ids, bytes, 0, 2, why, sizeof why) == 0 && strstr(why, "no GPU in this run"),
+	      "%s", why);
+	/* A numeric budget must fit each device of known size. */
+	CHECK(memplan_vram_fits(two, mixed, 2, 40 * GiB, why, sizeof why) == 1, "exactly 40 GiB");
+	CHECK(memplan_vram_fits(two, mixed, 2, 40 * GiB + 1, why, sizeof why) == 0 &&
+	      !strcmp(why, "budget.vram 40.0 GiB is more than GPU 5's memory 40.0 GiB: no worker could start "
+		      "there (lower it, or use auto)"), "%s", why);
+	CHECK(memplan_vram_fits(ids, unknown, 3, 100 * GiB, why, sizeof why) == 0 && strstr(why, "GPU 0's"),
+	      "%s", why);
+	uint64_t none[2] = { 0, 0 };
+	CHECK(memplan_vram_fits(two, none, 2, 100 * GiB, why, sizeof why) == 1, "sizes unknown: nothing to hold");
 }
 
 static void test_admit(void)
@@ -223,6 +263,7 @@ int main(void)
 {
 	test_available_reserve();
 	test_auto_budget();
+	test_auto_vram();
 	test_admit();
 	test_oom();
 	test_ladder_parse();
