@@ -744,79 +744,7 @@ void status_totals_add(StatusTotals *sum, const StatusTotals *t)
 
 /* ---- One earlier run (status --run N) and the list of runs (runs) ---- */
 
-typedef struct RunRow {
-	int64_t id;
-	double started_at, ended_at;
-	char name[128], host[128], outcome[32];
-	int64_t pid, budget_rss, budget_vram;
-	int64_t attempts, tickers, results;
-	double mean_return, mean_sharpe;
-	char *config;
-} RunRow;
-
-typedef struct RunRows {
-	RunRow *v;
-	int n, cap;
-	int failed;  /* out of memory */
-} RunRows;
-
-#define RUN_COLUMNS \
-	"SELECT r.id, r.started_at, coalesce(r.ended_at, 0), r.name, r.host, r.pid, r.outcome," \
-	" r.budget_rss, r.budget_vram, r.config," \
-	" (SELECT count(*) FROM attempts a WHERE a.run_id = r.id)," \
-	" (SELECT count(DISTINCT a.job_id) FROM attempts a WHERE a.run_id = r.id)," \
-	" (SELECT count(*) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
-	" (SELECT avg(x.total_return) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
-	" (SELECT avg(x.sharpe) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)" \
-	" FROM runs r"
-
-static int run_row_cb(void *arg, const StoreValue *c, int n)
-{
-	RunRows *rows = arg;
-	(void)n;
-	if (rows->n == rows->cap) {
-		int cap = rows->cap ? 2 * rows->cap : 16;
-		RunRow *v = realloc(rows->v, sizeof *v * (size_t)cap);
-		if (!v) {
-			rows->failed = 1;
-			return -ENOMEM;
-		}
-		rows->v = v;
-		rows->cap = cap;
-	}
-	RunRow *r = &rows->v[rows->n];
-	memset(r, 0, sizeof *r);
-	r->id = c[0].i;
-	r->started_at = c[1].num;
-	r->ended_at = c[2].num;
-	snprintf(r->name, sizeof r->name, "%s", c[3].text);
-	snprintf(r->host, sizeof r->host, "%s", c[4].text);
-	r->pid = c[5].i;
-	snprintf(r->outcome, sizeof r->outcome, "%s", c[6].text);
-	r->budget_rss = c[7].i;
-	r->budget_vram = c[8].i;
-	r->config = strdup(c[9].text);
-	if (!r->config) {
-		rows->failed = 1;
-		return -ENOMEM;
-	}
-	r->attempts = c[10].i;
-	r->tickers = c[11].i;
-	r->results = c[12].i;
-	r->mean_return = c[13].is_null ? NAN : c[13].num;
-	r->mean_sharpe = c[14].is_null ? NAN : c[14].num;
-	rows->n++;
-	return 0;
-}
-
-static void run_rows_free(RunRows *rows)
-{
-	for (int i = 0; i < rows->n; i++)
-		free(rows->v[i].config);
-	free(rows->v);
-}
-
-static void print_run_line(FILE *out, const RunRow *r)
+static void print_run_line(FILE *out, const StoreRun *r)
 {
 	char b1[32], b2[32], b3[32];
 	format_time(r->started_at, b1, sizeof b1);
@@ -828,7 +756,7 @@ static void print_run_line(FILE *out, const RunRow *r)
 		fprintf(out, " %8.2f%% %7.3f", 100 * r->mean_return, r->mean_sharpe);
 	else
 		fprintf(out, " %9s %7s", "-", "-");
-	fprintf(out, "  %s\n", r->budget_rss ? policy_format_bytes((uint64_t)r->budget_rss, b3, sizeof b3) : "-");
+	fprintf(out, "  %s\n", r->budget_rss ? policy_format_bytes(r->budget_rss, b3, sizeof b3) : "-");
 }
 
 static const char RUNS_HEADER[] =
@@ -839,23 +767,24 @@ static int list_runs(const char *path, FILE *out, int with_config)
 {
 	char err[STORE_ERR_MAX];
 	Store *s = NULL;
-	RunRows rows = { 0 };
+	StoreRun *runs = NULL;
+	int n = 0;
 	int r = store_open(path, 0, &s, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "tickervisor runs: %s\n", err);
 		return r;
 	}
-	r = store_query(s, RUN_COLUMNS " ORDER BY r.id", NULL, 0, run_row_cb, &rows);
+	r = store_runs_list(s, 0, &runs, &n);
 	if (r < 0) {
-		fprintf(stderr, "tickervisor runs: %s\n", rows.failed ? "out of memory" : store_errmsg(s));
+		fprintf(stderr, "tickervisor runs: %s\n", store_errmsg(s));
 	} else {
-		fprintf(out, "%s: %d run%s\n", path, rows.n, rows.n == 1 ? "" : "s");
+		fprintf(out, "%s: %d run%s\n", path, n, n == 1 ? "" : "s");
 		fputs(RUNS_HEADER, out);
-		for (int i = 0; i < rows.n; i++) {
-			print_run_line(out, &rows.v[i]);
+		for (int i = 0; i < n; i++) {
+			print_run_line(out, &runs[i]);
 			if (with_config) {
 				fputs("      config:\n", out);
-				for (const char *p = rows.v[i].config; *p;) {
+				for (const char *p = runs[i].config; *p;) {
 					const char *e = strchr(p, '\n');
 					int len = e ? (int)(e - p) : (int)strlen(p);
 					fprintf(out, "        %.*s\n", len, p);
@@ -864,7 +793,7 @@ static int list_runs(const char *path, FILE *out, int with_config)
 			}
 		}
 	}
-	run_rows_free(&rows);
+	store_runs_free(runs, n);
 	store_close(s);
 	return r;
 }
@@ -904,14 +833,15 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 {
 	char err[STORE_ERR_MAX];
 	Store *s = NULL;
-	RunRows rows = { 0 };
+	StoreRun *runs = NULL;
+	int n = 0;
 	int r = store_open(path, 0, &s, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "tickervisor status: %s\n", err);
 		return r;
 	}
-	r = store_query(s, RUN_COLUMNS " WHERE r.id = ?1", &run_id, 1, run_row_cb, &rows);
-	if (r == 0 && rows.n == 0) {
+	r = store_runs_list(s, run_id, &runs, &n);
+	if (r == 0 && n == 0) {
 		fprintf(stderr, "tickervisor status: %s: no run %" PRId64 " (tickervisor runs %s lists them)\n",
 		        path, run_id, path);
 		r = -ENOENT;
@@ -920,10 +850,10 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 	} else {
 		fprintf(out, "%s: run %" PRId64 "\n", path, run_id);
 		fputs(RUNS_HEADER, out);
-		print_run_line(out, &rows.v[0]);
+		print_run_line(out, &runs[0]);
 		fprintf(out, "%-9s%-15s %3s %5s %10s %4s %8s %9s %9s %7s\n", "TICKER", "LAST EXIT",
 		        "ATT", "BATCH", "PEAK", "%BUD", "TIME", "RETURN", "BUY&HOLD", "SHARPE");
-		RunJobsCtx x = { out, (uint64_t)rows.v[0].budget_rss, 0 };
+		RunJobsCtx x = { out, runs[0].budget_rss, 0 };
 		r = store_query(s,
 			"SELECT j.ticker, a.exit_kind,"
 			" (SELECT count(*) FROM attempts b WHERE b.job_id = j.id AND b.run_id = ?1),"
@@ -940,7 +870,7 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 		else if (x.n == 0)
 			fputs("(no attempts in this run)\n", out);
 	}
-	run_rows_free(&rows);
+	store_runs_free(runs, n);
 	store_close(s);
 	return r;
 }
