@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 
 #define DEFAULT_WIDTH 100
 #define BAR_WIDTH 20
+/* A terminal that leaves the REASON column fewer columns than this gets
+ * the reasons on lines of their own, indented by REASON_INDENT. */
+#define REASON_MIN_COLS 30
+#define REASON_INDENT 4
 
 static double clock_now(void)
 {
@@ -370,7 +375,8 @@ void status_totals(const JobRow *rows, int n, double run_started, double now, St
 		t->eta_s = left / t->rate;
 }
 
-/* Appends the remaining columns of one job row to line (no newline). */
+/* The columns of one job row after its state, up to the ETA (no reason,
+ * no newline). */
 static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
                         int bars, int gone, char *line, size_t len)
 {
@@ -409,8 +415,8 @@ static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
 		snprintf(b3, sizeof b3, "%.0f%%", 100.0 * (double)j->peak_rss / (double)run->budget_rss);
 	else
 		snprintf(b3, sizeof b3, "-");
-	snprintf(line, len, " %3d %5d %9s %6s%s %10s %10s %4s %7s %s", j->attempts,
-	         j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s, j->last_reason);
+	snprintf(line, len, " %3d %5d %9s %6s%s %10s %10s %4s %7s", j->attempts,
+	         j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s);
 }
 
 /* Rows first: running, then failed (most recent first), then pending and
@@ -444,12 +450,87 @@ static int row_order(const JobList *jobs, int *order)
 	return n;
 }
 
+/* The columns the view may use: opt->width, 100 when it is 0, no limit
+ * when it is negative (a pipe). */
+static int view_width(const StatusOptions *opt)
+{
+	return opt->width < 0 ? INT_MAX / 2 : opt->width > 0 ? opt->width : DEFAULT_WIDTH;
+}
+
 /* Writes one line cut at width columns (not counting colour codes in
  * head's state), ending it with "clear to end of line" on a live view. */
 static void put_line(FILE *out, const StatusOptions *opt, const char *text)
 {
-	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
-	fprintf(out, "%.*s%s\n", width, text, opt->live ? "\033[K" : "");
+	fprintf(out, "%.*s%s\n", view_width(opt), text, opt->live ? "\033[K" : "");
+}
+
+/* Bytes of s (UTF-8) that fill at most cols columns, one per character:
+ * the piece ends at the last space within them when there is one and the
+ * rest does not fit, else between two characters. *ret_next: where the
+ * next piece starts (after that space). */
+static size_t wrap_piece(const char *s, int cols, size_t *ret_next)
+{
+	size_t i = 0, space = 0;
+	int c = 0;
+	if (cols < 1)
+		cols = 1;
+	while (s[i]) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80) {
+			if (c == cols)
+				break;
+			c++;
+		}
+		if (s[i] == ' ' && i > 0)
+			space = i;
+		i++;
+	}
+	if (!s[i] || space == 0 || s[i] == ' ') {
+		*ret_next = i + (s[i] == ' ');
+		return i;
+	}
+	*ret_next = space + 1;
+	return space;
+}
+
+/* Writes (print) or counts the lines of one job row: the ticker, the state
+ * (coloured on a terminal), the columns, then the reason, whole: on the
+ * row's line where it fits, else wrapped onto continuation lines
+ * indented under the REASON column (by REASON_INDENT where that leaves
+ * under REASON_MIN_COLS columns). Returns the lines. */
+static int put_job_row(FILE *out, const StatusOptions *opt, const JobRow *j, const char *state,
+                       const char *cols, int print)
+{
+	int width = view_width(opt);
+	char head[96];
+	int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker, state);
+	int at = hn + (int)strlen(cols) + 1;  /* the reason's column */
+	const char *reason = j->last_reason, *eol = opt->live ? "\033[K" : "";
+	int reason_cols = 0;
+	for (const char *p = reason; *p; p++)
+		reason_cols += ((unsigned char)*p & 0xc0) != 0x80;
+	int indent = width - at >= REASON_MIN_COLS ? at : REASON_INDENT;
+	int first = reason_cols == 0 || at + reason_cols <= width ? reason_cols :
+	            indent == at ? width - at : 0;  /* columns of it on the row's line */
+	size_t next = 0, len = first ? wrap_piece(reason, first, &next) : 0;
+	int lines = 1;
+
+	if (print) {
+		/* The cut at the width does not count the colour codes. */
+		int room = width - hn > 0 ? width - hn : 0;
+		if (opt->color)
+			fprintf(out, "%-8s %s%-7s\033[0m%.*s", j->ticker, state_color(j->state), state,
+			        room, cols);
+		else
+			fprintf(out, "%.*s%.*s", width, head, room, cols);
+		/* len > 0: the piece fits after the columns (at < width). */
+		fprintf(out, "%s%.*s%s\n", len ? " " : "", (int)len, reason, eol);
+	}
+	for (const char *p = reason + next; *p; p += next, lines++) {
+		len = wrap_piece(p, width - indent, &next);
+		if (print)
+			fprintf(out, "%*s%.*s%s\n", indent, "", (int)len, p, eol);
+	}
+	return lines;
 }
 
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
@@ -457,7 +538,7 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
                         const StatusOptions *opt, const StoreResult *res, int n_res,
                         int gone)
 {
-	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
+	int width = view_width(opt);
 	int bars = opt->bars && width >= 110;
 	char b1[32], b2[32], line[1024];
 	int n;
@@ -500,9 +581,18 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	}
 	extra += render_memory(out, s, run, have_run, jobs, t->counts, 0, opt);
 
-	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
-	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
-	         "RSS", "PEAK", "%BUD", "ETA", "REASON");
+	n = snprintf(line, sizeof line, "%-9s%-7s %3s %5s %9s %6s%s %10s %10s %4s %7s", "TICKER",
+	             "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
+	             "RSS", "PEAK", "%BUD", "ETA");
+	/* The reasons go on lines of their own where their column would
+	 * leave them under REASON_MIN_COLS (put_job_row): so does the heading. */
+	if (width - (n + 1) >= REASON_MIN_COLS) {
+		snprintf(line + n, sizeof line - (size_t)n, " REASON");
+	} else {
+		put_line(out, opt, line);
+		snprintf(line, sizeof line, "%*sREASON", REASON_INDENT, "");
+		extra++;
+	}
 	put_line(out, opt, line);
 
 	int *order = malloc(sizeof *order * (size_t)(jobs->n ? jobs->n : 1));
@@ -510,29 +600,25 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	int max_rows = opt->max_rows > 0 ? opt->max_rows - extra : 0;
 	if (opt->max_rows > 0 && max_rows < 1)
 		max_rows = 1;
-	int limit = max_rows > 0 && max_rows < n_order ? max_rows : n_order;
+	/* Rows while their lines (a wrapped reason takes more than one) fit
+	 * in max_rows, the first one always; then the count of the rest. */
+	int limit = n_order, used = 0;
 	int64_t hidden[4] = { 0, 0, 0, 0 };
 	for (int k = 0; k < n_order; k++) {
 		const JobRow *j = &jobs->rows[order[k]];
+		char cols[160];
+		const char *state = gone && j->state == JOB_RUNNING ? "lost" :
+		                    store_job_state_name(j->state);
+		job_columns(j, run, have_run, bars, gone, cols, sizeof cols);
+		int lines = limit == n_order ? put_job_row(out, opt, j, state, cols, 0) : 0;
+		if (limit == n_order && max_rows > 0 && k > 0 && lines > max_rows - used)
+			limit = k;
 		if (k >= limit) {
 			hidden[j->state]++;
 			continue;
 		}
-		/* The ticker and the (maybe coloured) state, then the rest; the
-		 * cut at the width does not count the colour codes. */
-		char head[96], rest[900];
-		const char *state = gone && j->state == JOB_RUNNING ? "lost" :
-		                    store_job_state_name(j->state);
-		int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker, state);
-		job_columns(j, run, have_run, bars, gone, rest, sizeof rest);
-		int room = width - hn;
-		if (room < 0)
-			room = 0;
-		if (opt->color)
-			fprintf(out, "%-8s %s%-7s\033[0m%.*s%s\n", j->ticker, state_color(j->state),
-			        state, room, rest, opt->live ? "\033[K" : "");
-		else
-			fprintf(out, "%.*s%.*s%s\n", width, head, room, rest, opt->live ? "\033[K" : "");
+		used += lines;
+		put_job_row(out, opt, j, state, cols, 1);
 	}
 	free(order);
 	if (limit < n_order) {
@@ -1004,7 +1090,7 @@ int status_main(int argc, char **argv)
 		int live = 0;
 		winch = 0;
 		term_size(&cols, &rows);
-		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : 4096;  /* a pipe gets whole lines */
+		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : -1;  /* a pipe gets whole lines */
 		/* Per database: two run lines, the header, the summary line, two
 		 * totals lines, a blank; the rest of the screen is job rows. */
 		opt.max_rows = 0;

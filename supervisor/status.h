@@ -3,8 +3,11 @@
  *
  * Per ticker: state, attempt number, batch size, progress (done of total
  * episodes and a percentage; a progress bar on a terminal of 110 columns),
- * current and peak RSS against the budget, the last failure reason and an
- * ETA from the progress rate of the running attempt. Then totals for the
+ * current and peak RSS against the budget, an ETA from the progress rate
+ * of the running attempt and the last failure reason, always whole: where
+ * it does not fit on the row's line it is wrapped onto continuation lines,
+ * indented under the REASON column, or by 4 when that column is too far
+ * right (an 80-column terminal). Then totals for the
  * run: jobs per state, overall progress and ETA (status_totals()). Rows:
  * running first, then failed (most recent first), pending, done.
  *
@@ -32,7 +35,8 @@
 
 typedef struct StatusOptions {
 	int json;      /* 1: JSON object instead of the table */
-	int width;     /* terminal columns for the table (<= 0: 100) */
+	int width;     /* terminal columns for the table (0: 100; < 0: no limit,
+	                * as into a pipe) */
 	int color;     /* 1: ANSI colours for states */
 	int bars;      /* 1: a progress bar column (on a terminal) */
 	double now;    /* seconds since the epoch; 0 = the clock (the ETA itself is
