@@ -211,6 +211,25 @@ static int render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_
 	return lines;
 }
 
+/* The members of a "totals" object, without its closing brace (one
+ * database's, or the sum over several: docs/status-json.md). */
+static void json_totals(FILE *out, const StatusTotals *t, int eta_known)
+{
+	fprintf(out, "{\"jobs\":%" PRId64 ",\"pending\":%" PRId64 ",\"running\":%" PRId64
+	        ",\"done\":%" PRId64 ",\"failed\":%" PRId64 ",\"done_episodes\":%" PRId64
+	        ",\"total_episodes\":%" PRId64 ",\"unsized\":%d,\"est_total_episodes\":",
+	        t->counts[0] + t->counts[1] + t->counts[2] + t->counts[3], t->counts[JOB_PENDING],
+	        t->counts[JOB_RUNNING], t->counts[JOB_DONE], t->counts[JOB_FAILED],
+	        t->done_episodes, t->total_episodes, t->n_unknown);
+	json_num(out, t->percent >= 0 ? t->est_total : NAN);
+	fputs(",\"percent\":", out);
+	json_num(out, t->percent >= 0 ? t->percent : NAN);
+	fputs(",\"episodes_per_s\":", out);
+	json_num(out, t->rate);
+	fputs(",\"eta_s\":", out);
+	json_num(out, eta_known && t->eta_s >= 0 ? t->eta_s : NAN);
+}
+
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const StatusTotals *t, double now,
                         const StoreResult *res, int n_res, int gone)
@@ -239,18 +258,8 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	} else {
 		fputs("null", out);
 	}
-	fprintf(out, ",\"totals\":{\"jobs\":%d,\"pending\":%" PRId64 ",\"running\":%" PRId64
-	        ",\"done\":%" PRId64 ",\"failed\":%" PRId64 ",\"done_episodes\":%" PRId64
-	        ",\"total_episodes\":%" PRId64 ",\"unsized\":%d,\"est_total_episodes\":",
-	        jobs->n, t->counts[JOB_PENDING], t->counts[JOB_RUNNING], t->counts[JOB_DONE],
-	        t->counts[JOB_FAILED], t->done_episodes, t->total_episodes, t->n_unknown);
-	json_num(out, t->percent >= 0 ? t->est_total : NAN);
-	fputs(",\"percent\":", out);
-	json_num(out, t->percent >= 0 ? t->percent : NAN);
-	fputs(",\"episodes_per_s\":", out);
-	json_num(out, t->rate);
-	fputs(",\"eta_s\":", out);
-	json_num(out, t->eta_s >= 0 ? t->eta_s : NAN);
+	fputs(",\"totals\":", out);
+	json_totals(out, t, t->eta_s >= 0);
 	fputs("},\"jobs\":[", out);
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
@@ -737,7 +746,7 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 	if (!opt)
 		opt = &defaults;
 	if (opt->json && n > 1)
-		fputc('[', out);
+		fputs("{\"databases\":[", out);
 	for (int i = 0; i < n; i++) {
 		char err[STORE_ERR_MAX];
 		Store *s = NULL;
@@ -773,8 +782,12 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 				result = r;
 		}
 	}
-	if (opt->json && n > 1)
-		fputc(']', out);
+	if (opt->json && n > 1) {
+		/* The totals over the databases read, as the text's last line. */
+		fputs("],\"totals\":", out);
+		json_totals(out, &sum, sum_eta_known && n_read > 0);
+		fprintf(out, ",\"databases\":%d,\"databases_read\":%d}}", n, n_read);
+	}
 	if (opt->json)
 		fputc('\n', out);
 	if (!opt->json && n > 1) {
@@ -978,7 +991,8 @@ static void status_usage(FILE *f)
 	      "  The jobs of the latest run of each database (default out/tickervisor.db):\n"
 	      "  running first, then the recently failed, then the rest; totals and ETA.\n"
 	      "  --watch         redraw every --interval seconds (default 2) until the run ends\n"
-	      "  --json          one JSON object per database\n"
+	      "  --json          JSON: one database's object; for several, their objects and\n"
+	      "                  the totals over them (docs/status-json.md)\n"
 	      "  --run N         an earlier run N of one database (tickervisor runs DB lists them)\n"
 	      "  --no-color      no ANSI colours\n"
 	      "  -h, --help      this help;  -V, --version  the version\n", f);

@@ -863,7 +863,7 @@ static void test_many_jobs(void)
 /* Reads a whole stream written with open_memstream. */
 static void test_status(void)
 {
-	char path[300], json_path[300], cmd[1024];
+	char path[300], json_path[300], cmd[4096];
 	db_path(path, sizeof path, "status.db");
 	db_path(json_path, sizeof json_path, "status.json");
 	Store *s = open_writer(path);
@@ -964,12 +964,15 @@ static void test_status(void)
 	int rc = status_render_paths(paths, 2, out, &jopt);
 	fclose(out);
 	CHECK(rc == -ENOENT, "missing db: rc %d", rc);
-	snprintf(cmd, sizeof cmd,
+	REQUIRE(snprintf(cmd, sizeof cmd,
 	         "python3 -c '"
 	         "import json, sys\n"
 	         "d = json.load(open(sys.argv[1]))\n"
-	         "assert isinstance(d, list) and len(d) == 2, d\n"
-	         "a, m = d\n"
+	         "assert isinstance(d, dict) and len(d[\"databases\"]) == 2, d\n"
+	         "a, m = d[\"databases\"]\n"
+	         "s = d[\"totals\"]\n"
+	         "assert (s[\"databases\"], s[\"databases_read\"]) == (2, 1), s\n"
+	         "assert {k: v for k, v in s.items() if not k.startswith(\"databases\")} == a[\"totals\"], (s, a[\"totals\"])\n"
 	         "assert \"no such database\" in m[\"error\"], m\n"
 	         "assert a[\"run\"][\"name\"] == \"nightly\" and a[\"run\"][\"budget_rss\"] == 2 << 30\n"
 	         "t = a[\"totals\"]\n"
@@ -983,7 +986,7 @@ static void test_status(void)
 	         "assert B[\"state\"] == \"done\" and B[\"fit_batch_size\"] == 64 and B[\"eta_s\"] is None, B\n"
 	         "assert B[\"pid\"] is None and B[\"rss\"] == 0, B\n"
 	         "assert C[\"state\"] == \"failed\" and C[\"last_reason\"].endswith(\"reached \\\"q\\\"\\\\\"), C\n"
-	         "' '%s'", json_path);
+	         "' '%s'", json_path) < (int)sizeof cmd, "the check's command line is cut");
 	int py = system(cmd);
 	if (WIFEXITED(py) && WEXITSTATUS(py) == 127) {
 		printf("python3 not found: JSON not parsed back\n");
