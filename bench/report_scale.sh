@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Issue 10 at scale: a synthetic 500-ticker database (the supervisor runs a
-# protocol-speaking stand-in worker over 500 tickers, then long series are
-# added with sqlite3: 2 attempts x 3000 memory samples, 1000 loss samples,
-# a 250-day equity curve and 12 refits x 10 models of weights per ticker).
+# Issue 10 at scale: a synthetic 500-ticker database (bench/scale_db.sh:
+# the supervisor runs a protocol-speaking stand-in worker over 500 tickers,
+# then long series are added with sqlite3: 2 attempts x 3000 memory
+# samples, 1000 loss samples; here a 250-day equity curve and 12 refits x
+# 10 models of weights per ticker too).
 # Measures `tickervisor status` (text and JSON; median of 20 runs) against
 # the status of a baseline build on the same data, `tickervisor report`
 # (time, size) and the report in headless Chromium (--dump-dom and
@@ -14,47 +15,9 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 T=$(mktemp -d /tmp/tv-scale.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 cd "$T"
-mkdir data
-for i in $(seq -w 0 499); do ln -s "$SRC/examples/data/GOOG.csv" "data/T$i.csv"; done
-cat >run.ini <<INI
-[run]
-name = scale
-data_dir = $T/data
-out_dir = out
-parallel = 4
-[budget]
-rss = 1GiB
-INI
 # The baseline writes the database (its schema), then is timed on it.
-FAKE_EPISODES=20 "$OLD/supervisor/tickervisor" run run.ini \
-	--worker "$OLD/tests/sup_fake_worker" >old-run.out 2>&1
+"$SRC/bench/scale_db.sh" "$OLD" "$T"
 DB=out/tickervisor.db
-python3 - "$DB" <<'PY'
-import math, random, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-random.seed(1)
-jobs = db.execute("select id from jobs").fetchall()
-for (jid,) in jobs:
-    a1 = db.execute("select id, started_at from attempts where job_id=?", (jid,)).fetchone()
-    # a second, earlier attempt killed over budget at twice the batch
-    cur = db.execute("insert into attempts(job_id, run_id, pid, batch_size, started_at, ended_at,"
-                     " exit_kind, peak_rss) values(?, 1, 1, 64, ?, ?, 'over-budget', ?)",
-                     (jid, a1[1] - 400, a1[1] - 100, 1100 << 20))
-    for aid, t0, top in ((cur.lastrowid, a1[1] - 400, 1100), (a1[0], a1[1], 700)):
-        db.executemany("insert into mem_samples values(?,?,?,0,0,0,0,0)",
-                       [(aid, t0 + k * 0.1, int((top * min(1, k / 2500) + random.random() * 20) * 1048576))
-                        for k in range(3000)])
-    db.executemany("insert into loss_samples values(?,?,0,?,0,?,?,0,?)",
-                   [(a1[0], a1[1] + k, k, k, 1 / (1 + k * 0.01) + random.random() * 0.1,
-                     random.gauss(0, 5)) for k in range(1000)])
-    rid = db.execute("select max(id) from results where job_id=?", (jid,)).fetchone()[0]
-    if rid is None:
-        continue
-    db.execute("update results set total_return=?, buy_hold_return=?, sharpe=?, max_drawdown=?,"
-               " test_days=250 where id=?", (random.gauss(0.1, 0.2), random.gauss(0.1, 0.2),
-                                             random.gauss(0.5, 0.5), random.random() * 0.4, rid))
-db.commit()
-PY
 # A copy in the baseline's schema; the new binary migrates the original
 # (a run with nothing left to do) and gets the curves too.
 cp -r out old-out

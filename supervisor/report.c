@@ -440,68 +440,18 @@ static int tick_cb(void *arg, const StoreValue *c, int n)
 	" FROM jobs j LEFT JOIN results x ON x.id = (SELECT max(y.id) FROM results y WHERE y.job_id = j.id)" \
 	" ORDER BY j.ticker"
 
-typedef struct RunInfoRow {
-	int64_t id;
-	double started, ended;
-	char name[128], host[128], outcome[32];
-	int64_t budget_rss, budget_vram;
-	char *config;
-} RunInfoRow;
-
-typedef struct RunInfoRows {
-	RunInfoRow *v;
-	int n, cap, failed;
-} RunInfoRows;
-
-static int runinfo_cb(void *arg, const StoreValue *c, int n)
-{
-	RunInfoRows *t = arg;
-	(void)n;
-	if (t->n == t->cap) {
-		int cap = t->cap ? 2 * t->cap : 8;
-		RunInfoRow *v = realloc(t->v, sizeof *v * (size_t)cap);
-		if (!v) {
-			t->failed = 1;
-			return -ENOMEM;
-		}
-		t->v = v;
-		t->cap = cap;
-	}
-	RunInfoRow *r = &t->v[t->n];
-	r->id = c[0].i;
-	r->started = c[1].num;
-	r->ended = c[2].is_null ? 0 : c[2].num;
-	snprintf(r->name, sizeof r->name, "%s", c[3].text);
-	snprintf(r->host, sizeof r->host, "%s", c[4].text);
-	snprintf(r->outcome, sizeof r->outcome, "%s", c[5].text);
-	r->budget_rss = c[6].i;
-	r->budget_vram = c[7].i;
-	r->config = strdup(c[8].text);
-	if (!r->config) {
-		t->failed = 1;
-		return -ENOMEM;
-	}
-	t->n++;
-	return 0;
-}
-
-#define RUNINFO_SQL \
-	"SELECT id, started_at, ended_at, name, host, outcome, budget_rss, budget_vram, config" \
-	" FROM runs ORDER BY id"
-
 /* Everything of one database the tables need. */
 typedef struct Db {
 	const char *path;
 	Store *s;
-	RunInfoRows runs;
+	StoreRun *runs;
+	int n_runs;
 	TickRows ticks;
 } Db;
 
 static void db_close(Db *d)
 {
-	for (int i = 0; i < d->runs.n; i++)
-		free(d->runs.v[i].config);
-	free(d->runs.v);
+	store_runs_free(d->runs, d->n_runs);
 	free(d->ticks.v);
 	store_close(d->s);
 	memset(d, 0, sizeof *d);
@@ -515,9 +465,9 @@ static int db_load(Db *d, const char *path, char *err, size_t errlen)
 	if (r < 0)
 		return r;
 	if ((r = store_begin(d->s)) < 0 ||
-	    (r = store_query(d->s, RUNINFO_SQL, NULL, 0, runinfo_cb, &d->runs)) < 0 ||
+	    (r = store_runs_list(d->s, 0, &d->runs, &d->n_runs)) < 0 ||
 	    (r = store_query(d->s, TICK_SQL, NULL, 0, tick_cb, &d->ticks)) < 0) {
-		snprintf(err, errlen, "%s", d->runs.failed || d->ticks.failed ? "out of memory" :
+		snprintf(err, errlen, "%s", d->ticks.failed ? "out of memory" :
 		         store_errmsg(d->s));
 		db_close(d);
 		return r;
@@ -527,7 +477,7 @@ static int db_load(Db *d, const char *path, char *err, size_t errlen)
 
 static int64_t db_budget(const Db *d)
 {
-	return d->runs.n ? d->runs.v[d->runs.n - 1].budget_rss : 0;
+	return d->n_runs ? (int64_t)d->runs[d->n_runs - 1].budget_rss : 0;
 }
 
 /* ---- The page ---- */
@@ -818,22 +768,22 @@ int report_html(const char *const *paths, int n, FILE *out, const ReportOptions 
 	      "<th>duration</th><th class=l>outcome</th><th>budget.rss MiB</th><th>budget.vram MiB</th>"
 	      "<th class=l>config</th></tr></thead><tbody>\n", out);
 	for (int i = 0; i < n; i++)
-		for (int k = 0; k < dbs[i].runs.n; k++) {
-			const RunInfoRow *ri = &dbs[i].runs.v[k];
+		for (int k = 0; k < dbs[i].n_runs; k++) {
+			const StoreRun *ri = &dbs[i].runs[k];
 			fputs("<tr>", out);
 			if (multi) {
 				fputs("<td class=l>", out);
 				html_esc(out, dbs[i].path);
 				fputs("</td>", out);
 			}
-			fmt_time(ri->started, b1, sizeof b1);
-			fmt_dur(ri->ended > 0 ? ri->ended - ri->started : -1, b2, sizeof b2);
+			fmt_time(ri->started_at, b1, sizeof b1);
+			fmt_dur(ri->ended_at > 0 ? ri->ended_at - ri->started_at : -1, b2, sizeof b2);
 			fprintf(out, "<td>%" PRId64 "</td><td class=l>", ri->id);
 			html_esc(out, ri->name);
 			fputs("</td><td class=l>", out);
 			html_esc(out, ri->host);
 			fprintf(out, "</td><td class=l>%s</td><td>%s</td><td class=l>%s</td>", b1, b2,
-			        ri->ended > 0 ? ri->outcome : "running");
+			        ri->ended_at > 0 ? ri->outcome : "running");
 			fprintf(out, "<td>%s</td>", fmt_mib((double)ri->budget_rss, b1, sizeof b1));
 			fprintf(out, "<td>%s</td><td class=l><details><summary>INI</summary><pre>",
 			        fmt_mib((double)ri->budget_vram, b1, sizeof b1));

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,6 +17,10 @@
 
 #define DEFAULT_WIDTH 100
 #define BAR_WIDTH 20
+/* A terminal that leaves the REASON column fewer columns than this gets
+ * the reasons on lines of their own, indented by REASON_INDENT. */
+#define REASON_MIN_COLS 30
+#define REASON_INDENT 4
 
 static double clock_now(void)
 {
@@ -206,6 +211,25 @@ static int render_memory(FILE *out, Store *s, const StoreRunInfo *run, int have_
 	return lines;
 }
 
+/* The members of a "totals" object, without its closing brace (one
+ * database's, or the sum over several: docs/status-json.md). */
+static void json_totals(FILE *out, const StatusTotals *t, int eta_known)
+{
+	fprintf(out, "{\"jobs\":%" PRId64 ",\"pending\":%" PRId64 ",\"running\":%" PRId64
+	        ",\"done\":%" PRId64 ",\"failed\":%" PRId64 ",\"done_episodes\":%" PRId64
+	        ",\"total_episodes\":%" PRId64 ",\"unsized\":%d,\"est_total_episodes\":",
+	        t->counts[0] + t->counts[1] + t->counts[2] + t->counts[3], t->counts[JOB_PENDING],
+	        t->counts[JOB_RUNNING], t->counts[JOB_DONE], t->counts[JOB_FAILED],
+	        t->done_episodes, t->total_episodes, t->n_unknown);
+	json_num(out, t->percent >= 0 ? t->est_total : NAN);
+	fputs(",\"percent\":", out);
+	json_num(out, t->percent >= 0 ? t->percent : NAN);
+	fputs(",\"episodes_per_s\":", out);
+	json_num(out, t->rate);
+	fputs(",\"eta_s\":", out);
+	json_num(out, eta_known && t->eta_s >= 0 ? t->eta_s : NAN);
+}
+
 static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
                         const JobList *jobs, const StatusTotals *t, double now,
                         const StoreResult *res, int n_res, int gone)
@@ -234,18 +258,8 @@ static void render_json(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	} else {
 		fputs("null", out);
 	}
-	fprintf(out, ",\"totals\":{\"jobs\":%d,\"pending\":%" PRId64 ",\"running\":%" PRId64
-	        ",\"done\":%" PRId64 ",\"failed\":%" PRId64 ",\"done_episodes\":%" PRId64
-	        ",\"total_episodes\":%" PRId64 ",\"unsized\":%d,\"est_total_episodes\":",
-	        jobs->n, t->counts[JOB_PENDING], t->counts[JOB_RUNNING], t->counts[JOB_DONE],
-	        t->counts[JOB_FAILED], t->done_episodes, t->total_episodes, t->n_unknown);
-	json_num(out, t->percent >= 0 ? t->est_total : NAN);
-	fputs(",\"percent\":", out);
-	json_num(out, t->percent >= 0 ? t->percent : NAN);
-	fputs(",\"episodes_per_s\":", out);
-	json_num(out, t->rate);
-	fputs(",\"eta_s\":", out);
-	json_num(out, t->eta_s >= 0 ? t->eta_s : NAN);
+	fputs(",\"totals\":", out);
+	json_totals(out, t, t->eta_s >= 0);
 	fputs("},\"jobs\":[", out);
 	for (int i = 0; i < jobs->n; i++) {
 		const JobRow *j = &jobs->rows[i];
@@ -370,7 +384,8 @@ void status_totals(const JobRow *rows, int n, double run_started, double now, St
 		t->eta_s = left / t->rate;
 }
 
-/* Appends the remaining columns of one job row to line (no newline). */
+/* The columns of one job row after its state, up to the ETA (no reason,
+ * no newline). */
 static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
                         int bars, int gone, char *line, size_t len)
 {
@@ -409,8 +424,8 @@ static void job_columns(const JobRow *j, const StoreRunInfo *run, int have_run,
 		snprintf(b3, sizeof b3, "%.0f%%", 100.0 * (double)j->peak_rss / (double)run->budget_rss);
 	else
 		snprintf(b3, sizeof b3, "-");
-	snprintf(line, len, " %3d %5d %9s %6s%s %10s %10s %4s %7s %s", j->attempts,
-	         j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s, j->last_reason);
+	snprintf(line, len, " %3d %5d %9s %6s%s %10s %10s %4s %7s", j->attempts,
+	         j->batch_size, prog, pcts, bar, b1, b2, b3, eta_s);
 }
 
 /* Rows first: running, then failed (most recent first), then pending and
@@ -444,12 +459,87 @@ static int row_order(const JobList *jobs, int *order)
 	return n;
 }
 
+/* The columns the view may use: opt->width, 100 when it is 0, no limit
+ * when it is negative (a pipe). */
+static int view_width(const StatusOptions *opt)
+{
+	return opt->width < 0 ? INT_MAX / 2 : opt->width > 0 ? opt->width : DEFAULT_WIDTH;
+}
+
 /* Writes one line cut at width columns (not counting colour codes in
  * head's state), ending it with "clear to end of line" on a live view. */
 static void put_line(FILE *out, const StatusOptions *opt, const char *text)
 {
-	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
-	fprintf(out, "%.*s%s\n", width, text, opt->live ? "\033[K" : "");
+	fprintf(out, "%.*s%s\n", view_width(opt), text, opt->live ? "\033[K" : "");
+}
+
+/* Bytes of s (UTF-8) that fill at most cols columns, one per character:
+ * the piece ends at the last space within them when there is one and the
+ * rest does not fit, else between two characters. *ret_next: where the
+ * next piece starts (after that space). */
+static size_t wrap_piece(const char *s, int cols, size_t *ret_next)
+{
+	size_t i = 0, space = 0;
+	int c = 0;
+	if (cols < 1)
+		cols = 1;
+	while (s[i]) {
+		if (((unsigned char)s[i] & 0xc0) != 0x80) {
+			if (c == cols)
+				break;
+			c++;
+		}
+		if (s[i] == ' ' && i > 0)
+			space = i;
+		i++;
+	}
+	if (!s[i] || space == 0 || s[i] == ' ') {
+		*ret_next = i + (s[i] == ' ');
+		return i;
+	}
+	*ret_next = space + 1;
+	return space;
+}
+
+/* Writes (print) or counts the lines of one job row: the ticker, the state
+ * (coloured on a terminal), the columns, then the reason, whole: on the
+ * row's line where it fits, else wrapped onto continuation lines
+ * indented under the REASON column (by REASON_INDENT where that leaves
+ * under REASON_MIN_COLS columns). Returns the lines. */
+static int put_job_row(FILE *out, const StatusOptions *opt, const JobRow *j, const char *state,
+                       const char *cols, int print)
+{
+	int width = view_width(opt);
+	char head[96];
+	int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker, state);
+	int at = hn + (int)strlen(cols) + 1;  /* the reason's column */
+	const char *reason = j->last_reason, *eol = opt->live ? "\033[K" : "";
+	int reason_cols = 0;
+	for (const char *p = reason; *p; p++)
+		reason_cols += ((unsigned char)*p & 0xc0) != 0x80;
+	int indent = width - at >= REASON_MIN_COLS ? at : REASON_INDENT;
+	int first = reason_cols == 0 || at + reason_cols <= width ? reason_cols :
+	            indent == at ? width - at : 0;  /* columns of it on the row's line */
+	size_t next = 0, len = first ? wrap_piece(reason, first, &next) : 0;
+	int lines = 1;
+
+	if (print) {
+		/* The cut at the width does not count the colour codes. */
+		int room = width - hn > 0 ? width - hn : 0;
+		if (opt->color)
+			fprintf(out, "%-8s %s%-7s\033[0m%.*s", j->ticker, state_color(j->state), state,
+			        room, cols);
+		else
+			fprintf(out, "%.*s%.*s", width, head, room, cols);
+		/* len > 0: the piece fits after the columns (at < width). */
+		fprintf(out, "%s%.*s%s\n", len ? " " : "", (int)len, reason, eol);
+	}
+	for (const char *p = reason + next; *p; p += next, lines++) {
+		len = wrap_piece(p, width - indent, &next);
+		if (print)
+			fprintf(out, "%*s%.*s%s\n", indent, "", (int)len, p, eol);
+	}
+	return lines;
 }
 
 static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_run,
@@ -457,7 +547,7 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
                         const StatusOptions *opt, const StoreResult *res, int n_res,
                         int gone)
 {
-	int width = opt->width > 0 ? opt->width : DEFAULT_WIDTH;
+	int width = view_width(opt);
 	int bars = opt->bars && width >= 110;
 	char b1[32], b2[32], line[1024];
 	int n;
@@ -500,9 +590,18 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	}
 	extra += render_memory(out, s, run, have_run, jobs, t->counts, 0, opt);
 
-	snprintf(line, sizeof line, "%-9s%-8s %3s %5s %9s %6s%s %10s %10s %4s %7s %s", "TICKER",
-	         "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
-	         "RSS", "PEAK", "%BUD", "ETA", "REASON");
+	n = snprintf(line, sizeof line, "%-9s%-7s %3s %5s %9s %6s%s %10s %10s %4s %7s", "TICKER",
+	             "STATE", "ATT", "BATCH", "EPISODES", "%", bars ? "                       " : "",
+	             "RSS", "PEAK", "%BUD", "ETA");
+	/* The reasons go on lines of their own where their column would
+	 * leave them under REASON_MIN_COLS (put_job_row): so does the heading. */
+	if (width - (n + 1) >= REASON_MIN_COLS) {
+		snprintf(line + n, sizeof line - (size_t)n, " REASON");
+	} else {
+		put_line(out, opt, line);
+		snprintf(line, sizeof line, "%*sREASON", REASON_INDENT, "");
+		extra++;
+	}
 	put_line(out, opt, line);
 
 	int *order = malloc(sizeof *order * (size_t)(jobs->n ? jobs->n : 1));
@@ -510,29 +609,25 @@ static void render_text(FILE *out, Store *s, const StoreRunInfo *run, int have_r
 	int max_rows = opt->max_rows > 0 ? opt->max_rows - extra : 0;
 	if (opt->max_rows > 0 && max_rows < 1)
 		max_rows = 1;
-	int limit = max_rows > 0 && max_rows < n_order ? max_rows : n_order;
+	/* Rows while their lines (a wrapped reason takes more than one) fit
+	 * in max_rows, the first one always; then the count of the rest. */
+	int limit = n_order, used = 0;
 	int64_t hidden[4] = { 0, 0, 0, 0 };
 	for (int k = 0; k < n_order; k++) {
 		const JobRow *j = &jobs->rows[order[k]];
+		char cols[160];
+		const char *state = gone && j->state == JOB_RUNNING ? "lost" :
+		                    store_job_state_name(j->state);
+		job_columns(j, run, have_run, bars, gone, cols, sizeof cols);
+		int lines = limit == n_order ? put_job_row(out, opt, j, state, cols, 0) : 0;
+		if (limit == n_order && max_rows > 0 && k > 0 && lines > max_rows - used)
+			limit = k;
 		if (k >= limit) {
 			hidden[j->state]++;
 			continue;
 		}
-		/* The ticker and the (maybe coloured) state, then the rest; the
-		 * cut at the width does not count the colour codes. */
-		char head[96], rest[900];
-		const char *state = gone && j->state == JOB_RUNNING ? "lost" :
-		                    store_job_state_name(j->state);
-		int hn = snprintf(head, sizeof head, "%-8s %-7s", j->ticker, state);
-		job_columns(j, run, have_run, bars, gone, rest, sizeof rest);
-		int room = width - hn;
-		if (room < 0)
-			room = 0;
-		if (opt->color)
-			fprintf(out, "%-8s %s%-7s\033[0m%.*s%s\n", j->ticker, state_color(j->state),
-			        state, room, rest, opt->live ? "\033[K" : "");
-		else
-			fprintf(out, "%.*s%.*s%s\n", width, head, room, rest, opt->live ? "\033[K" : "");
+		used += lines;
+		put_job_row(out, opt, j, state, cols, 1);
 	}
 	free(order);
 	if (limit < n_order) {
@@ -651,7 +746,7 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 	if (!opt)
 		opt = &defaults;
 	if (opt->json && n > 1)
-		fputc('[', out);
+		fputs("{\"databases\":[", out);
 	for (int i = 0; i < n; i++) {
 		char err[STORE_ERR_MAX];
 		Store *s = NULL;
@@ -687,8 +782,12 @@ static int render_paths(const char *const *paths, int n, FILE *out,
 				result = r;
 		}
 	}
-	if (opt->json && n > 1)
-		fputc(']', out);
+	if (opt->json && n > 1) {
+		/* The totals over the databases read, as the text's last line. */
+		fputs("],\"totals\":", out);
+		json_totals(out, &sum, sum_eta_known && n_read > 0);
+		fprintf(out, ",\"databases\":%d,\"databases_read\":%d}}", n, n_read);
+	}
 	if (opt->json)
 		fputc('\n', out);
 	if (!opt->json && n > 1) {
@@ -744,79 +843,7 @@ void status_totals_add(StatusTotals *sum, const StatusTotals *t)
 
 /* ---- One earlier run (status --run N) and the list of runs (runs) ---- */
 
-typedef struct RunRow {
-	int64_t id;
-	double started_at, ended_at;
-	char name[128], host[128], outcome[32];
-	int64_t pid, budget_rss, budget_vram;
-	int64_t attempts, tickers, results;
-	double mean_return, mean_sharpe;
-	char *config;
-} RunRow;
-
-typedef struct RunRows {
-	RunRow *v;
-	int n, cap;
-	int failed;  /* out of memory */
-} RunRows;
-
-#define RUN_COLUMNS \
-	"SELECT r.id, r.started_at, coalesce(r.ended_at, 0), r.name, r.host, r.pid, r.outcome," \
-	" r.budget_rss, r.budget_vram, r.config," \
-	" (SELECT count(*) FROM attempts a WHERE a.run_id = r.id)," \
-	" (SELECT count(DISTINCT a.job_id) FROM attempts a WHERE a.run_id = r.id)," \
-	" (SELECT count(*) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
-	" (SELECT avg(x.total_return) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)," \
-	" (SELECT avg(x.sharpe) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id)" \
-	" FROM runs r"
-
-static int run_row_cb(void *arg, const StoreValue *c, int n)
-{
-	RunRows *rows = arg;
-	(void)n;
-	if (rows->n == rows->cap) {
-		int cap = rows->cap ? 2 * rows->cap : 16;
-		RunRow *v = realloc(rows->v, sizeof *v * (size_t)cap);
-		if (!v) {
-			rows->failed = 1;
-			return -ENOMEM;
-		}
-		rows->v = v;
-		rows->cap = cap;
-	}
-	RunRow *r = &rows->v[rows->n];
-	memset(r, 0, sizeof *r);
-	r->id = c[0].i;
-	r->started_at = c[1].num;
-	r->ended_at = c[2].num;
-	snprintf(r->name, sizeof r->name, "%s", c[3].text);
-	snprintf(r->host, sizeof r->host, "%s", c[4].text);
-	r->pid = c[5].i;
-	snprintf(r->outcome, sizeof r->outcome, "%s", c[6].text);
-	r->budget_rss = c[7].i;
-	r->budget_vram = c[8].i;
-	r->config = strdup(c[9].text);
-	if (!r->config) {
-		rows->failed = 1;
-		return -ENOMEM;
-	}
-	r->attempts = c[10].i;
-	r->tickers = c[11].i;
-	r->results = c[12].i;
-	r->mean_return = c[13].is_null ? NAN : c[13].num;
-	r->mean_sharpe = c[14].is_null ? NAN : c[14].num;
-	rows->n++;
-	return 0;
-}
-
-static void run_rows_free(RunRows *rows)
-{
-	for (int i = 0; i < rows->n; i++)
-		free(rows->v[i].config);
-	free(rows->v);
-}
-
-static void print_run_line(FILE *out, const RunRow *r)
+static void print_run_line(FILE *out, const StoreRun *r)
 {
 	char b1[32], b2[32], b3[32];
 	format_time(r->started_at, b1, sizeof b1);
@@ -828,7 +855,7 @@ static void print_run_line(FILE *out, const RunRow *r)
 		fprintf(out, " %8.2f%% %7.3f", 100 * r->mean_return, r->mean_sharpe);
 	else
 		fprintf(out, " %9s %7s", "-", "-");
-	fprintf(out, "  %s\n", r->budget_rss ? policy_format_bytes((uint64_t)r->budget_rss, b3, sizeof b3) : "-");
+	fprintf(out, "  %s\n", r->budget_rss ? policy_format_bytes(r->budget_rss, b3, sizeof b3) : "-");
 }
 
 static const char RUNS_HEADER[] =
@@ -839,23 +866,24 @@ static int list_runs(const char *path, FILE *out, int with_config)
 {
 	char err[STORE_ERR_MAX];
 	Store *s = NULL;
-	RunRows rows = { 0 };
+	StoreRun *runs = NULL;
+	int n = 0;
 	int r = store_open(path, 0, &s, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "tickervisor runs: %s\n", err);
 		return r;
 	}
-	r = store_query(s, RUN_COLUMNS " ORDER BY r.id", NULL, 0, run_row_cb, &rows);
+	r = store_runs_list(s, 0, &runs, &n);
 	if (r < 0) {
-		fprintf(stderr, "tickervisor runs: %s\n", rows.failed ? "out of memory" : store_errmsg(s));
+		fprintf(stderr, "tickervisor runs: %s\n", store_errmsg(s));
 	} else {
-		fprintf(out, "%s: %d run%s\n", path, rows.n, rows.n == 1 ? "" : "s");
+		fprintf(out, "%s: %d run%s\n", path, n, n == 1 ? "" : "s");
 		fputs(RUNS_HEADER, out);
-		for (int i = 0; i < rows.n; i++) {
-			print_run_line(out, &rows.v[i]);
+		for (int i = 0; i < n; i++) {
+			print_run_line(out, &runs[i]);
 			if (with_config) {
 				fputs("      config:\n", out);
-				for (const char *p = rows.v[i].config; *p;) {
+				for (const char *p = runs[i].config; *p;) {
 					const char *e = strchr(p, '\n');
 					int len = e ? (int)(e - p) : (int)strlen(p);
 					fprintf(out, "        %.*s\n", len, p);
@@ -864,7 +892,7 @@ static int list_runs(const char *path, FILE *out, int with_config)
 			}
 		}
 	}
-	run_rows_free(&rows);
+	store_runs_free(runs, n);
 	store_close(s);
 	return r;
 }
@@ -904,14 +932,15 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 {
 	char err[STORE_ERR_MAX];
 	Store *s = NULL;
-	RunRows rows = { 0 };
+	StoreRun *runs = NULL;
+	int n = 0;
 	int r = store_open(path, 0, &s, err, sizeof err);
 	if (r < 0) {
 		fprintf(stderr, "tickervisor status: %s\n", err);
 		return r;
 	}
-	r = store_query(s, RUN_COLUMNS " WHERE r.id = ?1", &run_id, 1, run_row_cb, &rows);
-	if (r == 0 && rows.n == 0) {
+	r = store_runs_list(s, run_id, &runs, &n);
+	if (r == 0 && n == 0) {
 		fprintf(stderr, "tickervisor status: %s: no run %" PRId64 " (tickervisor runs %s lists them)\n",
 		        path, run_id, path);
 		r = -ENOENT;
@@ -920,10 +949,10 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 	} else {
 		fprintf(out, "%s: run %" PRId64 "\n", path, run_id);
 		fputs(RUNS_HEADER, out);
-		print_run_line(out, &rows.v[0]);
+		print_run_line(out, &runs[0]);
 		fprintf(out, "%-9s%-15s %3s %5s %10s %4s %8s %9s %9s %7s\n", "TICKER", "LAST EXIT",
 		        "ATT", "BATCH", "PEAK", "%BUD", "TIME", "RETURN", "BUY&HOLD", "SHARPE");
-		RunJobsCtx x = { out, (uint64_t)rows.v[0].budget_rss, 0 };
+		RunJobsCtx x = { out, runs[0].budget_rss, 0 };
 		r = store_query(s,
 			"SELECT j.ticker, a.exit_kind,"
 			" (SELECT count(*) FROM attempts b WHERE b.job_id = j.id AND b.run_id = ?1),"
@@ -940,7 +969,7 @@ static int show_run(const char *path, int64_t run_id, FILE *out)
 		else if (x.n == 0)
 			fputs("(no attempts in this run)\n", out);
 	}
-	run_rows_free(&rows);
+	store_runs_free(runs, n);
 	store_close(s);
 	return r;
 }
@@ -962,7 +991,8 @@ static void status_usage(FILE *f)
 	      "  The jobs of the latest run of each database (default out/tickervisor.db):\n"
 	      "  running first, then the recently failed, then the rest; totals and ETA.\n"
 	      "  --watch         redraw every --interval seconds (default 2) until the run ends\n"
-	      "  --json          one JSON object per database\n"
+	      "  --json          JSON: one database's object; for several, their objects and\n"
+	      "                  the totals over them (docs/status-json.md)\n"
 	      "  --run N         an earlier run N of one database (tickervisor runs DB lists them)\n"
 	      "  --no-color      no ANSI colours\n"
 	      "  -h, --help      this help;  -V, --version  the version\n", f);
@@ -1074,7 +1104,7 @@ int status_main(int argc, char **argv)
 		int live = 0;
 		winch = 0;
 		term_size(&cols, &rows);
-		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : 4096;  /* a pipe gets whole lines */
+		opt.width = tty ? (cols > 0 ? cols : DEFAULT_WIDTH) : -1;  /* a pipe gets whole lines */
 		/* Per database: two run lines, the header, the summary line, two
 		 * totals lines, a blank; the rest of the screen is job rows. */
 		opt.max_rows = 0;

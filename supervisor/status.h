@@ -3,12 +3,15 @@
  *
  * Per ticker: state, attempt number, batch size, progress (done of total
  * episodes and a percentage; a progress bar on a terminal of 110 columns),
- * current and peak RSS against the budget, the last failure reason and an
- * ETA from the progress rate of the running attempt. Then totals for the
+ * current and peak RSS against the budget, an ETA from the progress rate
+ * of the running attempt and the last failure reason, always whole: where
+ * it does not fit on the row's line it is wrapped onto continuation lines,
+ * indented under the REASON column, or by 4 when that column is too far
+ * right (an 80-column terminal). Then totals for the
  * run: jobs per state, overall progress and ETA (status_totals()). Rows:
  * running first, then failed (most recent first), pending, done.
  *
- * JSON (--json) is one object per database:
+ * JSON (--json), for one database:
  *   {"db": PATH, "schema": N,
  *    "run": {"id":..,"name":..,"host":..,"pid":..,"started_at":..,
  *            "ended_at":..,"outcome":..,"budget_rss":..,"budget_vram":..} | null,
@@ -22,7 +25,8 @@
  *              "rss":N,"peak_rss":N,"vram":N,"peak_vram":N,
  *              "eta_s":X|null,"last_reason":S,"model_path":S}, ...]}
  * (sizes in bytes, times in seconds since the epoch). Several databases:
- * a JSON array of such objects. */
+ * {"databases": [such objects], "totals": {the totals' members over them,
+ * "databases": N, "databases_read": M}} (docs/status-json.md). */
 #ifndef TV_STATUS_H
 #define TV_STATUS_H
 
@@ -32,7 +36,8 @@
 
 typedef struct StatusOptions {
 	int json;      /* 1: JSON object instead of the table */
-	int width;     /* terminal columns for the table (<= 0: 100) */
+	int width;     /* terminal columns for the table (0: 100; < 0: no limit,
+	                * as into a pipe) */
 	int color;     /* 1: ANSI colours for states */
 	int bars;      /* 1: a progress bar column (on a terminal) */
 	double now;    /* seconds since the epoch; 0 = the clock (the ETA itself is
@@ -73,8 +78,8 @@ void status_totals_add(StatusTotals *sum, const StatusTotals *t);
  * -EIO if writing to out failed. */
 int status_render(Store *s, FILE *out, const StatusOptions *opt);
 
-/* Opens each database read-only and renders it (a JSON array when
- * opt->json and n > 1; a blank line between tables; after several tables
+/* Opens each database read-only and renders it (in JSON, for n > 1, an
+ * object with the array and the totals; a blank line between tables; after several tables
  * one line "all N databases: ..." with the totals over all of them, e.g.
  * the shards of one run). A database that cannot
  * be opened gets its message (one line) instead of its table, in JSON

@@ -1963,6 +1963,86 @@ out:
 	return r;
 }
 
+int store_runs_list(Store *s, int64_t run_id, StoreRun **ret, int *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	StoreRun *rows = NULL;
+	int n = 0, cap = 0, rc, r;
+
+	*ret = NULL;
+	*ret_n = 0;
+	rc = sqlite3_prepare_v2(s->db, "SELECT r.id, r.started_at, coalesce(r.ended_at, 0), r.name, r.host,"
+		" r.outcome, r.config, r.pid, r.budget_rss, r.budget_vram,"
+		" (SELECT count(*) FROM attempts a WHERE a.run_id = r.id),"
+		" (SELECT count(DISTINCT a.job_id) FROM attempts a WHERE a.run_id = r.id),"
+		" (SELECT count(*) FROM results x JOIN attempts a ON a.id = x.attempt_id WHERE a.run_id = r.id),"
+		" (SELECT avg(x.total_return) FROM results x JOIN attempts a ON a.id = x.attempt_id"
+		"   WHERE a.run_id = r.id),"
+		" (SELECT avg(x.sharpe) FROM results x JOIN attempts a ON a.id = x.attempt_id"
+		"   WHERE a.run_id = r.id)"
+		" FROM runs r WHERE ?1 <= 0 OR r.id = ?1 ORDER BY r.id", -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return fail(s, rc, "reading the runs");
+	sqlite3_bind_int64(st, 1, run_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == cap) {
+			StoreRun *grown = realloc(rows, sizeof *rows * (size_t)(cap ? 2 * cap : 8));
+			if (!grown)
+				goto nomem;
+			rows = grown;
+			cap = cap ? 2 * cap : 8;
+		}
+		const char *text[4] = { text_or_empty(st, 3), text_or_empty(st, 4),
+		                        text_or_empty(st, 5), text_or_empty(st, 6) };
+		size_t len[4], total = 0;
+		for (int k = 0; k < 4; k++)
+			total += len[k] = strlen(text[k]) + 1;
+		char *buf = malloc(total);
+		if (!buf)
+			goto nomem;
+		StoreRun *x = &rows[n++];
+		memset(x, 0, sizeof *x);
+		const char **dst[4] = { &x->name, &x->host, &x->outcome, &x->config };
+		for (int k = 0; k < 4; k++) {
+			memcpy(buf, text[k], len[k]);
+			*dst[k] = buf;
+			buf += len[k];
+		}
+		x->id = sqlite3_column_int64(st, 0);
+		x->started_at = sqlite3_column_double(st, 1);
+		x->ended_at = sqlite3_column_double(st, 2);
+		x->pid = sqlite3_column_int64(st, 7);
+		x->budget_rss = (uint64_t)sqlite3_column_int64(st, 8);
+		x->budget_vram = (uint64_t)sqlite3_column_int64(st, 9);
+		x->attempts = sqlite3_column_int64(st, 10);
+		x->tickers = sqlite3_column_int64(st, 11);
+		x->results = sqlite3_column_int64(st, 12);
+		x->mean_return = sqlite3_column_double(st, 13);
+		x->mean_sharpe = sqlite3_column_double(st, 14);
+	}
+	r = rc == SQLITE_DONE ? 0 : fail(s, rc, "reading the runs");
+	sqlite3_finalize(st);
+	if (r < 0) {
+		store_runs_free(rows, n);
+		return r;
+	}
+	*ret = rows;
+	*ret_n = n;
+	return 0;
+nomem:
+	sqlite3_finalize(st);
+	store_runs_free(rows, n);
+	set_err(s, "out of memory reading the runs");
+	return -ENOMEM;
+}
+
+void store_runs_free(StoreRun *runs, int n)
+{
+	for (int i = 0; runs && i < n; i++)
+		free((char *)runs[i].name);  /* the block holding the four strings */
+	free(runs);
+}
+
 /* ---- The database file itself ---- */
 
 /* The path no longer names the file we opened. SQLite's WAL goes by the

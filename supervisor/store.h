@@ -355,6 +355,27 @@ typedef struct StoreResult {
 
 int store_results_latest(Store *s, StoreResult **ret, int *ret_n);
 
+/* Every run of the database in id order, or only run run_id (> 0): the
+ * runs table with, per run, what its attempts did. Read by the report,
+ * `runs` and `status --run`. *ret is malloc'd: store_runs_free(). */
+typedef struct StoreRun {
+	int64_t id;
+	double started_at;
+	double ended_at;             /* 0 while running */
+	const char *name, *host;     /* these four in one allocation per run */
+	const char *outcome;         /* "" while running */
+	const char *config;          /* the canonical INI text */
+	int64_t pid;                 /* the supervisor's */
+	uint64_t budget_rss, budget_vram;  /* bytes, 0 = unlimited */
+	int64_t attempts;            /* attempts started in this run */
+	int64_t tickers;             /* the jobs they were of */
+	int64_t results;             /* results recorded by them */
+	double mean_return, mean_sharpe;   /* over those results; 0 without */
+} StoreRun;
+
+int store_runs_list(Store *s, int64_t run_id, StoreRun **ret, int *ret_n);
+void store_runs_free(StoreRun *runs, int n);  /* accepts NULL */
+
 /* ---- The run's files ---- */
 
 /* Takes an exclusive flock on lock_path (created; it then holds our pid)

@@ -4,7 +4,8 @@
 # 10 episodes of 60 ms each, two at a time). While it runs, the pane shows
 # the run line, the running rows first, a summary line of the rest and the
 # totals with an ETA; the overall percentage counts the unstarted tickers
-# at the size of the started ones; no column is cut at 80 columns. The
+# at the size of the started ones; no column is cut at 80 columns, and a
+# reason longer than the row is wrapped onto lines of its own. The
 # view redraws in place (one clear at the start, then cursor home and
 # clear to end of line), redraws on a resize at once (a 5 s interval would
 # not), and --watch exits 0 when the run is over.
@@ -90,8 +91,58 @@ expect_eq "status --watch exit" "$(cat exit.txt)" "EXIT=0"
 tm capture-pane -t tv -p >pane3.txt
 grep -q "total: 60 jobs: 0 running, 0 pending, 60 done, 0 failed; 600/600 episodes (100.0%)" pane3.txt ||
 	fail "final frame: $(cat pane3.txt)"
+
+# A reason longer than a row: a ticker whose CSV has no close column in a
+# folder with a long name fails at start, and the reason names the file.
+# At 80 columns it is wrapped onto lines of its own, not cut; into a pipe it
+# is one line.
+LONG="$T/prices-kept-in-a-folder-whose-name-is-long"
+mkdir "$LONG"
+ln -s "$DATA/GOOG.csv" "$LONG/GOOG.csv"
+printf 'date,open\n2020-01-02,1\n' >"$LONG/NOCLOSE.csv"
+set +e
+"$TV_SUPERVISOR" run run.ini --set run.data_dir="$LONG" --set run.out_dir=long --db long.db \
+	--worker "$TV_BUILD_ROOT/tests/sup_fake_worker" >long.out 2>&1
+set -e
+q long.db "select last_reason from jobs where ticker = 'NOCLOSE'" >reason.txt
+grep -q "prices-kept-in-a-folder-whose-name-is-long/NOCLOSE.csv:1: header: missing column 'close'" reason.txt ||
+	fail "reason: $(cat reason.txt)"
+tm -f /dev/null new-session -d -x 80 -y 30 -s long "'$TV_SUPERVISOR' status --no-color $T/long.db; echo STATUS-DONE; sleep 60"
+n=0
+until tm capture-pane -t long -p >pane4.txt && grep -q STATUS-DONE pane4.txt; do
+	[ $n -lt 100 ] || fail "status in the second window: $(cat pane4.txt)"
+	sleep 0.1
+	n=$((n + 1))
+done
+"$TV_SUPERVISOR" status "$T/long.db" >pipe.txt
+python3 - pane4.txt pipe.txt reason.txt <<'PY' || fail "long reason: $(cat pane4.txt)"
+import sys
+pane = open(sys.argv[1]).read().split("\n")
+pipe = open(sys.argv[2]).read()
+reason = open(sys.argv[3]).read().rstrip("\n")
+assert len(reason) > 100, reason
+assert all(len(l) <= 80 for l in pane), max(pane, key=len)
+# The row, then its reason's continuation lines (indented); joined, they
+# are the whole reason, a space dropped at each break only.
+row = next(i for i, l in enumerate(pane) if l.startswith("NOCLOSE "))
+pieces = []
+for l in pane[row + 1:]:
+    if not l.startswith("    ") or not l.strip():
+        break
+    pieces.append(l.strip())
+pos = 0
+for p in pieces:
+    assert reason.startswith(p, pos), (p, reason[pos:])
+    pos += len(p)
+    if reason[pos:pos + 1] == " ":
+        pos += 1
+assert pos == len(reason), (pieces, reason)
+# Not a terminal: the reason whole on the row's line.
+line = next(l for l in pipe.split("\n") if l.startswith("NOCLOSE "))
+assert line.endswith(" " + reason), line
+PY
 tm kill-server 2>/dev/null || true
-[ -z "${TV_SHOW:-}" ] || cat pane1.txt pane2.txt >"$TV_SHOW"
+[ -z "${TV_SHOW:-}" ] || cat pane1.txt pane2.txt pane4.txt >"$TV_SHOW"
 python3 - raw.log <<'PY' || fail "raw output"
 import sys
 raw = open(sys.argv[1], "rb").read()

@@ -67,7 +67,13 @@ grep -q "^all 3 databases (3 read): 6 jobs: 0 running, 0 pending, 6 done, 0 fail
 python3 -c "
 import json, sys
 d = json.load(open('status.json'))
-assert len(d) == 3 and sum(x['totals']['done'] for x in d) == 6, d
+dbs, t = d['databases'], d['totals']
+assert len(dbs) == 3 and sum(x['totals']['done'] for x in dbs) == 6, d
+# The totals over the shards, as the text's 'all 3 databases' line.
+assert (t['databases'], t['databases_read'], t['jobs'], t['done'], t['running'], t['pending'],
+        t['failed']) == (3, 3, 6, 6, 0, 0, 0), t
+assert t['done_episodes'] == sum(x['totals']['done_episodes'] for x in dbs) > 0, t
+assert t['percent'] == 100.0 and t['eta_s'] == 0, t
 " || fail "JSON over the shards: $(cat status.json)"
 
 # The shard from the scheduler's environment: the same databases (all done).

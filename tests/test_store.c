@@ -468,6 +468,66 @@ static void test_lifecycle(void)
 	(void)r;
 }
 
+/* store_runs_list: every run with what its attempts did, or one run; a
+ * name longer than any fixed buffer comes back whole. */
+static void test_runs_list(void)
+{
+	char path[300], name[400];
+	int64_t r1 = 0, r2 = 0, att;
+
+	db_path(path, sizeof path, "runs.db");
+	Store *s = open_writer(path);
+	memset(name, 'n', sizeof name - 1);
+	name[sizeof name - 1] = '\0';
+	StoreRunInfo i1 = { .host = "h1", .pid = 7, .name = "first", .config_text = "[run]\nname = first\n",
+	                    .budget_rss = 2 * GiB };
+	REQUIRE(store_run_begin(s, &i1, &r1) == 0, "%s", store_errmsg(s));
+	int64_t a = add_job(s, "AAA", 64), b = add_job(s, "BBB", 64);
+	MsgResult res = { .checksum = 1, .total_return = 0.25, .sharpe = 1.0, .test_days = 10 };
+	snprintf(res.model_path, sizeof res.model_path, "/out/m");
+	AttemptEnd done = { .kind = EXIT_DONE, .new_state = JOB_DONE, .next_batch_size = 64 };
+	AttemptEnd crash = { .kind = EXIT_CRASH, .exit_code = 13, .reason = "x", .charged = 1,
+	                     .new_state = JOB_PENDING, .next_batch_size = 64 };
+	REQUIRE(store_attempt_begin(s, a, 1, -1, 64, &att) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_end(s, att, &crash) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_begin(s, a, 2, -1, 64, &att) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_result_add(s, a, att, &res) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_end(s, att, &done) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_run_end(s, r1, "stopped") == 0, "%s", store_errmsg(s));
+	StoreRunInfo i2 = { .host = "h2", .pid = 8, .name = name, .config_text = "[run]\n" };
+	REQUIRE(store_run_begin(s, &i2, &r2) == 0 && r2 > r1, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_begin(s, b, 3, -1, 64, &att) == 0, "%s", store_errmsg(s));
+	res.total_return = 0.75;
+	res.sharpe = 3.0;
+	REQUIRE(store_result_add(s, b, att, &res) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_attempt_end(s, att, &done) == 0, "%s", store_errmsg(s));
+	store_close(s);
+
+	s = open_reader(path);
+	StoreRun *v = NULL;
+	int n = -1;
+	REQUIRE(store_runs_list(s, 0, &v, &n) == 0 && n == 2, "all runs: %d %s", n, store_errmsg(s));
+	CHECK(v[0].id == r1 && strcmp(v[0].name, "first") == 0 && strcmp(v[0].host, "h1") == 0 &&
+	      v[0].pid == 7 && strcmp(v[0].outcome, "stopped") == 0 && v[0].ended_at >= v[0].started_at &&
+	      v[0].started_at > 0 && strcmp(v[0].config, "[run]\nname = first\n") == 0 &&
+	      v[0].budget_rss == 2 * GiB && v[0].budget_vram == 0,
+	      "run 1: '%s' '%s' '%s' '%s'", v[0].name, v[0].host, v[0].outcome, v[0].config);
+	CHECK(v[0].attempts == 2 && v[0].tickers == 1 && v[0].results == 1 &&
+	      v[0].mean_return == 0.25 && v[0].mean_sharpe == 1.0,
+	      "run 1 counts: %" PRId64 " %" PRId64 " %" PRId64 " %g", v[0].attempts, v[0].tickers,
+	      v[0].results, v[0].mean_return);
+	CHECK(v[1].id == r2 && strcmp(v[1].name, name) == 0 && v[1].ended_at == 0 &&
+	      v[1].outcome[0] == '\0' && v[1].attempts == 1 && v[1].tickers == 1 &&
+	      v[1].results == 1 && v[1].mean_return == 0.75, "run 2: %zu-byte name, ended %g",
+	      strlen(v[1].name), v[1].ended_at);
+	store_runs_free(v, n);
+	REQUIRE(store_runs_list(s, r2, &v, &n) == 0 && n == 1, "run 2 alone: %d", n);
+	CHECK(v[0].id == r2 && v[0].mean_sharpe == 3.0, "run 2 alone: id %" PRId64, v[0].id);
+	store_runs_free(v, n);
+	REQUIRE(store_runs_list(s, 99, &v, &n) == 0 && n == 0 && v == NULL, "no run 99: %d", n);
+	store_close(s);
+}
+
 /* A failure in the job update must undo the checkpoint row and the
  * attempt's close: the triggers make the second statement fail. */
 static void test_one_transaction(void)
@@ -803,7 +863,7 @@ static void test_many_jobs(void)
 /* Reads a whole stream written with open_memstream. */
 static void test_status(void)
 {
-	char path[300], json_path[300], cmd[1024];
+	char path[300], json_path[300], cmd[4096];
 	db_path(path, sizeof path, "status.db");
 	db_path(json_path, sizeof json_path, "status.json");
 	Store *s = open_writer(path);
@@ -904,12 +964,15 @@ static void test_status(void)
 	int rc = status_render_paths(paths, 2, out, &jopt);
 	fclose(out);
 	CHECK(rc == -ENOENT, "missing db: rc %d", rc);
-	snprintf(cmd, sizeof cmd,
+	REQUIRE(snprintf(cmd, sizeof cmd,
 	         "python3 -c '"
 	         "import json, sys\n"
 	         "d = json.load(open(sys.argv[1]))\n"
-	         "assert isinstance(d, list) and len(d) == 2, d\n"
-	         "a, m = d\n"
+	         "assert isinstance(d, dict) and len(d[\"databases\"]) == 2, d\n"
+	         "a, m = d[\"databases\"]\n"
+	         "s = d[\"totals\"]\n"
+	         "assert (s[\"databases\"], s[\"databases_read\"]) == (2, 1), s\n"
+	         "assert {k: v for k, v in s.items() if not k.startswith(\"databases\")} == a[\"totals\"], (s, a[\"totals\"])\n"
 	         "assert \"no such database\" in m[\"error\"], m\n"
 	         "assert a[\"run\"][\"name\"] == \"nightly\" and a[\"run\"][\"budget_rss\"] == 2 << 30\n"
 	         "t = a[\"totals\"]\n"
@@ -923,7 +986,7 @@ static void test_status(void)
 	         "assert B[\"state\"] == \"done\" and B[\"fit_batch_size\"] == 64 and B[\"eta_s\"] is None, B\n"
 	         "assert B[\"pid\"] is None and B[\"rss\"] == 0, B\n"
 	         "assert C[\"state\"] == \"failed\" and C[\"last_reason\"].endswith(\"reached \\\"q\\\"\\\\\"), C\n"
-	         "' '%s'", json_path);
+	         "' '%s'", json_path) < (int)sizeof cmd, "the check's command line is cut");
 	int py = system(cmd);
 	if (WIFEXITED(py) && WEXITSTATUS(py) == 127) {
 		printf("python3 not found: JSON not parsed back\n");
@@ -1057,6 +1120,7 @@ int main(void)
 	test_identity_errors();
 	test_lock();
 	test_lifecycle();
+	test_runs_list();
 	test_one_transaction();
 	test_recover();
 	test_batching();
