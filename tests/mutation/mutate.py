@@ -127,6 +127,8 @@ def tree_files(top):
         dirs[:] = sorted(x for x in dirs if x not in SKIP_DIRS
                          and not (rel == '.' and x.startswith('build')))
         for f in sorted(files):
+            if f in SKIP_DIRS:   # a worktree's .git is a file
+                continue
             yield os.path.normpath(os.path.join(rel, f))
 
 
@@ -218,13 +220,21 @@ def meson_test(bdir, names, logbase, timeout, maxfail=0, jobs=2, env=None):
 def gcov_lines(gcdas, cwd, src):
     """{relpath: {line: count}} for the given .gcda (or .gcno) files."""
     lines = {}
+    dec = json.JSONDecoder()
     for i in range(0, len(gcdas), 40):
-        code, out = run(['gcov', '--json-format', '--stdout'] + gcdas[i:i + 40], cwd, 600)
-        for doc in out.splitlines():
-            doc = doc.strip()
-            if not doc.startswith('{'):
-                continue
-            for f in json.loads(doc).get('files', []):
+        # stdout only: gcov warns on stderr (no .gcda for a .gcno, say).
+        p = subprocess.run(['gcov', '--json-format', '--stdout'] + gcdas[i:i + 40], cwd=cwd,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=600)
+        out, pos, docs = p.stdout.decode('utf-8', 'replace'), 0, []
+        while True:
+            while pos < len(out) and out[pos] != '{':
+                pos += 1
+            if pos >= len(out):
+                break
+            doc, pos = dec.raw_decode(out, pos)
+            docs.append(doc)
+        for doc in docs:
+            for f in doc.get('files', []):
                 path = os.path.normpath(os.path.join(cwd, f['file']))
                 rel = os.path.relpath(path, src)
                 if rel.startswith('..'):
