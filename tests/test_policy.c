@@ -110,6 +110,10 @@ static const DecideCase decide_cases[] = {
 	  "killed by the kernel's OOM killer (/proc/vmstat oom_kill 3 -> 4): peak rss 1.5 GiB at batch_size 128" },
 	{ "worker's own OOM exit", F(.kind = EXIT_OVER_BUDGET, .exit_code = 11),
 	  POLICY_RETRY, 64, 0, 0, "out of memory" },
+	/* "Over" is strictly above: a peak equal to the budget did not cross it. */
+	{ "a peak equal to budget.rss is not over it",
+	  F(.kind = EXIT_OVER_BUDGET, .exit_code = 11, .peak_rss = 2 * GiB),
+	  POLICY_RETRY, 64, 0, 0, "out of memory: peak rss 2.0 GiB" },
 	{ "over budget while stopping pauses with the halved batch",
 	  F(.kind = EXIT_OVER_BUDGET, .peak_rss = 3 * GiB, .stopping = 1), POLICY_PAUSE, 64, 0, 0, "over budget" },
 	{ "first crash: back-off 1 s", F(.kind = EXIT_CRASH, .exit_code = 13),
