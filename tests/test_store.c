@@ -952,6 +952,25 @@ static void test_status(void)
 	CHECK(pa && pc && pa < pc && !strstr(text, "\nBBB") && strstr(text, "... 1 more jobs"),
 	      "max_rows 2:\n%s", text);
 	free(text);
+
+	/* At 80 columns CCC's reason takes two lines of its own, and the
+	 * heading's REASON one: max_rows counts lines, not rows. 4 = the
+	 * heading's line + AAA + 2: CCC's 3 lines do not fit. */
+	for (int m = 4; m <= 5; m++) {
+		text = NULL;
+		out = open_memstream(&text, &len);
+		StatusOptions narrow = { .width = 80, .max_rows = m };
+		REQUIRE(status_render(r, out, &narrow) == 0, "%s", store_errmsg(r));
+		fclose(out);
+		const char *ra = strstr(text, "\nAAA"), *rc = strstr(text, "\nCCC");
+		if (m == 4)
+			CHECK(ra && !rc && strstr(text, "\n... 2 more jobs: 1 failed 1 done\n"),
+			      "max_rows 4 at 80 columns:\n%s", text);
+		else
+			CHECK(ra && rc && strstr(rc, "\n    over budget.rss 2.0 GiB") &&
+			      strstr(text, "\n... 1 more jobs: 1 done\n"), "max_rows 5 at 80 columns:\n%s", text);
+		free(text);
+	}
 	store_close(r);
 
 	/* JSON, for two databases (one missing), parsed back by python3. */
