@@ -72,6 +72,10 @@ static void test_parse(void)
 		{ " 1/4", -EINVAL, 0, 0, "want I/N" },
 		{ "1/ 4", -EINVAL, 0, 0, "want I/N" },
 		{ "1/99999999999", -EINVAL, 0, 0, "want I/N" },
+		/* Nine digits are still a number: the error is the range, not the form. */
+		{ "1/999999999", -EINVAL, 0, 0, "must be 1..100000" },
+		{ "999999999/4", -EINVAL, 0, 0, "not below the count 4" },
+		{ "1/9999999999", -EINVAL, 0, 0, "want I/N" },
 		{ "", -EINVAL, 0, 0, "want I/N" },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
