@@ -765,11 +765,13 @@ static void child_signal(Child *c, int sig)
 
 /* The attempt's cgroup v2 folder (cgroup.h): made before the spawn, the
  * worker moved into it right after. In between (uv_spawn returns once the
- * worker has exec'd) a process the worker forks stays in our own cgroup;
- * it is still in the worker's process group and session, which get every
- * signal of ours, so only one that forks and leaves with setsid() within
- * that window escapes both. Without a folder the process group alone
- * holds the tree. */
+ * worker has exec'd; the move itself waits for an RCU grace period, about
+ * 10 ms on a loaded 2-core VM, bench/RESULTS.md) a process the worker
+ * forks stays in our own cgroup; it is still in the worker's process group
+ * and session, which get every signal of ours, so only one that forks and
+ * also leaves with setsid() within that window escapes both (the real
+ * worker forks nothing). Without a folder the process group alone holds
+ * the tree. */
 static void child_cgroup_make(Child *c)
 {
 	Sup *sup = c->sup;

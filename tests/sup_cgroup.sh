@@ -62,8 +62,9 @@ no_cgroups_left() {
 
 # --- The supervisor SIGKILLed while its worker's grandchild has left with
 # setsid(): the rerun kills the grandchild (by pid) and removes the folders.
-# The grandchild leaves once the attempt is recorded (the worker is in its
-# cgroup by then, as a real worker is long before it forks).
+# The worker forks only once the attempt is recorded (it is in its cgroup
+# by then, as a real worker is long before it forks; a fork before the move
+# stays in the supervisor's cgroup, docs/supervisor-lifecycle.md).
 HOSTILE_MODE=escape HOSTILE_GO="$T/go" HOSTILE_PIDFILE="$T/esc.pid" "$TV_SUPERVISOR" run run.ini \
 	$HW --db kill.db --set run.out_dir=out-kill >kill1.out 2>&1 &
 sup=$!

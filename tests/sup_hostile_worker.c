@@ -10,7 +10,7 @@
  *   escape      a child (in the worker's group, pipe closed) forks a
  *               grandchild that leaves with setsid() and sleeps 120 s; the
  *               worker sends heartbeats for 120 s. With HOSTILE_GO=FILE the
- *               child forks only once FILE exists (up to 60 s)
+ *               worker forks only once FILE exists (up to 60 s)
  *   forkmem     two children touch HOSTILE_MB MiB each (default 100) and
  *               sleep; the worker itself stays small, sends heartbeats
  *   exit10      exits 10 (interrupted) though nobody asked
@@ -31,7 +31,8 @@
  * HOSTILE_ONCE=FILE: misbehave only if FILE does not exist (and create it),
  * else behave: hello, result, exit 0.
  * HOSTILE_PIDFILE=FILE: the process that left with setsid() (setsid,
- * escape) writes its pid there once it has. */
+ * escape) writes its pid there once it has; in mode setsid the worker
+ * delivers its result only once the file is there (up to 10 s). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -189,12 +190,15 @@ int main(int argc, char **argv)
 			sleep_s(120);
 			_exit(0);
 		}
+		const char *pf = getenv("HOSTILE_PIDFILE");
+		for (int k = 0; pf && *pf && k < 1000 && access(pf, F_OK) != 0; k++)
+			sleep_s(0.01);
 	} else if (!strcmp(mode, "escape")) {
+		const char *go = getenv("HOSTILE_GO");
+		for (int k = 0; go && *go && k < 6000 && access(go, F_OK) != 0; k++)
+			sleep_s(0.01);
 		if (fork() == 0) {
 			close(fd);
-			const char *go = getenv("HOSTILE_GO");
-			for (int k = 0; go && *go && k < 6000 && access(go, F_OK) != 0; k++)
-				sleep_s(0.01);
 			if (fork() == 0) {   /* the grandchild: a session of its own */
 				setsid();
 				write_pidfile();
