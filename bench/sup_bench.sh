@@ -28,14 +28,16 @@ N_BREACH=${N_BREACH:-20}
 echo "machine: $(uname -sr), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  work dir: $W ($(df -T "$W" | awk 'NR==2 {print $2}'))"
 
-# mkdata DIR N: N empty <TICKER>.csv files (the fake worker reads nothing).
+# mkdata DIR N: N <TICKER>.csv files holding only the header (the fake
+# worker reads nothing; the run checks each file's header at start).
 mkdata() {
 	mkdir -p "$1"
 	python3 - "$1" "$2" <<'EOF'
 import os, sys
 d, n = sys.argv[1], int(sys.argv[2])
 for i in range(n):
-    open(os.path.join(d, "T%05d.csv" % i), "w").close()
+    with open(os.path.join(d, "T%05d.csv" % i), "w") as f:
+        f.write("date,open,high,low,close,volume\n")
 EOF
 }
 

@@ -143,6 +143,18 @@ int cgroup_make(const char *dir)
 	return mkdir(dir, 0755) < 0 ? -errno : 0;
 }
 
+int cgroup_exec(const char *dir, char **argv)
+{
+	int err = write_text(dir, "cgroup.procs", "0");
+	if (err < 0)
+		fprintf(stderr, "tickervisor[%d]: cannot join the cgroup %s: %s; the process group "
+			"alone holds this worker's tree\n", (int)getpid(), dir, strerror(-err));
+	execv(argv[0], argv);
+	fprintf(stderr, "tickervisor[%d]: cannot start the worker %s: %s\n", (int)getpid(), argv[0],
+		strerror(errno));
+	return 127;
+}
+
 int cgroup_move(const char *dir, int pid)
 {
 	char text[32];

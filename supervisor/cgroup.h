@@ -53,6 +53,18 @@ int cgroup_is_ours(const char *root, const char *path);
 int cgroup_make(const char *dir);
 int cgroup_move(const char *dir, int pid);
 
+/* How a worker starts in its attempt's folder: the supervisor spawns its
+ * own executable as `tickervisor CGROUP_EXEC_ARG DIR WORKER ARGS...`,
+ * which moves itself into DIR ("0" into cgroup.procs) and execs WORKER
+ * ARGS (argv). The worker and everything it forks are in the folder from
+ * their first instruction, and the supervisor's loop never waits for the
+ * move (the kernel makes it wait for an RCU grace period, about 10 ms).
+ * A failed move is said on stderr and the worker starts anyway (its
+ * process group still holds its tree). Returns only when the exec
+ * failed: 127, said on stderr. */
+#define CGROUP_EXEC_ARG "__cgroup-exec"
+int cgroup_exec(const char *dir, char **argv);
+
 /* Kills every process in an attempt folder (cgroup.kill where the kernel
  * has it, else SIGKILL to each pid of cgroup.procs until none is left)
  * and removes it, waiting up to wait_ms for the killed to leave. Returns

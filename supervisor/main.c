@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cgroup.h"
 #include "report.h"
 #include "run.h"
 #include "status.h"
@@ -124,6 +125,9 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	const char *cmd = argv[1];
+	/* A worker's start in its attempt's cgroup (run.c, cgroup.h). */
+	if (!strcmp(cmd, CGROUP_EXEC_ARG) && argc >= 4)
+		return cgroup_exec(argv[2], argv + 3);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

@@ -171,6 +171,7 @@ struct Sup {
 	char cg_run[PATH_MAX];
 	char cg_why[PATH_MAX + 64];
 	int cg_seq;
+	char self_exe[PATH_MAX];  /* our own executable: the start in a cgroup */
 	Store *store;
 	int64_t run_id;
 	JobList *list;
@@ -763,15 +764,10 @@ static void child_signal(Child *c, int sig)
 		kill(-c->pid, sig);
 }
 
-/* The attempt's cgroup v2 folder (cgroup.h): made before the spawn, the
- * worker moved into it right after. In between (uv_spawn returns once the
- * worker has exec'd; the move itself waits for an RCU grace period, about
- * 10 ms on a loaded 2-core VM, bench/RESULTS.md) a process the worker
- * forks stays in our own cgroup; it is still in the worker's process group
- * and session, which get every signal of ours, so only one that forks and
- * also leaves with setsid() within that window escapes both (the real
- * worker forks nothing). Without a folder the process group alone holds
- * the tree. */
+/* The attempt's cgroup v2 folder (cgroup.h): made before the spawn; the
+ * worker is started through cgroup_exec(), which joins it before the
+ * worker's exec, so nothing the worker forks is ever outside it. Without
+ * a folder the process group alone holds the tree. */
 static void child_cgroup_make(Child *c)
 {
 	Sup *sup = c->sup;
@@ -782,19 +778,6 @@ static void child_cgroup_make(Child *c)
 	if (err < 0) {
 		sup_log(sup, c->job, NULL, "cannot create the cgroup %s: %s; this attempt's process "
 			"group alone holds its tree", c->cgroup, strerror(-err));
-		c->cgroup[0] = '\0';
-	}
-}
-
-static void child_cgroup_move(Child *c)
-{
-	if (!c->cgroup[0])
-		return;
-	int err = cgroup_move(c->cgroup, c->pid);
-	if (err < 0) {
-		sup_log(c->sup, c->job, c, "cannot move the worker into the cgroup %s: %s; its process "
-			"group alone holds its tree", c->cgroup, strerror(-err));
-		cgroup_remove(c->cgroup, 0);
 		c->cgroup[0] = '\0';
 	}
 }
@@ -1678,10 +1661,11 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	char mem_sets[4][64];
 	int cfg_pipe[2] = { -1, -1 };
 	uint32_t resume_crc = 0;
-	/* Every --set pair, plus at most 30 fixed arguments and the NULL. */
-	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 32, sizeof *argv);
+	/* Every --set pair, plus at most 30 fixed arguments and the NULL,
+	 * after 3 slots for the start in a cgroup (cgroup_exec). */
+	const char **argv = calloc(2 * (size_t)sup->opt->n_sets + 36, sizeof *argv);
 	char **env = NULL;
-	int argc = 0, rc = 0;
+	int argc = 3, rc = 0;
 	Child *c = calloc(1, sizeof *c);
 	if (!c || !argv) {
 		free(c);
@@ -1831,8 +1815,17 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 
 	uv_process_options_t po;
 	memset(&po, 0, sizeof po);
-	po.file = sup->worker;
-	po.args = (char **)argv;
+	child_cgroup_make(c);
+	if (c->cgroup[0]) {
+		argv[0] = sup->self_exe;
+		argv[1] = CGROUP_EXEC_ARG;
+		argv[2] = c->cgroup;
+		po.file = sup->self_exe;
+		po.args = (char **)argv;
+	} else {
+		po.file = sup->worker;
+		po.args = (char **)argv + 3;
+	}
 	po.env = env;
 	po.exit_cb = exit_cb;
 	po.stdio = stdio;
@@ -1844,7 +1837,6 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 	uv_update_time(&sup->loop);
 	c->start_ms = c->last_frame_ms = uv_now(&sup->loop);
 	c->start_ns = uv_hrtime();
-	child_cgroup_make(c);
 	int r = uv_spawn(&sup->loop, &c->proc, &po);
 	close(cfg_pipe[0]);
 	cfg_pipe[0] = -1;
@@ -1861,7 +1853,6 @@ static int spawn_child(Sup *sup, Job *job, int gpu)
 		goto out;
 	}
 	c->pid = c->proc.pid;
-	child_cgroup_move(c);
 	c->oom_at_start = read_oom_counter(sup->oom_path);
 	set_oom_score(c->pid);
 	uv_timer_init(&sup->loop, &c->poll);
@@ -2706,8 +2697,14 @@ int run_main(const RunOptions *opt)
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
 	/* ... and each attempt's tree is held by a cgroup of its own where
 	 * cgroup v2 is writable. */
-	cgroup_find(sup->cg_root, sizeof sup->cg_root, sup->cg_own, sizeof sup->cg_own,
-		    sup->cg_why, sizeof sup->cg_why);
+	size_t exe_len = sizeof sup->self_exe;
+	int exe_r = 0;
+	if (cgroup_find(sup->cg_root, sizeof sup->cg_root, sup->cg_own, sizeof sup->cg_own,
+			sup->cg_why, sizeof sup->cg_why) == 0 &&
+	    (exe_r = uv_exepath(sup->self_exe, &exe_len)) < 0) {
+		snprintf(sup->cg_why, sizeof sup->cg_why, "our own executable: %s", uv_strerror(exe_r));
+		sup->cg_own[0] = '\0';
+	}
 	find_oom_counter(sup->oom_path, sizeof sup->oom_path, &sup->oom_source);
 
 	/* The database: one writer. */

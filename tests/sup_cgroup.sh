@@ -62,20 +62,19 @@ no_cgroups_left() {
 
 # --- The supervisor SIGKILLed while its worker's grandchild has left with
 # setsid(): the rerun kills the grandchild (by pid) and removes the folders.
-# The worker forks only once the attempt is recorded (it is in its cgroup
-# by then, as a real worker is long before it forks; a fork before the move
-# stays in the supervisor's cgroup, docs/supervisor-lifecycle.md).
-HOSTILE_MODE=escape HOSTILE_GO="$T/go" HOSTILE_PIDFILE="$T/esc.pid" "$TV_SUPERVISOR" run run.ini \
+# The worker forks at once: it starts in its attempt's cgroup (joined
+# before its exec), so even its first fork is inside.
+HOSTILE_MODE=escape HOSTILE_PIDFILE="$T/esc.pid" "$TV_SUPERVISOR" run run.ini \
 	$HW --db kill.db --set run.out_dir=out-kill >kill1.out 2>&1 &
 sup=$!
-wait_for kill.db "select count(*) from attempts where ended_at is null" 30
-touch go
 wait_file esc.pid 30
 esc=$(cat esc.pid)
 alive "$esc" || fail "kill: the escapee $esc is not running"
 grep -q "sup_hostile_worker" "/proc/$esc/cmdline" || fail "kill: pid $esc is not the escapee"
 [ "$(sed 's/^.*) //' "/proc/$esc/stat" | cut -d' ' -f4)" = "$esc" ] ||
 	fail "kill: the escapee $esc does not lead a session of its own"
+grep -q "^0::.*/tickervisor-[0-9]*-[0-9]*/attempt-[0-9]*\$" "/proc/$esc/cgroup" ||
+	fail "kill: the escapee is not in its attempt's cgroup: $(cat "/proc/$esc/cgroup")"
 kill -9 $sup
 wait $sup 2>/dev/null || true
 alive "$esc" || fail "kill: the escapee died with its supervisor (nothing left to test)"
@@ -101,11 +100,9 @@ grep -q "process trees: a cgroup per attempt in $root" normal.out ||
 
 # --- SIGINT while the escapee runs: the supervisor stops cleanly (exit 0)
 # and neither the escapee nor a folder is left.
-HOSTILE_MODE=escape HOSTILE_GO="$T/go-int" HOSTILE_PIDFILE="$T/int.pid" "$TV_SUPERVISOR" run run.ini \
+HOSTILE_MODE=escape HOSTILE_PIDFILE="$T/int.pid" "$TV_SUPERVISOR" run run.ini \
 	$HW --db int.db --set run.out_dir=out-int >int.out 2>&1 &
 sup=$!
-wait_for int.db "select count(*) from attempts where ended_at is null" 30
-touch go-int
 wait_file int.pid 30
 kill -INT $sup
 set +e

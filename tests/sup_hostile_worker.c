@@ -9,8 +9,7 @@
  *               the worker delivers its result and exits 0
  *   escape      a child (in the worker's group, pipe closed) forks a
  *               grandchild that leaves with setsid() and sleeps 120 s; the
- *               worker sends heartbeats for 120 s. With HOSTILE_GO=FILE the
- *               worker forks only once FILE exists (up to 60 s)
+ *               worker sends heartbeats for 120 s
  *   forkmem     two children touch HOSTILE_MB MiB each (default 100) and
  *               sleep; the worker itself stays small, sends heartbeats
  *   exit10      exits 10 (interrupted) though nobody asked
@@ -194,9 +193,6 @@ int main(int argc, char **argv)
 		for (int k = 0; pf && *pf && k < 1000 && access(pf, F_OK) != 0; k++)
 			sleep_s(0.01);
 	} else if (!strcmp(mode, "escape")) {
-		const char *go = getenv("HOSTILE_GO");
-		for (int k = 0; go && *go && k < 6000 && access(go, F_OK) != 0; k++)
-			sleep_s(0.01);
 		if (fork() == 0) {
 			close(fd);
 			if (fork() == 0) {   /* the grandchild: a session of its own */
