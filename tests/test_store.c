@@ -353,6 +353,27 @@ static void test_lock(void)
 	store_close(b);
 }
 
+/* An attempt's batch_size is at least 1: a job whose floor is
+ * min_batch_size = 1 runs at 1; 0 is refused with a message, and no row. */
+static void test_attempt_batch_size(void)
+{
+	char path[300];
+	db_path(path, sizeof path, "batch1.db");
+	Store *s = open_writer(path);
+	StoreRunInfo info = { .host = "h1", .pid = 42, .name = "b1", .budget_rss = 2 * GiB };
+	REQUIRE(store_run_begin(s, &info, NULL) == 0, "%s", store_errmsg(s));
+	int64_t job = add_job(s, "ONE", 1), att = 0;
+	CHECK(store_attempt_begin(s, job, 7, -1, 0, &att) == -EINVAL &&
+	      strstr(store_errmsg(s), "batch_size 0"), "batch_size 0: %s", store_errmsg(s));
+	CHECK(store_attempt_begin(s, job, 7, -1, 1, &att) == 0 && att > 0,
+	      "batch_size 1: %s", store_errmsg(s));
+	store_close(s);
+	sqlite3 *db = raw_open(path);
+	CHECK(raw_int(db, "SELECT count(*) FROM attempts") == 1, "one attempt row");
+	CHECK(raw_int(db, "SELECT batch_size FROM attempts") == 1, "its batch_size");
+	sqlite3_close(db);
+}
+
 static void test_lifecycle(void)
 {
 	char path[300], text[256];
@@ -1140,6 +1161,7 @@ int main(void)
 	test_lock();
 	test_lifecycle();
 	test_runs_list();
+	test_attempt_batch_size();
 	test_one_transaction();
 	test_recover();
 	test_batching();
