@@ -850,7 +850,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 
 static const char *check_reported_file(Sup *sup, const char *what, const char *path,
 				       uint32_t checksum, int is_ckpt, int *ret_stale,
-				       char *buf, size_t len);
+				       int *ret_later, char *buf, size_t len);
 
 /* Writes what waited for the rate limit (the latest progress and
  * checkpoint over it; the checkpoint is checked only now, so a flood costs
@@ -866,10 +866,17 @@ static void flush_pending(Child *c)
 		Job *job = c->job;
 		char why[POLICY_REASON_MAX];
 		int stale = 0;
+		int later = 0;
 		c->has_pending_ckpt = 0;
 		const char *bad = check_reported_file(sup, "checkpoint", c->pending_ckpt.path,
-						      c->pending_ckpt.checksum, 1, &stale, why, sizeof why);
-		if (bad && c->m.state != CS_ENDED) {
+						      c->pending_ckpt.checksum, 1, &stale, &later,
+						      why, sizeof why);
+		if (later && c->m.state != CS_ENDED) {
+			c->has_pending_ckpt = 1;   /* our shortage: checked at the next flush */
+		} else if (later) {
+			sup_log(sup, job, c, "last checkpoint frame not recorded: %s (the file stays for "
+				"the next start)", why);
+		} else if (bad && c->m.state != CS_ENDED) {
 			child_event(c, CE_BAD_FRAME, NULL, bad);
 		} else if (bad || stale) {
 			sup_log(sup, job, c, "last checkpoint frame not recorded: %s",
@@ -1306,14 +1313,20 @@ static void record_frame(Child *c, const Msg *m)
  * and writes the next one): then PATH.prev is the file, or, when even that
  * was replaced, *ret_stale says so and the frame is not recorded. Returns
  * NULL, or what is wrong (in buf). */
+static int supervisor_short(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
 static const char *check_reported_file(Sup *sup, const char *what, const char *path,
 				       uint32_t checksum, int is_ckpt, int *ret_stale,
-				       char *buf, size_t len)
+				       int *ret_later, char *buf, size_t len)
 {
 	char real[PATH_MAX], e1[PROTO_STR * 4], prev[PATH_MAX + 8];
 	size_t n = strlen(sup->out_dir);
 	uint32_t crc = 0, pcrc = 0;
 	*ret_stale = 0;
+	*ret_later = 0;
 	snprintf(prev, sizeof prev, "%s.prev", path);
 	int have = realpath(path, real) != NULL;
 	if (!have && is_ckpt && realpath(prev, real)) {
@@ -1331,6 +1344,13 @@ static const char *check_reported_file(Sup *sup, const char *what, const char *p
 	int err = checksum_file_trailer(real, &crc);
 	if (err == 0 && crc == checksum)
 		return NULL;
+	if (supervisor_short(err)) {
+		/* The supervisor's own shortage says nothing of the worker's file. */
+		*ret_later = 1;
+		snprintf(buf, len, "%s '%s' not checked: the supervisor cannot open it (%s)", what,
+			 esc(path, e1, sizeof e1), strerror(-err));
+		return NULL;
+	}
 	if (is_ckpt) {
 		snprintf(prev, sizeof prev, "%s.prev", real);
 		if (checksum_file_trailer(prev, &pcrc) == 0 && pcrc == checksum)
@@ -1401,7 +1421,7 @@ static void on_frame(Child *c, const Msg *m)
 	Sup *sup = c->sup;
 	char why[POLICY_REASON_MAX];
 	c->last_frame_ms = uv_now(&sup->loop);
-	int stale = 0;
+	int stale = 0, later = 0;
 	const char *bad = check_numbers(m, why, sizeof why);
 	if (!bad && m->type == MSG_CHECKPOINT && !rate_room(c) &&
 	    (c->m.state == CS_RUNNING || c->m.state == CS_STOPPING)) {
@@ -1413,10 +1433,19 @@ static void on_frame(Child *c, const Msg *m)
 	}
 	if (!bad && m->type == MSG_CHECKPOINT)
 		bad = check_reported_file(sup, "checkpoint", m->u.checkpoint.path,
-					  m->u.checkpoint.checksum, 1, &stale, why, sizeof why);
+					  m->u.checkpoint.checksum, 1, &stale, &later, why, sizeof why);
 	if (!bad && m->type == MSG_RESULT && c->m.state != CS_DELIVERED)
 		bad = check_reported_file(sup, "model", m->u.result.model_path,
-					  m->u.result.checksum, 0, &stale, why, sizeof why);
+					  m->u.result.checksum, 0, &stale, &later, why, sizeof why);
+	if (later && m->type == MSG_CHECKPOINT) {
+		/* Kept as the latest, like a frame over the rate limit. */
+		sup_log(sup, c->job, c, "%s; checked again at the next flush", why);
+		c->pending_ckpt = m->u.checkpoint;
+		c->has_pending_ckpt = 1;
+		return;
+	}
+	if (later)   /* a model: its path is inside run.out_dir (realpath needs no descriptor) */
+		sup_log(sup, c->job, c, "%s: accepted unchecked, not the worker's fault", why);
 	if (bad) {
 		child_event(c, CE_BAD_FRAME, m, bad);
 		return;
