@@ -135,6 +135,11 @@ struct Child {
 	int has_pending_progress, has_pending_ckpt;
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
+	/* A model accepted unchecked (our own shortage of descriptors): checked
+	 * at the worker's exit, before it counts as done. */
+	int model_unchecked;
+	char unchecked_model[PROTO_STR];
+	uint32_t unchecked_checksum;
 	char cgroup[PATH_MAX];    /* its cgroup v2 folder (cgroup.h), "" = none */
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
 	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
@@ -1063,6 +1068,25 @@ static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
 		next->chunk_length, job->shape.batch_size);
 }
 
+/* The model accepted unchecked, checked now: a bad file makes the attempt
+ * a protocol error after all; still no descriptor: kept, and said so. */
+static ExitKind check_unchecked_model(Child *c, ExitKind kind)
+{
+	char why[POLICY_REASON_MAX];
+	int stale = 0, later = 0;
+	const char *bad = check_reported_file(c->sup, "model", c->unchecked_model,
+					      c->unchecked_checksum, 0, &stale, &later,
+					      why, sizeof why);
+	if (later)
+		sup_log(c->sup, c->job, c, "%s at the exit either: kept unchecked", why);
+	else if (!bad)
+		sup_log(c->sup, c->job, c, "model checked at the exit: its checksum holds");
+	if (!bad || kind != EXIT_DONE)
+		return kind;
+	snprintf(c->detail, sizeof c->detail, "%s", bad);
+	return EXIT_PROTOCOL;
+}
+
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
  * classify, decide, record, and let the job go on. */
 static void child_finish(Child *c)
@@ -1098,6 +1122,8 @@ static void child_finish(Child *c)
 				 "no OOM counter readable");
 	}
 	ExitKind kind = child_outcome(&c->m, exited, code, c->term_signal, sup->stopping, oom);
+	if (c->model_unchecked)
+		kind = check_unchecked_model(c, kind);
 	int startup = child_startup_failed(&c->m, kind);
 	/* Its stderr is not ours to read: say where it went. */
 	if (startup && !c->detail[0])
@@ -1444,8 +1470,12 @@ static void on_frame(Child *c, const Msg *m)
 		c->has_pending_ckpt = 1;
 		return;
 	}
-	if (later)   /* a model: its path is inside run.out_dir (realpath needs no descriptor) */
-		sup_log(sup, c->job, c, "%s: accepted unchecked, not the worker's fault", why);
+	if (later) {   /* a model: its path is inside run.out_dir (realpath needs no descriptor) */
+		sup_log(sup, c->job, c, "%s: accepted unchecked, not the worker's fault; checked at its exit", why);
+		c->model_unchecked = 1;
+		snprintf(c->unchecked_model, sizeof c->unchecked_model, "%s", m->u.result.model_path);
+		c->unchecked_checksum = m->u.result.checksum;
+	}
 	if (bad) {
 		child_event(c, CE_BAD_FRAME, m, bad);
 		return;
