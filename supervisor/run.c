@@ -1359,6 +1359,12 @@ static const char *check_reported_file(Sup *sup, const char *what, const char *p
 		have = 1;
 		real[strlen(real) - 5] = '\0';   /* judge the name it was reported under */
 	}
+	if (!have && supervisor_short(-errno)) {
+		*ret_later = 1;
+		snprintf(buf, len, "%s '%s' not checked: the supervisor cannot resolve it (%s)", what,
+			 esc(path, e1, sizeof e1), strerror(errno));
+		return NULL;
+	}
 	if (!have) {
 		snprintf(buf, len, "%s '%s': %s", what, esc(path, e1, sizeof e1), strerror(errno));
 		return buf;
@@ -1470,7 +1476,7 @@ static void on_frame(Child *c, const Msg *m)
 		c->has_pending_ckpt = 1;
 		return;
 	}
-	if (later) {   /* a model: its path is inside run.out_dir (realpath needs no descriptor) */
+	if (later) {   /* a model: checked in full (path and checksum) at the exit */
 		sup_log(sup, c->job, c, "%s: accepted unchecked, not the worker's fault; checked at its exit", why);
 		c->model_unchecked = 1;
 		snprintf(c->unchecked_model, sizeof c->unchecked_model, "%s", m->u.result.model_path);
