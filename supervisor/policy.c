@@ -216,7 +216,7 @@ PolicyDecision policy_decide(const PolicyFacts *f)
 			     POLICY_BACKOFF_MAX_S;
 		double backoff = f->backoff_base_s * ldexp(1.0, n - 1 < 1000 ? n - 1 : 1000);
 		d.delay_s = respawn_floor(f, backoff < cap ? backoff : cap);
-		snprintf(d.reason, sizeof d.reason, "%s%s%s; attempt %d of %d, retry in %.0f s",
+		snprintf(d.reason, sizeof d.reason, "%s%s%s; attempt %d of %d, retry in %.1f s",
 		         what, f->detail && f->detail[0] ? ": " : "",
 		         f->detail ? f->detail : "", n, f->max_attempts, d.delay_s);
 		break;

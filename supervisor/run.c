@@ -135,6 +135,11 @@ struct Child {
 	int has_pending_progress, has_pending_ckpt;
 	MsgProgress pending_progress;
 	MsgCheckpoint pending_ckpt;
+	/* A model accepted unchecked (our own shortage of descriptors): checked
+	 * at the worker's exit, before it counts as done. */
+	int model_unchecked;
+	char unchecked_model[PROTO_STR];
+	uint32_t unchecked_checksum;
 	char cgroup[PATH_MAX];    /* its cgroup v2 folder (cgroup.h), "" = none */
 	char detail[POLICY_REASON_MAX]; /* why we ended it, or the worker's error */
 	char start_note[POLICY_REASON_MAX]; /* why it started over, "" if it did not */
@@ -833,7 +838,7 @@ static void child_event(Child *c, ChildEvent ev, const Msg *m, const char *detai
 
 static const char *check_reported_file(Sup *sup, const char *what, const char *path,
 				       uint32_t checksum, int is_ckpt, int *ret_stale,
-				       char *buf, size_t len);
+				       int *ret_later, char *buf, size_t len);
 
 /* Writes what waited for the rate limit (the latest progress and
  * checkpoint over it; the checkpoint is checked only now, so a flood costs
@@ -849,10 +854,17 @@ static void flush_pending(Child *c)
 		Job *job = c->job;
 		char why[POLICY_REASON_MAX];
 		int stale = 0;
+		int later = 0;
 		c->has_pending_ckpt = 0;
 		const char *bad = check_reported_file(sup, "checkpoint", c->pending_ckpt.path,
-						      c->pending_ckpt.checksum, 1, &stale, why, sizeof why);
-		if (bad && c->m.state != CS_ENDED) {
+						      c->pending_ckpt.checksum, 1, &stale, &later,
+						      why, sizeof why);
+		if (later && c->m.state != CS_ENDED) {
+			c->has_pending_ckpt = 1;   /* our shortage: checked at the next flush */
+		} else if (later) {
+			sup_log(sup, job, c, "last checkpoint frame not recorded: %s (the file stays for "
+				"the next start)", why);
+		} else if (bad && c->m.state != CS_ENDED) {
 			child_event(c, CE_BAD_FRAME, NULL, bad);
 		} else if (bad || stale) {
 			sup_log(sup, job, c, "last checkpoint frame not recorded: %s",
@@ -1039,6 +1051,25 @@ static void memory_reshape(Sup *sup, Job *job, const MemShape *next)
 		next->chunk_length, job->shape.batch_size);
 }
 
+/* The model accepted unchecked, checked now: a bad file makes the attempt
+ * a protocol error after all; still no descriptor: kept, and said so. */
+static ExitKind check_unchecked_model(Child *c, ExitKind kind)
+{
+	char why[POLICY_REASON_MAX];
+	int stale = 0, later = 0;
+	const char *bad = check_reported_file(c->sup, "model", c->unchecked_model,
+					      c->unchecked_checksum, 0, &stale, &later,
+					      why, sizeof why);
+	if (later)
+		sup_log(c->sup, c->job, c, "%s at the exit either: kept unchecked", why);
+	else if (!bad)
+		sup_log(c->sup, c->job, c, "model checked at the exit: its checksum holds");
+	if (!bad || kind != EXIT_DONE)
+		return kind;
+	snprintf(c->detail, sizeof c->detail, "%s", bad);
+	return EXIT_PROTOCOL;
+}
+
 /* Both the exit and the end of the pipe were seen (or the grace ran out):
  * classify, decide, record, and let the job go on. */
 static void child_finish(Child *c)
@@ -1074,6 +1105,8 @@ static void child_finish(Child *c)
 				 "no OOM counter readable");
 	}
 	ExitKind kind = child_outcome(&c->m, exited, code, c->term_signal, sup->stopping, oom);
+	if (c->model_unchecked)
+		kind = check_unchecked_model(c, kind);
 	int startup = child_startup_failed(&c->m, kind);
 	/* Its stderr is not ours to read: say where it went. */
 	if (startup && !c->detail[0])
@@ -1289,19 +1322,31 @@ static void record_frame(Child *c, const Msg *m)
  * and writes the next one): then PATH.prev is the file, or, when even that
  * was replaced, *ret_stale says so and the frame is not recorded. Returns
  * NULL, or what is wrong (in buf). */
+static int supervisor_short(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
+
 static const char *check_reported_file(Sup *sup, const char *what, const char *path,
 				       uint32_t checksum, int is_ckpt, int *ret_stale,
-				       char *buf, size_t len)
+				       int *ret_later, char *buf, size_t len)
 {
 	char real[PATH_MAX], e1[PROTO_STR * 4], prev[PATH_MAX + 8];
 	size_t n = strlen(sup->out_dir);
 	uint32_t crc = 0, pcrc = 0;
 	*ret_stale = 0;
+	*ret_later = 0;
 	snprintf(prev, sizeof prev, "%s.prev", path);
 	int have = realpath(path, real) != NULL;
 	if (!have && is_ckpt && realpath(prev, real)) {
 		have = 1;
 		real[strlen(real) - 5] = '\0';   /* judge the name it was reported under */
+	}
+	if (!have && supervisor_short(-errno)) {
+		*ret_later = 1;
+		snprintf(buf, len, "%s '%s' not checked: the supervisor cannot resolve it (%s)", what,
+			 esc(path, e1, sizeof e1), strerror(errno));
+		return NULL;
 	}
 	if (!have) {
 		snprintf(buf, len, "%s '%s': %s", what, esc(path, e1, sizeof e1), strerror(errno));
@@ -1314,6 +1359,13 @@ static const char *check_reported_file(Sup *sup, const char *what, const char *p
 	int err = checksum_file_trailer(real, &crc);
 	if (err == 0 && crc == checksum)
 		return NULL;
+	if (supervisor_short(err)) {
+		/* The supervisor's own shortage says nothing of the worker's file. */
+		*ret_later = 1;
+		snprintf(buf, len, "%s '%s' not checked: the supervisor cannot open it (%s)", what,
+			 esc(path, e1, sizeof e1), strerror(-err));
+		return NULL;
+	}
 	if (is_ckpt) {
 		snprintf(prev, sizeof prev, "%s.prev", real);
 		if (checksum_file_trailer(prev, &pcrc) == 0 && pcrc == checksum)
@@ -1384,7 +1436,7 @@ static void on_frame(Child *c, const Msg *m)
 	Sup *sup = c->sup;
 	char why[POLICY_REASON_MAX];
 	c->last_frame_ms = uv_now(&sup->loop);
-	int stale = 0;
+	int stale = 0, later = 0;
 	const char *bad = check_numbers(m, why, sizeof why);
 	if (!bad && m->type == MSG_CHECKPOINT && !rate_room(c) &&
 	    (c->m.state == CS_RUNNING || c->m.state == CS_STOPPING)) {
@@ -1396,10 +1448,23 @@ static void on_frame(Child *c, const Msg *m)
 	}
 	if (!bad && m->type == MSG_CHECKPOINT)
 		bad = check_reported_file(sup, "checkpoint", m->u.checkpoint.path,
-					  m->u.checkpoint.checksum, 1, &stale, why, sizeof why);
+					  m->u.checkpoint.checksum, 1, &stale, &later, why, sizeof why);
 	if (!bad && m->type == MSG_RESULT && c->m.state != CS_DELIVERED)
 		bad = check_reported_file(sup, "model", m->u.result.model_path,
-					  m->u.result.checksum, 0, &stale, why, sizeof why);
+					  m->u.result.checksum, 0, &stale, &later, why, sizeof why);
+	if (later && m->type == MSG_CHECKPOINT) {
+		/* Kept as the latest, like a frame over the rate limit. */
+		sup_log(sup, c->job, c, "%s; checked again at the next flush", why);
+		c->pending_ckpt = m->u.checkpoint;
+		c->has_pending_ckpt = 1;
+		return;
+	}
+	if (later) {   /* a model: checked in full (path and checksum) at the exit */
+		sup_log(sup, c->job, c, "%s: accepted unchecked, not the worker's fault; checked at its exit", why);
+		c->model_unchecked = 1;
+		snprintf(c->unchecked_model, sizeof c->unchecked_model, "%s", m->u.result.model_path);
+		c->unchecked_checksum = m->u.result.checksum;
+	}
 	if (bad) {
 		child_event(c, CE_BAD_FRAME, m, bad);
 		return;

@@ -59,4 +59,59 @@ expect_eq "attempts" "$(q $DB "select group_concat(exit_kind) from (select exit_
 grep -q "too many open files" run.out || fail "EMFILE not named"
 grep -q "cannot start the worker .*stopping the run" run.out && fail "the run was stopped: $(tail -3 run.out)"
 cmp out/GOOG.model ref/GOOG.model || fail "GOOG.model differs from the undisturbed run"
+
+# The same shortage while a worker runs and reports checkpoints: the
+# supervisor cannot open the file to check it. That is not the worker's
+# fault: no protocol error, no kill; the frame is checked again later and
+# the ticker ends done, its model byte-identical.
+rm -rf out2
+TV_FAULT_SLOW_MS=200 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG --set run.out_dir=out2 \
+	--db run2.db >run2.out 2>&1 &
+sup=$!
+wait_for run2.db "select count(*) from jobs where state='running' and ckpt_id is not null and done_episodes + 2 <= total_episodes" 60
+prlimit --pid $sup --nofile=3: || skip "prlimit cannot change the supervisor's limit"
+n=300
+while ! grep -q "not checked: the supervisor cannot" run2.out && [ $n -gt 0 ] &&
+	kill -0 $sup 2>/dev/null && ! grep -q "protocol error" run2.out; do
+	sleep 0.1
+	n=$((n - 1))
+done
+prlimit --pid $sup --nofile=$soft: || fail "cannot raise the limit again"
+grep -q "protocol error" run2.out && fail "the supervisor's shortage was blamed on the worker: $(grep 'protocol error' run2.out | head -2)"
+grep -q "not checked: the supervisor cannot [a-z]* it (Too many open files)" run2.out ||
+	fail "no unchecked checkpoint logged: $(tail -5 run2.out)"
+set +e
+wait $sup
+rc=$?
+set -e
+expect_eq "exit status (running worker)" "$rc" 0
+expect_eq "state (running worker)" "$(q run2.db "select state from jobs")" done
+expect_eq "attempts (running worker)" "$(q run2.db "select group_concat(exit_kind) from attempts")" done
+cmp out2/GOOG.model ref/GOOG.model || fail "GOOG.model differs from the undisturbed run (running worker)"
+
+# And while it reports its result: the finished model is kept, not thrown
+# away with a protocol error.
+rm -rf out3
+TV_FAULT_SLOW_MS=200 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG --set run.out_dir=out3 \
+	--db run3.db >run3.out 2>&1 &
+sup=$!
+wait_for run3.db "select count(*) from jobs where state='running' and total_episodes > 0 and done_episodes + 4 >= total_episodes" 60
+prlimit --pid $sup --nofile=3: || skip "prlimit cannot change the supervisor's limit"
+n=300
+while ! grep -q "GOOG.* result " run3.out && [ $n -gt 0 ] && kill -0 $sup 2>/dev/null; do
+	sleep 0.1
+	n=$((n - 1))
+done
+prlimit --pid $sup --nofile=$soft: 2>/dev/null || true
+set +e
+wait $sup
+rc=$?
+set -e
+grep -q "protocol error" run3.out && fail "the result was blamed on the worker: $(grep 'protocol error' run3.out | head -2)"
+grep -q "model '.*GOOG.model' not checked: the supervisor cannot [a-z]* it (Too many open files): accepted unchecked" run3.out ||
+	fail "no unchecked model logged: $(tail -5 run3.out)"
+expect_eq "exit status (result)" "$rc" 0
+expect_eq "state (result)" "$(q run3.db "select state from jobs")" done
+expect_eq "attempts (result)" "$(q run3.db "select group_concat(exit_kind) from attempts")" done
+cmp out3/GOOG.model ref/GOOG.model || fail "GOOG.model differs from the undisturbed run (result)"
 echo ok

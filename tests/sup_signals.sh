@@ -14,12 +14,14 @@ DB=out/tickervisor.db
 
 # stop_with SIGNAL LOG: starts a run, waits for checkpointed progress,
 # sends SIGNAL (twice when the name ends in "x2") and checks a clean stop.
+# The signal must find a worker training: a ticker with two episodes or
+# more still to go (at 30 ms a step, seconds of work), not one about to end
+# (its worker exits 0, done, and the next ticker has no worker yet).
 stop_with() {
 	sig=${1%x2}
 	TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL >"$2" 2>&1 &
 	sup=$!
-	wait_for $DB "select count(*) from jobs where state='running' and done_episodes > 0 and ckpt_id is not null" 60
-	before=$(q $DB "select count(*) from attempts where exit_kind='interrupted'")
+	wait_for $DB "select count(*) from jobs where state='running' and done_episodes > 0 and ckpt_id is not null and done_episodes + 2 <= total_episodes" 60
 	kill -"$sig" "$sup"
 	[ "$sig" = "$1" ] || kill -"$sig" "$sup"
 	set +e
@@ -28,8 +30,10 @@ stop_with() {
 	set -e
 	expect_eq "exit status after $1" "$rc" 0
 	grep -q "stopped" "$2" || fail "$1: no 'stopped' summary: $(tail "$2")"
-	after=$(q $DB "select count(*) from attempts where exit_kind='interrupted' and exit_code=10")
-	[ "$after" -gt "$before" ] || fail "$1: no attempt ended interrupted (exit 10)"
+	# This run's attempts (counting all runs' interrupted attempts before and
+	# only exit 10 after compared two different things).
+	stopped=$(q $DB "select count(*) from attempts where run_id = (select max(id) from runs) and exit_kind='interrupted' and exit_code=10")
+	[ "$stopped" -ge 1 ] || fail "$1: no attempt ended interrupted (exit 10): $(q $DB "select id,run_id,exit_kind,exit_code,reason from attempts")"
 	expect_eq "$1: open attempts" "$(q $DB "select count(*) from attempts where ended_at is null")" 0
 	[ -z "$(workers_alive)" ] || fail "$1: processes left: $(workers_alive)"
 }
@@ -54,7 +58,9 @@ stop_with USR1x2 usr1.out
 grep -q "User defined signal 1: stopping" usr1.out || fail "USR1: $(cat usr1.out)"
 ck=$(q $DB "select count(*) from jobs where state='pending' and done_episodes > 0 and ckpt_id is not null")
 [ "$ck" -ge 1 ] || fail "USR1 left no checkpoint: $(q $DB 'select ticker,state,done_episodes,ckpt_id from jobs')"
-for f in $(q $DB "select c.path from jobs j join checkpoints c on c.id = j.ckpt_id"); do
+# The checkpoints the next run resumes from: pending tickers' only (a done
+# ticker's files are removed on purpose, run.keep_checkpoints = 0).
+for f in $(q $DB "select c.path from jobs j join checkpoints c on c.id = j.ckpt_id where j.state = 'pending'"); do
 	[ -s "$f" ] || fail "checkpoint $f missing"
 done
 

@@ -158,7 +158,12 @@ static const DecideCase decide_cases[] = {
 	/* issue 13: a worker that died before its first frame says so. */
 	{ "startup failure: exit 1, charged, backed off", F(.kind = EXIT_CRASH, .exit_code = 1,
 	  .startup = 1, .ran_s = 0.1, .detail = "it sent nothing"), POLICY_RETRY, 128, 1.0, 1,
-	  "startup failure: exit 1 (unknown) before its first frame: it sent nothing; attempt 1 of 3, retry in 1 s" },
+	  "startup failure: exit 1 (unknown) before its first frame: it sent nothing; attempt 1 of 3, retry in 1.0 s" },
+	/* The reason's delay is the one the log prints (both "%.1f s"): 0.8 s
+	 * left of the respawn floor is "0.8 s", not "1 s". */
+	{ "the floor's remainder is the delay the reason names", F(.kind = EXIT_CRASH, .exit_code = 1,
+	  .ran_s = 0.2, .backoff_base_s = 0.1), POLICY_RETRY, 128, 0.8, 1,
+	  "exit 1 (unknown); attempt 1 of 3, retry in 0.8 s" },
 	{ "startup failure: its own SIGINT", F(.kind = EXIT_CRASH, .exit_code = -1, .term_signal = SIGINT,
 	  .startup = 1, .charged_attempts = 2), POLICY_FAIL, 128, 0, 1,
 	  "startup failure: killed by signal 2 (SIGINT) before its first frame; attempt 3 of max_attempts 3" },
