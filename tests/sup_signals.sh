@@ -21,6 +21,15 @@ stop_with() {
 	sig=${1%x2}
 	TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL >"$2" 2>&1 &
 	sup=$!
+	# This run's worker has reported a checkpoint (the database's running
+	# row can be the previous run's, and a worker signalled before its
+	# handlers are in place dies of the signal instead of stopping).
+	_i=0
+	until grep -q " checkpoint chunk" "$2"; do
+		_i=$((_i + 1))
+		[ "$_i" -le 600 ] || fail "$1: no checkpoint in this run: $(tail "$2")"
+		sleep 0.1
+	done
 	wait_for $DB "select count(*) from jobs where state='running' and done_episodes > 0 and ckpt_id is not null and done_episodes + 2 <= total_episodes" 60
 	kill -"$sig" "$sup"
 	[ "$sig" = "$1" ] || kill -"$sig" "$sup"
