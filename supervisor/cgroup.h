@@ -12,7 +12,7 @@
  * workers.
  *
  * The run folder's path is recorded (runs.cgroup) before it is made, each
- * attempt's after the worker moved in (attempts.cgroup): a supervisor
+ * attempt's once its worker is started (attempts.cgroup): a supervisor
  * that dies leaves nothing the next one on the database cannot find.
  *
  * The parsers and cgroup_is_ours() are pure (tests/test_cgroup.c); the

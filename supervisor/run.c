@@ -4,8 +4,8 @@
  * Life of an attempt (a Child): its states and what each event does are
  * the table in child.c; here every libuv callback becomes an event
  * (child_event) and the actions the table returns are carried out:
- *   spawn (uv_spawn in a new session, report pipe on fd 3; moved into its
- *   own cgroup where cgroup v2 is writable, cgroup.h) ->
+ *   spawn (uv_spawn in a new session, report pipe on fd 3; started inside
+ *   its own cgroup where cgroup v2 is writable, cgroup.h) ->
  *   store_attempt_begin -> frames (checked: numbers in range, files inside
  *   out_dir with their checksum; rate-limited rows) and memory polls (the
  *   tree's private RSS every poll_ms) -> exit and end of pipe, or the grace
