@@ -426,7 +426,7 @@ class Driver:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--list', default=os.path.join(HERE, 'mutants.txt'))
-    ap.add_argument('--only', default='', help='comma-separated mutant ids')
+    ap.add_argument('--only', default='', help='comma-separated mutant ids, run in this order')
     ap.add_argument('--tests', default='',
                     help='comma-separated tests to run for every mutant (no coverage map)')
     ap.add_argument('--whole', action='store_true',
@@ -445,7 +445,8 @@ def main():
         unknown = want - {m[0] for m in mutants}
         if unknown:
             sys.exit('no such mutant: %s' % ', '.join(sorted(unknown)))
-        mutants = [m for m in mutants if m[0] in want]
+        order = {mid: i for i, mid in enumerate(args.only.split(','))}
+        mutants = sorted((m for m in mutants if m[0] in want), key=lambda m: order[m[0]])
     scratch = os.path.abspath(args.scratch or tempfile.mkdtemp(prefix='tv-mutants-'))
     src = os.path.join(scratch, 'src')
     build = os.path.join(scratch, 'build')
