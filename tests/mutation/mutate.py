@@ -436,10 +436,22 @@ def main():
     ap.add_argument('--scratch', default='', help='scratch folder, kept (builds, coverage map)')
     ap.add_argument('--keep', action='store_true', help='keep a temporary scratch folder')
     ap.add_argument('--results', default='', help='write the results as JSON here')
+    ap.add_argument('--check', action='store_true',
+                    help='only parse the list and name the stale entries (nothing is built)')
     args = ap.parse_args()
 
     t_start = time.time()
     mutants = parse_list(args.list)
+    if args.check:
+        stale = []
+        for mid, rel, old, new, lineno in mutants:
+            path = os.path.join(ROOT, rel)
+            n = open(path, encoding='utf-8').read().count(old) if os.path.isfile(path) else 0
+            if n != 1:
+                stale.append('%s:%d: %s: %s: text found %d times' % (args.list, lineno, mid, rel, n))
+        print('%d mutants parsed, %d stale%s' % (len(mutants), len(stale),
+              ''.join('\n  ' + x for x in stale)))
+        return
     if args.only:
         want = set(args.only.split(','))
         unknown = want - {m[0] for m in mutants}
