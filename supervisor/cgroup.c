@@ -145,7 +145,7 @@ int cgroup_make(const char *dir)
 
 int cgroup_exec(const char *dir, char **argv)
 {
-	int err = write_text(dir, "cgroup.procs", "0");
+	int err = cgroup_move(dir, 0);
 	if (err < 0)
 		fprintf(stderr, "tickervisor[%d]: cannot join the cgroup %s: %s; the process group "
 			"alone holds this worker's tree\n", (int)getpid(), dir, strerror(-err));

@@ -48,8 +48,8 @@ int cgroup_run_name(const char *own_dir, char *buf, size_t len);
  * path is checked with it before anything in it is killed. */
 int cgroup_is_ours(const char *root, const char *path);
 
-/* Creates a folder (the run's, an attempt's); moves pid into one. 0 or a
- * negative errno. */
+/* Creates a folder (the run's, an attempt's); moves pid (0: the caller)
+ * into one. 0 or a negative errno. */
 int cgroup_make(const char *dir);
 int cgroup_move(const char *dir, int pid);
 

@@ -173,12 +173,16 @@ int metrics_write(Store *s, const char *path, char *err, size_t errlen)
 		return r;
 	}
 	r = metrics_render(s, f, (double)ts.tv_sec + ts.tv_nsec * 1e-9);
-	if (r < 0)
+	int write_failed = ferror(f);
+	if (r < 0 && write_failed)
+		r = 0;  /* a failed write (a full disk) is named below, with its errno */
+	else if (r < 0)
 		snprintf(err, errlen, "%s", store_errmsg(s));
-	if (fflush(f) != 0 || fsync(fd) != 0) {
+	errno = 0;
+	if (fflush(f) != 0 || fsync(fd) != 0 || write_failed) {
 		if (r == 0) {
-			r = -errno;
-			snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+			r = errno ? -errno : -EIO;
+			snprintf(err, errlen, "%s: %s", tmp, strerror(-r));
 		}
 	}
 	if (fclose(f) != 0 && r == 0) {

@@ -44,6 +44,7 @@ while kill -0 $sup 2>/dev/null && [ $n -lt 300 ]; do
 	if [ -f metrics/tv.prom ]; then
 		cp metrics/tv.prom live.prom 2>/dev/null || true
 		$CHECK live.prom >live.json 2>live.err || fail "mid-run file invalid: $(cat live.err)"
+		[ "$reads" -gt 0 ] || cp live.json first.json
 		reads=$((reads + 1))
 	fi
 	sleep 0.1
@@ -84,5 +85,23 @@ assert get("tickervisor_run_running") == 0
 assert get("tickervisor_run_info", run="1", name='my\\q\\ run', host=db.execute(
     "select host from runs").fetchone()[0]) == 1
 PY
+# The first file (1 s in, two tickers running, two waiting for a slot):
+# a ticker not started yet has no total and progress 0, a running one
+# done/total.
+python3 - first.json <<'PY' || fail "first file: $(cat first.json)"
+import json, sys
+s = json.load(open(sys.argv[1]))
+def per(metric):
+    return {x["labels"]["ticker"]: x["value"] for x in s if x["name"] == metric}
+done, total = per("tickervisor_ticker_done_episodes"), per("tickervisor_ticker_total_episodes")
+prog = per("tickervisor_ticker_progress_ratio")
+waiting = [t for t in total if total[t] == 0]
+assert len(waiting) == 2, (total, prog)
+for t in total:
+    want = done[t] / total[t] if total[t] else 0
+    assert abs(prog[t] - want) < 1e-9, (t, prog[t], want)
+PY
+# Every rewrite succeeded, so no warning about the file.
+if grep -i "metrics_file" run.out; then fail "a warning about run.metrics_file"; fi
 grep -qF 'name="my\\q\\ run"' metrics/tv.prom || fail "label not escaped: $(grep run_info metrics/tv.prom)"
 echo "ok"

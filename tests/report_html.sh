@@ -116,6 +116,38 @@ a = list(csv.DictReader(open(csvdir + "/attempts.csv", newline="")))
 assert len(a) == 4 and sum(r["exit_kind"] == "over-budget" for r in a) == 2, a
 r = list(csv.DictReader(open(csvdir + "/runs.csv", newline="")))
 assert len(r) == 2 and {x["name"] for x in r} == {"report_html"}, r
+# The runs table: a budget that was not set reads "-", never "0.0".
+# database, run, name, host, started, duration, outcome, budget.rss, budget.vram, config
+runs = text.split("<h2>Runs</h2>", 1)[1].split("</tbody>", 1)[0]
+cells = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S) for row in runs.split("<tr>")[2:]]
+by_db = {c[0]: c for c in cells}
+assert set(by_db) == set(dbs), by_db.keys()
+assert by_db[dbs[0]][7:9] == ["-", "-"], by_db[dbs[0]][7:9]
+assert by_db[dbs[1]][7:9] == ["24.0", "-"], by_db[dbs[1]][7:9]
+PY
+
+# A second run of A (nothing left to do) under a budget: the report's
+# peak/budget column uses the last run's budget.rss.
+"$TV_SUPERVISOR" run a.ini --set run.tickers=GOOG,AAPL --set run.out_dir=a \
+	--set budget.rss=64MiB >a2.out 2>&1 || fail "second run of A failed: $(tail a2.out)"
+"$TV_SUPERVISOR" report $A -o a2.html >rep2.out 2>&1 || fail "report of A: $(cat rep2.out)"
+python3 - a2.html $A <<'PY' || fail "report of A after the second run"
+import re, sqlite3, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+db = sqlite3.connect(sys.argv[2])
+rows = {}
+body = text.split('id=tickers', 1)[1].split("</tbody>", 1)[0]
+for row in re.findall(r"<tr class=[^>]*>(.*?)</tr>", body, re.S):
+    c = [re.sub(r"<[^>]+>", "", x) for x in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    rows[c[0]] = c
+assert set(rows) == {"GOOG", "AAPL"}, rows.keys()
+for t in ("GOOG", "AAPL"):
+    peak = db.execute("select max(a.peak_rss) from attempts a join jobs j on j.id=a.job_id"
+                      " where ticker=?", (t,)).fetchone()[0]
+    assert peak > 0 and rows[t][5] == "%.0f%%" % (100.0 * peak / (64 << 20)), (t, rows[t][4:6], peak)
+runs = text.split("<h2>Runs</h2>", 1)[1].split("</tbody>", 1)[0]
+budgets = [re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[6] for row in runs.split("<tr>")[2:]]
+assert budgets == ["-", "64.0"], budgets
 PY
 
 # The real browser.

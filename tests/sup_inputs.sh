@@ -22,11 +22,15 @@ mkfifo data/FIFO.csv
 ln -s LOOP2.csv data/LOOP.csv
 ln -s LOOP.csv data/LOOP2.csv
 truncate -s 300M data/HUGE.csv
+# Exactly the limit (256 MiB): allowed by the size check; the NUL bytes
+# after GOOG's rows are the worker's to refuse, naming the line.
+cp "$DATA/GOOG.csv" data/EDGE.csv
+truncate -s 256M data/EDGE.csv
 printf 'date,open\n2020-01-02,1\n' >data/NOCLOSE.csv
 write_config run.ini
 sed -i "s|^data_dir = .*|data_dir = $T/data|" run.ini
 DB=out/tickervisor.db
-ALL=GOOG,AAPL,MISSING,DIRT,FIFO,LOOP,HUGE,NOCLOSE
+ALL=GOOG,AAPL,MISSING,DIRT,FIFO,LOOP,HUGE,NOCLOSE,EDGE
 
 set +e
 timeout 120 "$TV_SUPERVISOR" run run.ini --set run.tickers=$ALL >run1.out 2>&1
@@ -42,6 +46,9 @@ reason DIRT | grep -q "DIRT.csv: is a folder" || fail "DIRT: $(reason DIRT)"
 reason FIFO | grep -q "FIFO.csv: not a regular file (a FIFO)" || fail "FIFO: $(reason FIFO)"
 reason LOOP | grep -q "LOOP.csv: too many levels of symbolic links" || fail "LOOP: $(reason LOOP)"
 reason HUGE | grep -q "HUGE.csv: 314572800 bytes, over the limit of 256 MiB" || fail "HUGE: $(reason HUGE)"
+reason EDGE | grep -q "over the limit" && fail "EDGE (exactly the limit) refused: $(reason EDGE)"
+expect_eq "EDGE: the worker ran and refused it" "$(q $DB "select state || ' ' || attempts from jobs where ticker='EDGE'")" "failed 1"
+reason EDGE | grep -q "EDGE.csv:$(($(wc -l <"$DATA/GOOG.csv") + 1)):" || fail "EDGE: $(reason EDGE)"
 reason NOCLOSE | grep -q "NOCLOSE.csv:1: header: missing column 'close'" || fail "NOCLOSE: $(reason NOCLOSE)"
 grep -q "MISSING failed: bad input: input check at start" run1.out || fail "not logged at start"
 # Second 0: the failures are logged before any worker started.

@@ -393,6 +393,8 @@ static void test_set_precedence(void)
 	CHECK(config_validate(&c, err, sizeof err) == -EINVAL, "eps min > start validates");
 	CHECK_STR(err, "default: key 'rewts.epsilon_min': must be <= rewts.epsilon_start "
 		  "(0.4, from default), got '0.5'");
+	c.epsilon_min = 0.4;  /* equal: a constant epsilon, allowed */
+	CHECK(config_validate(&c, err, sizeof err) == 0, "eps min == start: %s", err);
 
 	/* Fields a program set directly get the same range checks. */
 	config_defaults(&c);

@@ -108,8 +108,10 @@ static int csv_read_file(CsvReader *r)
 		ret = -EFBIG;
 		goto out;
 	}
-	/* st_size may be 0 for pipes or /proc files: read until EOF anyway. */
-	cap = (size_t)st.st_size + 1;
+	/* st_size may be 0 for pipes or /proc files: read until EOF anyway.
+	 * +2: the NUL, and room for the read that finds EOF, so that a file of
+	 * exactly CSV_MAX_BYTES is read, not refused for lack of that room. */
+	cap = (size_t)st.st_size + 2;
 	if (cap < 4096)
 		cap = 4096;
 	buf = malloc(cap);
