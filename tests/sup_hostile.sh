@@ -138,6 +138,9 @@ echo "flood: $loss progress rows, $ckpts checkpoint rows, $lines log lines"
 # At most 200 rows per second (all kinds together), over about 4 s.
 [ "$loss" -le 1000 ] || fail "flood: $loss progress rows for a 3 s flood"
 [ "$ckpts" -le 1000 ] || fail "flood: $ckpts checkpoint rows for a 3 s flood"
+# Bounded, not dropped: the checkpoint (one file, never a .prev beside it)
+# is recorded.
+[ "$ckpts" -ge 1 ] || fail "flood: no checkpoint recorded"
 [ "$lines" -le 1100 ] || fail "flood: $lines log lines for a 3 s flood"
 
 # An out_dir too long for the paths the protocol carries is refused at the
