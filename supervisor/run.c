@@ -1327,12 +1327,19 @@ static int supervisor_short(int err)
 	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
 }
 
+/* Whether real (a resolved path) lies inside run.out_dir: the one rule for
+ * the files a worker reports and the checkpoints it resumes from. */
+static int in_out_dir(const Sup *sup, const char *real)
+{
+	size_t n = strlen(sup->out_dir);
+	return !strncmp(real, sup->out_dir, n) && real[n] == '/';
+}
+
 static const char *check_reported_file(Sup *sup, const char *what, const char *path,
 				       uint32_t checksum, int is_ckpt, int *ret_stale,
 				       int *ret_later, char *buf, size_t len)
 {
 	char real[PATH_MAX], e1[PROTO_STR * 4], prev[PATH_MAX + 8];
-	size_t n = strlen(sup->out_dir);
 	uint32_t crc = 0, pcrc = 0;
 	*ret_stale = 0;
 	*ret_later = 0;
@@ -1352,7 +1359,7 @@ static const char *check_reported_file(Sup *sup, const char *what, const char *p
 		snprintf(buf, len, "%s '%s': %s", what, esc(path, e1, sizeof e1), strerror(errno));
 		return buf;
 	}
-	if (strncmp(real, sup->out_dir, n) || real[n] != '/') {
+	if (!in_out_dir(sup, real)) {
 		snprintf(buf, len, "%s '%s' is outside run.out_dir", what, esc(path, e1, sizeof e1));
 		return buf;
 	}
@@ -1666,14 +1673,29 @@ static void unrecorded_checkpoint(Sup *sup, Job *job)
 		job->ckpt_unrecorded = 1;
 }
 
+/* A checkpoint file to resume from: 0 and its trailer's CRC, -EXDEV when
+ * it leads outside run.out_dir (a symlink: refused like a reported one),
+ * or the negative errno that makes it unusable. */
+static int resume_candidate(const Sup *sup, const char *path, uint32_t *crc)
+{
+	char real[PATH_MAX];
+	if (!realpath(path, real))
+		return -errno;
+	if (!in_out_dir(sup, real))
+		return -EXDEV;
+	return checksum_file_trailer(real, crc);
+}
+
 /* Picks the checkpoint to resume from: the recorded file if its own
  * checksum trailer holds, else its ".prev" (the worker renames the old one
  * there before writing the new one) if that holds; else none (start
  * over). The database may be behind the files (its commits failed while
  * the worker went on checkpointing): a file whose own CRC holds is the
  * newest durable state, and the worker checks its ticker, configuration
- * and data fingerprint before using it. note gets how the attempt starts
- * (attempts.resume); *ret_crc the chosen file's checksum. */
+ * and data fingerprint before using it. A file that leads outside
+ * run.out_dir is never one (check_reported_file refuses it in a frame).
+ * note gets how the attempt starts (attempts.resume); *ret_crc the chosen
+ * file's checksum. */
 static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *note,
 			       size_t note_len, uint32_t *ret_crc)
 {
@@ -1682,31 +1704,38 @@ static const char *resume_path(Sup *sup, Job *job, char *buf, size_t len, char *
 		return NULL;
 	uint32_t crc;
 	const char *pick = NULL;
-	int e1 = checksum_file_trailer(job->ckpt_path, &crc), e2 = 0;
+	int e1 = resume_candidate(sup, job->ckpt_path, &crc), e2 = 0;
 	if (e1 == 0) {
 		pick = job->ckpt_path;
 	} else {
 		snprintf(buf, len, "%s.prev", job->ckpt_path);
-		if ((e2 = checksum_file_trailer(buf, &crc)) == 0)
+		if ((e2 = resume_candidate(sup, buf, &crc)) == 0)
 			pick = buf;
 	}
 	char esc1[PROTO_STR * 4];
 	if (!pick) {
 		snprintf(note, note_len, "started over: checkpoint %s %s, and its .prev %s",
 			 esc(job->ckpt_path, esc1, sizeof esc1),
-			 e1 == -ENOENT ? "is missing" : "is damaged (its own checksum fails)",
-			 e2 == -ENOENT ? "is missing" : "is damaged too");
+			 e1 == -ENOENT ? "is missing" : e1 == -EXDEV ? "is outside run.out_dir" :
+			 "is damaged (its own checksum fails)",
+			 e2 == -ENOENT ? "is missing" : e2 == -EXDEV ? "is outside run.out_dir" :
+			 "is damaged too");
 		sup_log(sup, job, NULL, "%s", note);
 		return NULL;
 	}
+	size_t n;
 	if (job->ckpt_unrecorded)
-		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
-			 "recorded no checkpoint: corrected)", esc(pick, esc1, sizeof esc1), crc);
+		n = (size_t)snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
+				     "recorded no checkpoint: corrected)", esc(pick, esc1, sizeof esc1), crc);
 	else if (crc == job->ckpt_checksum)
-		snprintf(note, note_len, "resuming from %s", esc(pick, esc1, sizeof esc1));
+		n = (size_t)snprintf(note, note_len, "resuming from %s", esc(pick, esc1, sizeof esc1));
 	else
-		snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
-			 "recorded %08x: corrected)", esc(pick, esc1, sizeof esc1), crc, job->ckpt_checksum);
+		n = (size_t)snprintf(note, note_len, "resuming from %s (checksum %08x holds; the database had "
+				     "recorded %08x: corrected)", esc(pick, esc1, sizeof esc1), crc,
+				     job->ckpt_checksum);
+	if (e1 == -EXDEV && n < note_len)
+		snprintf(note + n, note_len - n, "; checkpoint %s is outside run.out_dir: not used",
+			 esc(job->ckpt_path, esc1, sizeof esc1));
 	*ret_crc = crc;
 	return pick;
 }

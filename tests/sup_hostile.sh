@@ -87,6 +87,23 @@ expect_eq "ckptout: attempts" "$(attempts ckptout)" "protocol-error:1 done:0"
 q ckptout.db "select reason from attempts where id=1" | grep -q "checkpoint .* is outside run.out_dir" ||
 	fail "ckptout: reason: $(q ckptout.db 'select reason from attempts where id=1')"
 expect_eq "ckptout: no checkpoint recorded" "$(q ckptout.db "select count(*) from checkpoints")" 0
+# OUT/GOOG.ckpt a symlink to a file outside out_dir, with a valid
+# OUT/GOOG.ckpt.prev: the frame is judged by where OUT/GOOG.ckpt leads (not
+# by its .prev) and refused; the retry does not resume from the refused
+# file either, but from the .prev (CRC-32 43c9ab56, its content's), and
+# only that is recorded.
+hostile ckptlink
+out=$(pwd -P)/out-ckptlink
+expect_eq "ckptlink: attempts" "$(attempts ckptlink)" "protocol-error:1 done:0"
+reason=$(q ckptlink.db "select reason from attempts where id=1")
+case "$reason" in
+"protocol error: checkpoint '$out/GOOG.ckpt' is outside run.out_dir; attempt 1 of 3, retry in "*) ;;
+*) fail "ckptlink: reason: '$reason'" ;;
+esac
+expect_eq "ckptlink: the retry resumes from the .prev" "$(q ckptlink.db "select resume from attempts where id=2")" \
+	"resuming from $out/GOOG.ckpt.prev (checksum 43c9ab56 holds; the database had recorded no checkpoint: corrected); checkpoint $out/GOOG.ckpt is outside run.out_dir: not used"
+expect_eq "ckptlink: recorded checkpoints" "$(q ckptlink.db "select group_concat(path||' '||checksum, ',') from checkpoints")" \
+	"$out/GOOG.ckpt.prev $((0x43c9ab56))"
 
 # A number out of range (episode 1e18) is not stored.
 hostile bignum
@@ -121,6 +138,9 @@ echo "flood: $loss progress rows, $ckpts checkpoint rows, $lines log lines"
 # At most 200 rows per second (all kinds together), over about 4 s.
 [ "$loss" -le 1000 ] || fail "flood: $loss progress rows for a 3 s flood"
 [ "$ckpts" -le 1000 ] || fail "flood: $ckpts checkpoint rows for a 3 s flood"
+# Bounded, not dropped: the checkpoint (one file, never a .prev beside it)
+# is recorded.
+[ "$ckpts" -ge 1 ] || fail "flood: no checkpoint recorded"
 [ "$lines" -le 1100 ] || fail "flood: $lines log lines for a 3 s flood"
 
 # An out_dir too long for the paths the protocol carries is refused at the

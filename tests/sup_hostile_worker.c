@@ -21,6 +21,8 @@
  *   badsum      reports its model with a wrong checksum
  *   nomodel     reports a model file that does not exist
  *   ckptout     reports a checkpoint outside out_dir (a valid file in /tmp)
+ *   ckptlink    reports OUT/T.ckpt, a symlink to a valid file outside out_dir,
+ *               while a valid OUT/T.ckpt.prev is there
  *   bignum      reports progress with episode = 1e18
  *   badskip     says hello with skipped_rows = -3 (instead of its hello)
  *   ctrl        an error frame full of terminal escapes and newlines, exit 12
@@ -277,6 +279,21 @@ int main(int argc, char **argv)
 		snprintf(m.u.checkpoint.path, sizeof m.u.checkpoint.path, "%s", path);
 		m.u.checkpoint.checksum = write_file(path, "hostile checkpoint\n");
 		m.u.checkpoint.done_episodes = 1;
+		send_msg(&m);
+		sleep_s(5);
+	} else if (!strcmp(mode, "ckptlink")) {
+		char target[PROTO_STR], prev[PROTO_STR + 8];
+		snprintf(target, sizeof target, "%s/../outside-%s.ckpt", out, ticker);
+		snprintf(prev, sizeof prev, "%s/%s.ckpt.prev", out, ticker);
+		write_file(prev, "hostile checkpoint inside\n");
+		memset(&m, 0, sizeof m);
+		m.type = MSG_CHECKPOINT;
+		snprintf(m.u.checkpoint.path, sizeof m.u.checkpoint.path, "%s/%s.ckpt", out, ticker);
+		m.u.checkpoint.checksum = write_file(target, "hostile checkpoint outside\n");
+		m.u.checkpoint.done_episodes = 1;
+		unlink(m.u.checkpoint.path);
+		if (symlink(target, m.u.checkpoint.path) < 0)
+			return TV_EXIT_INTERNAL;
 		send_msg(&m);
 		sleep_s(5);
 	} else if (!strcmp(mode, "badsum")) {
