@@ -15,18 +15,7 @@
 #include "indicators.h"
 #include "lstm_job.h"
 #include "train.h"
-
-static int fails;
-
-#define CHECK(cond, ...)                                                   \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			printf("FAIL line %d: ", __LINE__);                \
-			printf(__VA_ARGS__);                               \
-			printf("\n");                                      \
-			fails++;                                           \
-		}                                                          \
-	} while (0)
+#include "check.h"
 
 #define NEAR(got, want) (fabs((got) - (want)) <= 1e-12 * (1 + fabs(want)))
 
@@ -139,8 +128,7 @@ static void epsilon(void)
 	CHECK(config_validate(&cfg, err, sizeof(err)) == 0, "buffer_size == batch_size refused: %s", err);
 	synthetic(&d, &cfg, 90, 2);
 	if (trainer_init(&tr, &cfg, &d) < 0 || trainer_run(&tr, &h) != 0) {
-		printf("FAIL epsilon: training\n");
-		fails++;
+		CHECK_FAILED("epsilon: training");
 		return;
 	}
 	for (int k = 1; k <= 5; k++) {
@@ -206,8 +194,7 @@ static void early_stopping(void)
 	h.ctx = &c;
 	h.epoch = early_hook;
 	if (lstm_job_init(&j, &cfg, &d, err, sizeof(err)) < 0) {
-		printf("FAIL lstm init: %s\n", err);
-		fails++;
+		CHECK_FAILED("lstm init: %s", err);
 		return;
 	}
 	r = lstm_job_run(&j, &h);
@@ -238,6 +225,5 @@ int main(void)
 	split();
 	epsilon();
 	early_stopping();
-	printf("%s\n", fails ? "FAILED" : "backtest, split, epsilon and early-stopping tests passed");
-	return fails ? 1 : 0;
+	return check_done("backtest");
 }

@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "cgroup.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* A hybrid v1+v2 host: the v2 hierarchy at /sys/fs/cgroup/unified. */
 static const char hybrid[] =
@@ -79,9 +69,5 @@ int main(void)
 	test_mountinfo();
 	test_self();
 	test_is_ours();
-	if (failures)
-		fprintf(stderr, "%d check(s) failed\n", failures);
-	else
-		printf("cgroup: all checks passed\n");
-	return failures ? 1 : 0;
+	return check_done("cgroup");
 }

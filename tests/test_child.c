@@ -9,17 +9,7 @@
 
 #include "child.h"
 #include "common/exitcodes.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* A machine brought into state s by the events a real attempt sees. */
 static ChildMachine in_state(ChildState s)
@@ -255,10 +245,6 @@ int main(void)
 	test_endings();
 	test_once();
 	test_outcomes();
-	if (failures) {
-		fprintf(stderr, "child: %d check(s) failed\n", failures);
-		return 1;
-	}
-	printf("child: %d states x %d events, endings, outcomes ok\n", CS_COUNT, CE_COUNT);
-	return 0;
+	printf("child: %d states x %d events\n", CS_COUNT, CE_COUNT);
+	return check_done("child");
 }

@@ -24,19 +24,7 @@
 #include "lstm_job.h"
 #include "mlp.h"
 #include "train.h"
-
-static int fails, checks;
-
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		checks++;                                                       \
-		if (!(cond)) {                                                  \
-			fails++;                                                \
-			printf("FAIL line %d: ", __LINE__);                     \
-			printf(__VA_ARGS__);                                    \
-			printf("\n");                                           \
-		}                                                               \
-	} while (0)
+#include "check.h"
 
 /* ---- an encoder into memory ---- */
 
@@ -729,6 +717,5 @@ int main(void)
 	test_lstm_job();
 	test_backtest();
 	train_data_free(&td);
-	printf("%d checks, %d failed\n", checks, fails);
-	return fails ? 1 : 0;
+	return check_done("codec");
 }

@@ -17,22 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} \
-} while (0)
-
-#define CHECK_STR(got, want) do { \
-	const char *g_ = (got), *w_ = (want); \
-	CHECK(strcmp(g_, w_) == 0, "\n   got  '%s'\n   want '%s'", g_, w_); \
-} while (0)
+#include "check.h"
 
 static char fixtures[2048];  /* absolute path of tests/fixtures/config */
 static char tmpdir[1024];    /* scratch folder, removed at the end */
@@ -637,7 +622,7 @@ static void test_round_trip(void)
 		snprintf(c.data_dir, sizeof c.data_dir, "/data;x #%d", it);
 		CHECK(config_validate(&c, err, sizeof err) == 0, "random config %d invalid: %s", it, err);
 		round_trip(&c, "random");
-		if (failures)
+		if (check_failures)
 			break;
 	}
 }
@@ -833,6 +818,5 @@ int main(void)
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", tmpdir);
 	}
-	printf("test_config: %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_done("config");
 }

@@ -14,19 +14,9 @@
 
 #include "common/rng.h"
 #include "csv.h"
+#include "check.h"
 
-static int failures;
 static char tmpdir[256];
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			failures++;                                         \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-		}                                                           \
-	} while (0)
 
 static const char *src_path(const char *rel)
 {
@@ -527,10 +517,5 @@ int main(void)
 	test_signals_align();
 	test_fuzz();
 	cleanup_tmp();
-	if (failures) {
-		fprintf(stderr, "%d failures\n", failures);
-		return 1;
-	}
-	printf("test_csv: all passed\n");
-	return 0;
+	return check_done("csv");
 }

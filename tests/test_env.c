@@ -11,17 +11,13 @@
 #include "common/config.h"
 #include "env.h"
 #include "indicators.h"
+#include "check.h"
 
-static int fails;
-
-#define CHECK_NEAR(what, got, want)                                                    \
-	do {                                                                           \
-		double g_ = (got), w_ = (want);                                        \
-		if (!(fabs(g_ - w_) <= 1e-9 * (1 + fabs(w_)))) {                       \
-			printf("FAIL %s: got %.12g, want %.12g (line %d)\n", what, g_, w_, __LINE__); \
-			fails++;                                                       \
-		}                                                                      \
-	} while (0)
+/* The only test that compares doubles by name, so it stays here. */
+#define CHECK_NEAR(what, got, want) do { \
+	double g_ = (got), w_ = (want); \
+	CHECK(fabs(g_ - w_) <= 1e-9 * (1 + fabs(w_)), "%s: got %.12g, want %.12g", what, g_, w_); \
+} while (0)
 
 /* The reward rules written out directly on the whole value history, as the
  * original computes them (env.h): V[0] the initial balance, V[t] after
@@ -87,9 +83,8 @@ static void scripted(void)
 	CHECK_NEAR("step 1 shares", e.shares, 95);
 	CHECK_NEAR("step 1 cash", e.cash, 485.75);
 	if (done || e.position != 1 || e.trades != 1) {
-		printf("FAIL step 1 state: done %d position %d trades %lld\n", done, e.position,
-		       (long long)e.trades);
-		fails++;
+		CHECK_FAILED("step 1 state: done %d position %d trades %lld", done, e.position,
+			     (long long)e.trades);
 	}
 	env_observe(&e, &p, feat, obs);
 	CHECK_NEAR("obs feature copied", obs[0], IND_FEATURES * 1.0);
@@ -109,9 +104,8 @@ static void scripted(void)
 	r = env_step(&e, &p, close, ENV_SHORT, &done);
 	CHECK_NEAR("step 3 reward", r, v3 / v2 - 1 - 5 * (peak - v3) / peak - 0.0005);
 	if (!done || e.position != 0 || e.trades != 2) {
-		printf("FAIL step 3 state: done %d position %d trades %lld\n", done, e.position,
-		       (long long)e.trades);
-		fails++;
+		CHECK_FAILED("step 3 state: done %d position %d trades %lld", done, e.position,
+			     (long long)e.trades);
 	}
 }
 
@@ -249,15 +243,13 @@ static void crc(void)
 	static char big[1000];
 
 	if (got != 0xcbf43926u || split != got) {
-		printf("FAIL crc32: %08x / %08x, want cbf43926\n", got, split);
-		fails++;
+		CHECK_FAILED("crc32: %08x / %08x, want cbf43926", got, split);
 	}
 	for (int i = 0; i < 1000; i++)
 		big[i] = (char)(i * 7);
 	/* Value from python3 -c 'import zlib; print(hex(zlib.crc32(bytes((i*7)&255 for i in range(1000)))))' */
 	if (checksum_crc32(0, big, 1000) != 0x114ad5ffu) {
-		printf("FAIL crc32 of 1000 bytes: %08x\n", checksum_crc32(0, big, 1000));
-		fails++;
+		CHECK_FAILED("crc32 of 1000 bytes: %08x", checksum_crc32(0, big, 1000));
 	}
 }
 
@@ -269,6 +261,5 @@ int main(void)
 	change();
 	random_walk();
 	crc();
-	printf("%s\n", fails ? "FAILED" : "env and crc tests passed");
-	return fails ? 1 : 0;
+	return check_done("env");
 }

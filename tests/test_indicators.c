@@ -11,18 +11,7 @@
 
 #include "csv.h"
 #include "indicators.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			failures++;                                         \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-		}                                                           \
-	} while (0)
+#include "check.h"
 
 static int close_to(double a, double b, double rel)
 {
@@ -118,7 +107,7 @@ static void test_fixture(void)
 	fixture_path(path, sizeof(path), "ind_signals.csv");
 	ret = csv_load_signals(path, &s, err, sizeof(err));
 	CHECK(ret == 0, "load signals: %d %s", ret, err);
-	if (failures)
+	if (check_failures)
 		goto out;
 	CHECK(s.n == 5 && s.direction[1] == -1 && s.direction[0] == 1,
 	      "signals: {0,1} encoding not applied");
@@ -357,10 +346,5 @@ int main(void)
 	test_compute_edges();
 	test_fixture();
 	test_samples();
-	if (failures) {
-		fprintf(stderr, "%d failures\n", failures);
-		return 1;
-	}
-	printf("test_indicators: all passed\n");
-	return 0;
+	return check_done("indicators");
 }

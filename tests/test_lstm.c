@@ -12,19 +12,7 @@
 #include "common/rng.h"
 #include "lstm.h"
 #include "adam.h"
-
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                        \
-	do {                                                                    \
-		checks++;                                                       \
-		if (!(cond)) {                                                  \
-			failures++;                                             \
-			fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);   \
-			fprintf(stderr, __VA_ARGS__);                           \
-			fputc('\n', stderr);                                    \
-		}                                                               \
-	} while (0)
+#include "check.h"
 
 /* ---- the double reference: plain loops, written from the equations ---- */
 
@@ -380,6 +368,5 @@ int main(void)
 	test_against_reference(2, 3, 3, 4, 2);
 	test_adam();
 	test_training();
-	printf("test_lstm: %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_done("lstm");
 }

@@ -14,20 +14,7 @@
 
 #include "dqn.h"
 #include "nn.h"
-
-static int failures;
-static int checks;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		checks++;                                                   \
-		if (!(cond)) {                                              \
-			failures++;                                         \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-		}                                                           \
-	} while (0)
+#include "check.h"
 
 /* |got - want| <= atol + rtol * |want|; reports the first few misses of a
  * group under its name and returns the number of misses. */
@@ -39,10 +26,10 @@ static int close_enough(double got, double want, double atol, double rtol)
 static int compare(const char *what, size_t idx, double got, double want,
 		   double atol, double rtol, int *shown)
 {
-	checks++;
+	check_count++;
 	if (close_enough(got, want, atol, rtol))
 		return 0;
-	failures++;
+	check_failures++;
 	if ((*shown)++ < 8)
 		fprintf(stderr, "FAIL %s[%zu]: got %.9g want %.9g (diff %.3g)\n",
 			what, idx, got, want, fabs(got - want));
@@ -761,6 +748,5 @@ int main(int argc, char **argv)
 	test_adam();
 	test_dqn();
 	nn_set_simd(1);
-	printf("%d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_done("nn");
 }

@@ -4,17 +4,7 @@
 #include <string.h>
 
 #include "placement.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 #define GiB (1024ULL * 1024 * 1024)
 
@@ -177,10 +167,5 @@ int main(void)
 	test_parse();
 	test_pick();
 	test_take_release();
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("placement ok\n");
-	return 0;
+	return check_done("placement");
 }

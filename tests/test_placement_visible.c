@@ -6,17 +6,7 @@
 #include <string.h>
 
 #include "placement.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 int main(void)
 {
@@ -61,10 +51,5 @@ int main(void)
 			CHECK(ids[k] == cases[i].ids[k], "case %zu: id %d is %d, want %d", i, k, ids[k],
 			      cases[i].ids[k]);
 	}
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("placement_visible ok\n");
-	return 0;
+	return check_done("placement_visible");
 }

@@ -7,17 +7,7 @@
 
 #include "common/exitcodes.h"
 #include "policy.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* The F() facts below override the base values on purpose. */
 #pragma GCC diagnostic ignored "-Woverride-init"
@@ -239,10 +229,6 @@ int main(void)
 	CHECK(strcmp(policy_format_bytes(64 * MiB, buf, sizeof buf), "64.0 MiB") == 0, "%s", buf);
 	CHECK(strcmp(policy_format_bytes(2 * GiB + 300 * MiB, buf, sizeof buf), "2.3 GiB") == 0, "%s", buf);
 
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("policy: %zu classify cases, %zu decide cases ok\n", nc, nd);
-	return 0;
+	printf("policy: %zu classify cases, %zu decide cases\n", nc, nd);
+	return check_done("policy");
 }

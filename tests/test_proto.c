@@ -15,17 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...) do { \
-	checks++; \
-	if (!(cond)) { \
-		failures++; \
-		fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-	} \
-} while (0)
+#include "check.h"
 
 /* ---- an independent msgpack writer, for hand-made frames ---- */
 
@@ -322,7 +312,7 @@ static void test_round_trip(void)
 		CHECK(r == 1, "%s round trip: %d %s", proto_type_name(t), r, err);
 		CHECK(r == 1 && msg_equal(&m, &back), "%s round trip changed the message",
 		      proto_type_name(t));
-		if (failures)
+		if (check_failures)
 			return;
 	}
 
@@ -395,7 +385,7 @@ static void test_splits(void)
 		CHECK(proto_decoder_pending(dec) == 0, "mode %d: %zu bytes pending", mode,
 		      proto_decoder_pending(dec));
 		proto_decoder_free(dec);
-		if (failures)
+		if (check_failures)
 			return;
 	}
 
@@ -877,7 +867,7 @@ static void test_mutations(void)
 		else if (proto_decoder_pending(dec) > 0)
 			incomplete++;
 		proto_decoder_free(dec);
-		if (failures > 20)
+		if (check_failures > 20)
 			break;
 	}
 	printf("mutations: %d messages decoded, %d streams rejected, %d left incomplete\n", decoded,
@@ -894,6 +884,5 @@ int main(void)
 	test_splits();
 	test_malformed();
 	test_mutations();
-	printf("test_proto: %d checks, %d failed\n", checks, failures);
-	return failures ? 1 : 0;
+	return check_done("proto");
 }

@@ -8,12 +8,7 @@
 #include <string.h>
 
 #include "common/proto.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; \
-	fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "check.h"
 
 static Msg msg, back;
 static uint8_t buf[4 + PROTO_MAX_FRAME];
@@ -116,8 +111,5 @@ int main(void)
 		r = decode(len, err, sizeof err);
 		CHECK(r == -EPROTO && strstr(err, cut[i][2]), "without %s: %d '%s'", cut[i][0], r, err);
 	}
-	if (failures)
-		return 1;
-	printf("ok\n");
-	return 0;
+	return check_done("proto_curves");
 }

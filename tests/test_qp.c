@@ -11,18 +11,7 @@
 
 #include "common/rng.h"
 #include "qp.h"
-
-static int failures;
-
-#define CHECK(cond, ...)                                                    \
-	do {                                                                \
-		if (!(cond)) {                                              \
-			failures++;                                         \
-			fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-			fprintf(stderr, __VA_ARGS__);                       \
-			fputc('\n', stderr);                                \
-		}                                                           \
-	} while (0)
+#include "check.h"
 
 /* Plain objective, independent of qp.c's scaled one. */
 static double obj(const double *P, const double *y, int n, int m, const double *w)
@@ -390,10 +379,5 @@ int main(void)
 	test_random(&rng);
 	test_rewts_like(&rng);
 	bench(&rng);
-	if (failures) {
-		fprintf(stderr, "%d failures\n", failures);
-		return 1;
-	}
-	printf("test_qp: all passed\n");
-	return 0;
+	return check_done("qp");
 }

@@ -5,17 +5,7 @@
 #include <string.h>
 
 #include "shard.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
+#include "check.h"
 
 /* The hash is an on-disk contract (a shard's database holds its
  * tickers): these values were computed independently (FNV-1a 64 in
@@ -164,10 +154,5 @@ int main(void)
 	test_parse();
 	test_resolve();
 	test_suffix();
-	if (failures) {
-		fprintf(stderr, "%d checks failed\n", failures);
-		return 1;
-	}
-	printf("shard ok\n");
-	return 0;
+	return check_done("shard");
 }

@@ -5,12 +5,7 @@
 #include <string.h>
 
 #include "status.h"
-
-static int failures;
-
-#define CHECK(cond, ...) do { if (!(cond)) { failures++; \
-	fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-	fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#include "check.h"
 
 static int near(double a, double b)
 {
@@ -86,8 +81,5 @@ int main(void)
 	status_totals(r5, 2, 1, 3, &t);
 	CHECK(t.eta_s == 0 && near(t.percent, 100), "done: %g %g", t.eta_s, t.percent);
 
-	if (failures)
-		return 1;
-	printf("ok\n");
-	return 0;
+	return check_done("status");
 }

@@ -22,28 +22,11 @@
 
 #include "status.h"
 #include "store.h"
+#include "check.h"
 
-static int failures;
 static char dir[256];
 
-#define CHECK(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		failures++; \
-	} \
-} while (0)
-
 /* Fatal: the rest of a test would only cascade. */
-#define REQUIRE(cond, ...) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: required: %s: ", __FILE__, __LINE__, #cond); \
-		fprintf(stderr, __VA_ARGS__); \
-		fputc('\n', stderr); \
-		exit(1); \
-	} \
-} while (0)
 
 #define GiB (1024ULL * 1024 * 1024)
 #define MiB (1024ULL * 1024)
@@ -1171,14 +1154,13 @@ int main(void)
 	test_locked_by_another();
 	test_cgroups();
 
-	if (failures) {
-		fprintf(stderr, "%d checks failed (files kept in %s)\n", failures, dir);
-		return 1;
+	if (check_failures) {
+		fprintf(stderr, "files kept in %s\n", dir);
+		return check_done("store");
 	}
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
-	printf("store ok\n");
-	return 0;
+	return check_done("store");
 }
