@@ -445,8 +445,25 @@ static void build_hello(Buf *w, const HelloSpec *s)
 			mp_int(w, atoll(s->skipped));
 	}
 	if (s->extra_unknown) {
+		/* One value of every kind the skipper sizes by its header, so a
+		 * length read one byte off misplaces every key after it. */
+		static const uint8_t raw[] = {
+			0xc7, 2, 5, 'a', 'b',             /* ext 8: length, type, data */
+			0xc8, 0, 3, 5, 'a', 'b', 'c',     /* ext 16 */
+			0xc9, 0, 0, 0, 1, 5, 'a',         /* ext 32 */
+			0xd4, 5, 1, 0xd5, 5, 1, 2,        /* fixext 1, 2 */
+			0xd6, 5, 1, 2, 3, 4,              /* fixext 4 */
+			0xd7, 5, 1, 2, 3, 4, 5, 6, 7, 8,  /* fixext 8 */
+			0xd8, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+			0xc4, 2, 'x', 'y', 0xc5, 0, 1, 'x', 0xc6, 0, 0, 0, 1, 'x', /* bin 8/16/32 */
+			0xd9, 1, 'x', 0xda, 0, 1, 'x', 0xdb, 0, 0, 0, 1, 'x',     /* str 8/16/32 */
+			0xca, 0, 0, 0, 0, 0xcc, 1, 0xcd, 0, 1, 0xd1, 0, 1,        /* f32, u8, u16, i16 */
+			0xcf, 0, 0, 0, 0, 0, 0, 0, 1,                             /* u64 */
+			0xdc, 0, 1, 0xc0, 0xde, 0, 1, 0xa1, 'k', 0xc3,            /* array 16, map 16 */
+		};
 		mp_str(w, "future_field");
-		mp_array(w, 2); mp_str(w, "x"); mp_f64(w, 1.0);
+		mp_array(w, 23); mp_str(w, "x"); mp_f64(w, 1.0);
+		put(w, raw, sizeof raw);
 	}
 	memset(ticker, 'T', sizeof ticker);
 	for (size_t i = 0; i < 9; i++) {
@@ -505,6 +522,8 @@ static void test_malformed(void)
 	s.extra_unknown = true;
 	build_hello(&w, &s);
 	CHECK(decode_one(w.b, w.n, &m, err, sizeof err) == 1, "unknown key not ignored: %s", err);
+	CHECK(m.u.hello.pid == 123 && strcmp(m.u.hello.ticker, "TTTT") == 0 &&
+	      m.u.hello.batch_size == 64, "fields after the unknown key");
 	s = good_hello();
 	s.ticker_len = 63;
 	build_hello(&w, &s);
