@@ -60,7 +60,9 @@ train --out "$T/sig2" --signals "$T/badsig.csv" 2>"$T/sig2.log"; rc=$?
 
 TV_FAULT_CRASH_AT=5 train --out "$T/c" 2>/dev/null; rc=$?
 [ $rc -ne 0 ] && [ ! -e "$T/c/AAPL.model" ] && [ -s "$T/c/AAPL.ckpt" ] && ok "fault injection crashes at episode 5 (rc $rc)" || bad "crash injection rc=$rc"
-train --out "$T/c" --resume "$T/c/AAPL.ckpt" 2>"$T/c.log"; rc=$?
+# A fault fires in a run that passes its episode, not in one that starts
+# there (the resume starts at episode 4, after its checkpoint).
+TV_FAULT_CRASH_AT=4 train --out "$T/c" --resume "$T/c/AAPL.ckpt" 2>"$T/c.log"; rc=$?
 head -2 "$T/c.log" | grep -q '(5/' && ok "resume continues after episode 4's checkpoint" || bad "resume did not continue from the checkpoint: $(head -2 "$T/c.log")"
 [ $rc -eq 0 ] && cmp -s "$T/a/AAPL.model" "$T/c/AAPL.model" && ok "crash + resume gives identical bytes" || bad "crash + resume differs (rc $rc)"
 
