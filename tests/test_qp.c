@@ -192,6 +192,22 @@ static void test_structured(Rng *rng)
 	CHECK(info.objective < 1e-12, "exact: objective %g", info.objective);
 	check_instance(P, y, n, m, rng, "exact");
 
+	/* The same with every weight inside the simplex: the active-set
+	 * polish (the KKT system on the support) is taken, and lands on w*
+	 * to rounding, not to FISTA's tolerance. */
+	{
+		static const double inner[5] = {0.1, 0.3, 0.05, 0.4, 0.15};
+		for (int r = 0; r < n; r++) {
+			y[r] = 0.0;
+			for (int i = 0; i < m; i++)
+				y[r] += P[r * m + i] * inner[i];
+		}
+		CHECK(qp_simplex_lsq_raw(P, y, n, m, w, &info) == 0, "inner");
+		CHECK(info.polished == 1, "inner: the polish was not taken");
+		for (int i = 0; i < m; i++)
+			CHECK(fabs(w[i] - inner[i]) < 1e-12, "inner: w[%d] = %.17g, want %g", i, w[i], inner[i]);
+	}
+
 	/* Known vertex: y equals column 2, other columns are far from it. */
 	for (int r = 0; r < n; r++) {
 		for (int i = 0; i < m; i++)
