@@ -2,10 +2,13 @@
  * worked out by hand (see the comments) and against the three rules of the
  * users' original written out on the whole value history; the CRC-32
  * against zlib's. */
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "common/checksum.h"
 #include "common/config.h"
@@ -253,6 +256,46 @@ static void crc(void)
 	}
 }
 
+/* The file trailer: 0xce and the big-endian CRC-32 of every byte before it. */
+static int write_trailed(const char *path, const char *data, uint8_t marker, uint32_t crc)
+{
+	FILE *f = fopen(path, "wb");
+	uint8_t t[5] = { marker, (uint8_t)(crc >> 24), (uint8_t)(crc >> 16), (uint8_t)(crc >> 8),
+			 (uint8_t)crc };
+	if (!f)
+		return -1;
+	fwrite(data, 1, strlen(data), f);
+	fwrite(t, 1, sizeof t, f);
+	return fclose(f);
+}
+
+static void trailer(void)
+{
+	char path[] = "/tmp/test_env_trailer.XXXXXX";
+	const char *data = "the bytes of a model file";
+	uint32_t want = checksum_crc32(0, data, strlen(data)), got = 0;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0, "mkstemp");
+	if (fd < 0)
+		return;
+	close(fd);
+	CHECK(write_trailed(path, data, 0xce, want) == 0, "write");
+	CHECK(checksum_file_trailer(path, &got) == 0 && got == want, "good trailer: %08x", got);
+	write_trailed(path, data, 0xcf, want);  /* right CRC, not a msgpack uint32 */
+	CHECK(checksum_file_trailer(path, &got) == -EBADMSG, "trailer marker 0xcf accepted");
+	write_trailed(path, data, 0xce, want ^ 1);
+	CHECK(checksum_file_trailer(path, &got) == -EBADMSG, "wrong CRC accepted");
+	write_trailed(path, "", 0xce, 0);  /* 5 bytes: the trailer of nothing */
+	CHECK(checksum_file_trailer(path, &got) == 0 && got == 0, "empty body: %08x", got);
+	FILE *f = fopen(path, "wb");
+	fwrite("\xce\0\0\0", 1, 4, f);
+	fclose(f);
+	CHECK(checksum_file_trailer(path, &got) == -EBADMSG, "4-byte file accepted");
+	unlink(path);
+	CHECK(checksum_file_trailer(path, &got) == -ENOENT, "missing file");
+}
+
 int main(void)
 {
 	scripted();
@@ -261,5 +304,6 @@ int main(void)
 	change();
 	random_walk();
 	crc();
+	trailer();
 	return check_done("env");
 }
