@@ -147,7 +147,8 @@ int main(int argc, char **argv)
 	signal(SIGUSR1, SIG_IGN);   /* "checkpoint now": nothing to checkpoint */
 	const char *mode = getenv("HOSTILE_MODE");
 	const char *once = getenv("HOSTILE_ONCE");
-	if (!mode)
+	const char *only = getenv("HOSTILE_TICKER");  /* the one ticker that misbehaves */
+	if (!mode || (only && *only && strcmp(only, ticker)))
 		mode = "";
 	if (once && *once) {
 		int o = open(once, O_WRONLY | O_CREAT | O_EXCL, 0644);

@@ -61,8 +61,10 @@ within 0.99 "$4" 3.5 || fail "backoff: starts 2 and 3 are $4 s apart (respawn fl
 # worker exits 10 unasked every time) stays
 # failed on a plain rerun; with --retry-failed it gets max_attempts fresh
 # attempts (the charged count was reset: with the fault still on, 2 more
-# attempts, not 0); then it finishes.
-RF="--worker $TV_HOSTILE_WORKER --db retry.db --set run.out_dir=out-retry --set run.tickers=GOOG
+# attempts, not 0); then it finishes. AAPL, done in the first run, is
+# never run again (--retry-failed is not --retrain).
+export HOSTILE_TICKER=GOOG
+RF="--worker $TV_HOSTILE_WORKER --db retry.db --set run.out_dir=out-retry --set run.tickers=GOOG,AAPL
  --set run.max_attempts=2"
 set +e
 HOSTILE_MODE=exit10 "$TV_SUPERVISOR" run run.ini $RF >retry1.out 2>&1
@@ -73,15 +75,20 @@ HOSTILE_MODE=exit10 "$TV_SUPERVISOR" run run.ini $RF --retry-failed >retry3.out 
 rc3=$?
 set -e
 expect_eq "retry: first run's status" "$rc1" 1
-expect_eq "retry: after run 1" "$(q retry.db "select state||':'||charged_attempts from jobs")" "failed:2"
+expect_eq "retry: after run 1" "$(q retry.db "select group_concat(ticker||':'||state||':'||charged_attempts, ' ')
+	from (select * from jobs order by ticker)")" "AAPL:done:0 GOOG:failed:2"
 expect_eq "retry: plain rerun's status" "$rc2" 1
 expect_eq "retry: attempts of the plain rerun" "$(q retry.db "select count(*) from attempts where run_id = 2")" 0
 expect_eq "retry: --retry-failed's status" "$rc3" 1
 expect_eq "retry: fresh attempts with --retry-failed" \
 	"$(q retry.db "select group_concat(exit_kind||':'||charged, ' ') from attempts where run_id = 3")" "crash:1 crash:1"
 "$TV_SUPERVISOR" run run.ini $RF --retry-failed >retry4.out 2>&1 || fail "retry: final run failed"
-expect_eq "retry: final state" "$(q retry.db "select state||':'||charged_attempts from jobs")" "done:0"
+expect_eq "retry: final state" "$(q retry.db "select group_concat(ticker||':'||state||':'||charged_attempts, ' ')
+	from (select * from jobs order by ticker)")" "AAPL:done:0 GOOG:done:0"
 [ -s out-retry/GOOG.model ] || fail "retry: no model"
+expect_eq "retry: runs in which AAPL had an attempt" "$(q retry.db "select group_concat(distinct a.run_id)
+	from attempts a join jobs j on j.id = a.job_id where j.ticker = 'AAPL'")" 1
+unset HOSTILE_TICKER
 
 # --- The soft line: budget.rss 1.5 x the worker's peak with soft_fraction
 # 0.3 (crossed early, while it trains): above the line it gets SIGUSR1 and writes a checkpoint, it is not
