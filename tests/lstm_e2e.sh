@@ -100,5 +100,26 @@ assert m['metrics']['test_days'] + 1 == len(m['equity']) // 8
 PY
 fi
 
+# Through the supervisor: two tickers train; each checkpoint is recorded
+# with its place (chunk, epoch in the chunk as the episode, epochs done),
+# and the model is the one the worker writes alone.
+if [ -n "${TV_SUPERVISOR:-}" ] && command -v sqlite3 >/dev/null 2>&1; then
+	mkdir -p "$T/sd"
+	cp "$SRC/examples/data/AAPL.csv" "$SRC/examples/data/GOOG.csv" "$T/sd/"
+	sed "s|^\[run\]|[run]\ndata_dir = $T/sd\nout_dir = $T/so\ntickers = AAPL,GOOG|" "$T/t.ini" >"$T/s.ini"
+	"$TV_SUPERVISOR" run "$T/s.ini" --db "$T/s.db" >"$T/s.log" 2>&1; rc=$?
+	states=$(sqlite3 "$T/s.db" "select group_concat(ticker || ':' || state, ' ') from (select * from jobs order by ticker)")
+	[ $rc -eq 0 ] && [ "$states" = "AAPL:done GOOG:done" ] && cmp -s "$T/a/AAPL.model" "$T/so/AAPL.model" &&
+		ok "the supervisor runs the lstm kind (same model bytes)" || bad "supervisor run rc=$rc, $states: $(tail -3 "$T/s.log")"
+	# Every 2 epochs of 6 per chunk, the place a resume starts from:
+	# chunk (0-based), epochs done in it, epochs done in all; a chunk's
+	# last epoch leaves it at the start of the next chunk.
+	got=$(sqlite3 "$T/s.db" "select group_concat(c.chunk || '/' || c.episode || '/' || c.done_episodes, ' ')
+		from (select c.* from checkpoints c join jobs j on j.id = c.job_id where j.ticker = 'AAPL'
+		order by c.done_episodes) c")
+	[ "$got" = "0/2/2 0/4/4 1/0/6 1/2/8 1/4/10 2/0/12" ] &&
+		ok "checkpoints recorded at chunk/epoch/done" || bad "checkpoint rows: $got"
+fi
+
 echo "$pass passed, $fails failed"
 [ $fails -eq 0 ]
