@@ -42,7 +42,10 @@ cmp -s "$T/a/AAPL.model" "$T/s/AAPL.model" && bad "another seed gives the same m
 # when a crash in a wave of 4 is resumed in waves of 3.
 train --out "$T/w" --set run.chunks_at_once=4 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/w/AAPL.model" && ok "4 chunks at once, same bytes" || bad "chunks_at_once changes the model"
-TV_FAULT_CRASH_AT=7 train --out "$T/w3" --set run.chunks_at_once=4 2>/dev/null
+TV_FAULT_CRASH_AT=7 train --out "$T/w3" --set run.chunks_at_once=4 2>/dev/null; rc=$?
+# Episodes 5-8 end together: the wave passes 7, so the fault fires there.
+[ $rc -ne 0 ] && [ ! -e "$T/w3/AAPL.model" ] && ok "a fault at episode 7 fires in the wave of 4 that passes it (rc $rc)" ||
+	bad "crash at 7 in waves of 4: rc=$rc"
 train --out "$T/w3" --set run.chunks_at_once=3 --resume "$T/w3/AAPL.ckpt" 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/w3/AAPL.model" && ok "crash in a wave of 4, resumed in waves of 3: same bytes" || bad "wave resume differs"
 
@@ -118,15 +121,24 @@ if /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then
 	/usr/bin/python3 - "$T/frames.bin" <<'PY' && ok "report fd: frames decode, hello first, result last" || bad "report frames"
 import sys, msgpack
 data = open(sys.argv[1], 'rb').read()
-i, types = 0, []
+i, types, prog = 0, [], []
 while i < len(data):
     n = int.from_bytes(data[i:i + 4], 'big')
     m = msgpack.unpackb(data[i + 4:i + 4 + n])
     assert m['v'] == 1, m
     types.append(m['t'])
+    if m['t'] == 'progress':
+        prog.append(m)
     i += 4 + n
 assert types[0] == 'hello' and types[-1] == 'result', types[:3] + types[-3:]
 assert 'heartbeat' in types and 'checkpoint' in types and 'progress' in types
+# An episode is chunk_length - 1 = 119 steps (one per pair of days), with a
+# gradient step from the step at which the replay holds a batch (32) on:
+# 88 after a chunk's first episode, 88 + 119 after its second; a chunk's
+# last episode ends it (0). Six chunks of three episodes.
+want = {1: 119 - 31, 2: 2 * 119 - 31, 3: 0}
+assert len(prog) == 18 and all(m['step'] == want[m['episode']] for m in prog), \
+    [(m['chunk'], m['episode'], m['step']) for m in prog]
 PY
 else
 	echo "# python3-msgpack missing: frame check skipped"
