@@ -399,6 +399,11 @@ static void test_signals_align(void)
 	for (int i = 0; i < 7; i++)
 		CHECK(tau[i] == want[i], "tau[%d] = %g, want %g", i, tau[i], want[i]);
 	CHECK(signals_align(NULL, &p, tau) == 0 && tau[3] == 0.0, "no signals");
+	/* No output array: refused for a series with days, fine for none. */
+	CHECK(signals_align(&s, &p, NULL) == -EINVAL, "7 days, no output");
+	PriceSeries none = {.n = 0, .date = NULL};
+	CHECK(signals_align(&s, &none, NULL) == 0, "no days, no output");
+	CHECK(signals_align(&s, NULL, tau) == -EINVAL, "no price series");
 	signal_series_free(&s);
 	signal_series_free(NULL);
 }
