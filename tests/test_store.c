@@ -701,6 +701,19 @@ static void test_batching(void)
 	CHECK(raw_int(db, "SELECT sum(bytes_replay + bytes_activations + bytes_weights + bytes_device)"
 	                  " FROM mem_samples") == 10 * 26, "categories");
 
+	/* A checkpoint older than the progress already recorded (taken at
+	 * episode 8, progress said 10): the checkpoint is the job's, and its
+	 * progress does not go back. */
+	MsgCheckpoint old = { .checksum = 5, .chunk = 0, .episode = 8, .done_episodes = 8 };
+	snprintf(old.path, sizeof old.path, "/out/X.ckpt");
+	REQUIRE(store_checkpoint_add(s, job, att, &old) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_flush(s) == 0, "%s", store_errmsg(s));
+	CHECK(raw_int(db, "SELECT done_episodes * 100 + episode FROM jobs") == 10 * 100 + 10,
+	      "progress after an older checkpoint: %lld",
+	      (long long)raw_int(db, "SELECT done_episodes * 100 + episode FROM jobs"));
+	CHECK(raw_int(db, "SELECT c.done_episodes FROM jobs j JOIN checkpoints c ON c.id = j.ckpt_id") == 8,
+	      "the job's checkpoint");
+
 	/* The buffer is bounded: more than STORE_BUFFER_MAX samples flush by themselves. */
 	int total = STORE_BUFFER_MAX + 37;
 	for (int i = 0; i < total; i++) {
