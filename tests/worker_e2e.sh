@@ -117,16 +117,17 @@ train --out "$T/f" --resume "$T/a/AAPL.ckpt" --set rewts.chunk_length=100 2>"$T/
 
 # The report fd carries frames: 4-byte length + msgpack; check them with python's msgpack.
 if /usr/bin/python3 -c 'import msgpack' 2>/dev/null; then
-	train --out "$T/g" --report-fd 3 3>"$T/frames.bin" 2>/dev/null
+	train --out "$T/g" --report-fd 3 --set run.heartbeat=0.05 3>"$T/frames.bin" 2>/dev/null
 	/usr/bin/python3 - "$T/frames.bin" <<'PY' && ok "report fd: frames decode, hello first, result last" || bad "report frames"
 import sys, msgpack
 data = open(sys.argv[1], 'rb').read()
-i, types, prog = 0, [], []
+i, types, prog, frames = 0, [], [], []
 while i < len(data):
     n = int.from_bytes(data[i:i + 4], 'big')
     m = msgpack.unpackb(data[i + 4:i + 4 + n])
     assert m['v'] == 1, m
     types.append(m['t'])
+    frames.append(m)
     if m['t'] == 'progress':
         prog.append(m)
     i += 4 + n
@@ -139,6 +140,11 @@ assert 'heartbeat' in types and 'checkpoint' in types and 'progress' in types
 want = {1: 119 - 31, 2: 2 * 119 - 31, 3: 0}
 assert len(prog) == 18 and all(m['step'] == want[m['episode']] for m in prog), \
     [(m['chunk'], m['episode'], m['step']) for m in prog]
+# The weights it reports hold every chunk's model (six 11-16-16-3 networks)
+# and the training agent's online and target networks, at least.
+n = sum(a * b + b for a, b in ((11, 16), (16, 16), (16, 3)))
+peak = max(m['peak_weights'] for m in frames if m['t'] == 'heartbeat')
+assert peak >= (6 + 2) * n * 4, (peak, n)
 PY
 else
 	echo "# python3-msgpack missing: frame check skipped"
