@@ -36,6 +36,9 @@ train() { "$W" --config "$T/t.ini" --ticker AAPL --data "$D" "$@"; }
 
 train --out "$T/a" 2>"$T/a.log"; rc=$?
 [ $rc -eq 0 ] && [ -s "$T/a/AAPL.model" ] && ok "model = lstm trains and writes a model" || bad "train rc=$rc: $(tail -3 "$T/a.log")"
+# A chunk's last epoch is reported in that chunk (1-based in the log).
+grep -q 'chunk 1 episode 6 (6/12)' "$T/a.log" && grep -q 'chunk 2 episode 6 (12/12)' "$T/a.log" &&
+	ok "a chunk's last epoch is reported in its chunk" || bad "last epochs: $(grep 'episode 6 ' "$T/a.log")"
 grep -q '2 chunks x 6 episodes' "$T/a.log" && grep -q '(12/12)' "$T/a.log" &&
 	ok "progress counts epochs as episodes (12 of 12)" || bad "progress lines: $(head -3 "$T/a.log")"
 grep -q 'test [0-9]* days: return' "$T/a.log" && ok "prints the backtest" || bad "no backtest line"
