@@ -35,6 +35,11 @@ run() { echo --config "$T/ok.ini" --ticker X --data "$T/$1.csv"; }
 
 : > "$T/empty.csv"
 expect "empty file" "empty.csv.*empty" -- $(run empty)
+# Over the CSV size limit (sparse, 1 byte past 256 MiB): bad input, not an
+# internal error (a retry would read the same file).
+cp "$GOOD" "$T/huge.csv" && truncate -s 268435457 "$T/huge.csv"
+expect "file over the size limit" "huge.csv: file too large \(over the limit of 256 MiB\)" -- $(run huge)
+rm -f "$T/huge.csv"
 printf 'date,open,high,low,volume\n2020-01-02,1,1,1,1\n' | csv noclose
 expect "missing close column" "noclose.csv:1.*close" -- $(run noclose)
 mutate nonnum 5 "2013-05-17,1,1,1,abc,100"
