@@ -38,4 +38,17 @@ grep -q "device memory 32.0 MiB (NVML) over budget.vram 20.0 MiB at batch 32: SI
 last=$(q $DB "select coalesce(max(done_episodes), 0) from checkpoints where attempt_id=1")
 expect_eq "attempt 2 resumes at attempt 1's last checkpoint" \
 	"$(q $DB "select start_episodes from attempts where id=2")" "$last"
+
+# Two GPUs, one worker on each, both over budget.vram: each device's list
+# is read, both workers are killed and halved, and each job finishes.
+sed -i 's/^parallel = 1/parallel = 2/' run.ini
+DB2=two.db
+TV_NVML_LIBRARY="$TV_FAKE_NVML_LIB" TV_FAULT_GPUS=2 TV_FAKE_NVML_COUNT=2 \
+	TV_FAKE_NVML_PROC_USED=$MiB/batch "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL \
+	--set budget.vram=20MiB --db $DB2 --set run.out_dir=out2 >run2.out 2>&1 ||
+	fail "the two-GPU run failed: $(tail -5 run2.out)"
+expect_eq "jobs on two GPUs" "$(q $DB2 "select group_concat(ticker||' '||state||' '||fit_batch_size, ', ')
+	from (select * from jobs order by ticker)")" "AAPL done 16, GOOG done 16"
+expect_eq "over-budget kills by GPU" "$(q $DB2 "select group_concat(gpu, ' ') from (select gpu from attempts
+	where exit_kind = 'over-budget' order by gpu)")" "0 1"
 echo "ok"
