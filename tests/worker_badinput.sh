@@ -40,6 +40,13 @@ expect "empty file" "empty.csv.*empty" -- $(run empty)
 cp "$GOOD" "$T/huge.csv" && truncate -s 268435457 "$T/huge.csv"
 expect "file over the size limit" "huge.csv: file too large \(over the limit of 256 MiB\)" -- $(run huge)
 rm -f "$T/huge.csv"
+# A split that leaves one test day: refused (a return needs two), naming
+# the key. The usable days are read from the message of a split with none.
+"$W" --config "$T/ok.ini" --ticker X --data "$GOOD" --out "$T/out" --set backtest.test_fraction=0.00001 2>"$T/err0"
+n=$(sed -n 's/.*: \([0-9]*\) usable days.*/\1/p' "$T/err0")
+frac=$(python3 -c "print(1.0 / $n)" 2>/dev/null)
+expect "one test day" "$n usable days .* and 1 test days \(backtest.test_fraction=" -- \
+	--config "$T/ok.ini" --ticker X --data "$GOOD" --set backtest.test_fraction=$frac
 printf 'date,open,high,low,volume\n2020-01-02,1,1,1,1\n' | csv noclose
 expect "missing close column" "noclose.csv:1.*close" -- $(run noclose)
 mutate nonnum 5 "2013-05-17,1,1,1,abc,100"
