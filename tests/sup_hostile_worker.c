@@ -31,6 +31,7 @@
  *               ignored too) that sleep 120 s, sends heartbeats for 120 s
  * HOSTILE_ONCE=FILE: misbehave only if FILE does not exist (and create it),
  * else behave: hello, result, exit 0.
+ * HOSTILE_TICKER=T: only ticker T misbehaves; the others behave.
  * HOSTILE_PIDFILE=FILE: the process that left with setsid() (setsid,
  * escape) writes its pid there once it has; in mode setsid the worker
  * delivers its result only once the file is there (up to 10 s). */
