@@ -1298,19 +1298,25 @@ int store_attempt_note(Store *s, int64_t attempt_id, const char *note)
 	return submit(s, op);
 }
 
-static int apply_note(Store *s, const Op *op)
+/* sql: "UPDATE table SET column = ?2 WHERE id = ?1"; text NULL is "". */
+static int set_text(Store *s, const char *sql, int64_t id, const char *text, const char *what)
 {
 	sqlite3_stmt *st = NULL;
-	int rc, r;
+	int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL), r;
 
-	rc = sqlite3_prepare_v2(s->db, "UPDATE attempts SET resume = ?2 WHERE id = ?1", -1, &st, NULL);
 	if (rc != SQLITE_OK)
-		return fail(s, rc, "recording how an attempt started");
-	sqlite3_bind_int64(st, 1, op->attempt_id);
-	sqlite3_bind_text(st, 2, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
-	r = step_done(s, st, "recording how an attempt started");
+		return fail(s, rc, what);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_text(st, 2, text ? text : "", -1, SQLITE_TRANSIENT);
+	r = step_done(s, st, what);
 	sqlite3_finalize(st);
 	return r;
+}
+
+static int apply_note(Store *s, const Op *op)
+{
+	return set_text(s, "UPDATE attempts SET resume = ?2 WHERE id = ?1", op->attempt_id, op->text,
+			"recording how an attempt started");
 }
 
 int store_attempt_end(Store *s, int64_t attempt_id, const AttemptEnd *end)
@@ -2372,29 +2378,14 @@ int store_attempt_cgroup(Store *s, int64_t attempt_id, const char *path)
 
 static int apply_attempt_cgroup(Store *s, const Op *op)
 {
-	sqlite3_stmt *st = NULL;
-	int r = prep(s, "UPDATE attempts SET cgroup = ?2 WHERE id = ?1", &st,
-	             "recording an attempt's cgroup");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, op->attempt_id);
-	sqlite3_bind_text(st, 2, op->text ? op->text : "", -1, SQLITE_TRANSIENT);
-	r = step_done(s, st, "recording an attempt's cgroup");
-	sqlite3_finalize(st);
-	return r;
+	return set_text(s, "UPDATE attempts SET cgroup = ?2 WHERE id = ?1", op->attempt_id, op->text,
+			"recording an attempt's cgroup");
 }
 
 int store_run_cgroup(Store *s, int64_t run_id, const char *path)
 {
-	sqlite3_stmt *st = NULL;
-	int r = prep(s, "UPDATE runs SET cgroup = ?2 WHERE id = ?1", &st, "recording the run's cgroup");
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, run_id);
-	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
-	r = step_done(s, st, "recording the run's cgroup");
-	sqlite3_finalize(st);
-	return r;
+	return set_text(s, "UPDATE runs SET cgroup = ?2 WHERE id = ?1", run_id, path,
+			"recording the run's cgroup");
 }
 
 int store_cgroups_of_host(Store *s, const char *host, char ***ret, int *ret_n)
