@@ -13,10 +13,9 @@
 
 #include "fuzz_memfile.h"
 #include "common/checksum.h"
-#include "common/rng.h"
-#include "indicators.h"
 #include "lstm_job.h"
 #include "train.h"
+#include "../tiny_train_data.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -83,38 +82,9 @@ static void write_seeds(const char *dir)
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char *sets[] = {
-		"rewts.chunk_length=100", "rewts.hidden=4", "rewts.buffer_size=64",
-		"rewts.batch_size=8", "rewts.episodes_per_chunk=2", "rewts.lookback_length=20",
-		"rewts.lstm_hidden=4", "rewts.lstm_layers=1", "rewts.lstm_window=5",
-		"rewts.lstm_epochs=2",
-	};
-	enum { N = 300 };
-	char err[1024];
-	float *feat = malloc((size_t)N * IND_FEATURES * sizeof(float));
-	double *close = malloc(N * sizeof(double));
-	int32_t *date = malloc(N * sizeof(int32_t));
-	Rng rng;
-
 	(void)argc;
 	(void)argv;
-	if (!feat || !close || !date)
-		abort();
-	config_defaults(&cfg);
-	for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++)
-		if (config_set(&cfg, sets[i], err, sizeof(err)) < 0)
-			abort();
-	if (config_validate(&cfg, err, sizeof(err)) < 0)
-		abort();
-	rng_seed(&rng, 1);
-	for (int i = 0; i < N; i++) {
-		close[i] = 100 + 10 * rng_uniform(&rng);
-		date[i] = 20000101 + i;
-		for (int k = 0; k < IND_FEATURES; k++)
-			feat[(size_t)i * IND_FEATURES + k] = (float)rng_uniform(&rng);
-	}
-	if (train_data_init(&td, &cfg, "fuzz.csv", feat, close, date, N, err, sizeof(err)) < 0)
-		abort();
+	tiny_train_data(&cfg, &td, "fuzz.csv");
 	if (getenv("FUZZ_WRITE_SEEDS")) {
 		write_seeds(getenv("FUZZ_WRITE_SEEDS"));
 		exit(0);
