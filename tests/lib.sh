@@ -109,3 +109,14 @@ wait_for() {
 workers_alive() {
 	pgrep -f "$T" 2>/dev/null || true
 }
+
+# no_worker_left: fails unless every process naming $T is gone within 5 s
+# (after the supervisor's SIGKILL, its workers must not outlive it).
+no_worker_left() {
+	_n=50
+	while [ -n "$(workers_alive)" ] && [ $_n -gt 0 ]; do
+		sleep 0.1
+		_n=$((_n - 1))
+	done
+	[ -z "$(workers_alive)" ] || fail "workers survived the supervisor: $(workers_alive)"
+}

@@ -22,12 +22,7 @@ sup=$!
 wait_for $DB "select count(*) = 2 from jobs where state='running' and done_episodes >= 6" 90
 kill -9 "$sup"
 wait "$sup" 2>/dev/null || true
-n=50
-while [ -n "$(workers_alive)" ] && [ $n -gt 0 ]; do
-	sleep 0.1
-	n=$((n - 1))
-done
-[ -z "$(workers_alive)" ] || fail "workers survived the supervisor: $(workers_alive)"
+no_worker_left
 # (Killed between the worker's two renames, only the .prev may be there.)
 for t in GOOG AAPL; do
 	[ -f out/$t.ckpt ] || [ -f out/$t.ckpt.prev ] || fail "no $t checkpoint on disk: $(ls out)"

@@ -22,12 +22,7 @@ kill -9 "$sup"
 wait "$sup" 2>/dev/null || true
 
 # No worker outlives its supervisor.
-n=50
-while [ -n "$(workers_alive)" ] && [ $n -gt 0 ]; do
-	sleep 0.1
-	n=$((n - 1))
-done
-[ -z "$(workers_alive)" ] || fail "workers survived the supervisor: $(workers_alive)"
+no_worker_left
 
 done_before=$(q $DB "select group_concat(j.ticker||':'||(select count(*) from attempts a where a.job_id=j.id)) from jobs j where state='done' order by ticker")
 open_before=$(q $DB "select count(*) from attempts where ended_at is null")
