@@ -1,8 +1,9 @@
 /* Unit tests of the CPU LSTM (worker/lstm.h): forward and backward against
  * an independent double-precision implementation and its central finite
  * differences, Adam (adam.h) on the LSTM's parameters against the formula,
- * and a small training run on a noisy sine that must cut the validation
- * loss by far. */
+ * a small training run on a noisy sine that must cut the validation
+ * loss by far, and the LSTM training job's validation loss and kept
+ * parameters recomputed from its contract. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,8 +12,10 @@
 
 #include "common/rng.h"
 #include "lstm.h"
+#include "lstm_job.h"
 #include "adam.h"
 #include "check.h"
+#include "tiny_train_data.h"
 
 /* ---- the double reference: plain loops, written from the equations ---- */
 
@@ -359,6 +362,153 @@ static void test_training(void)
 	lstm_free(&m);
 }
 
+/* ---- lstm_job: the validation loss and the kept model, from the contract ---- */
+
+/* The contract of lstm_job.h, written again here: chunk c's inputs
+ * standardised with its own means and population deviations, windows
+ * k = 0..N-1 (N = chunk_length - W) over chunk days k..k+W-1, the target
+ * at each step 100 x the next day's return, the last max(1, N/4) windows
+ * held out; the loss is the mean squared error over those windows and
+ * their steps. norm_out gets the 2 x LSTM_JOB_INPUTS numbers. */
+static double ref_job_val_loss(const TrainData *d, int c, int W, const float *params, int H,
+			       int L, double *norm_out)
+{
+	enum { F = LSTM_JOB_INPUTS };
+	int CL = d->chunk_length, s = c * CL, N = CL - W, n_val = N / 4 > 1 ? N / 4 : 1;
+	size_t np = lstm_param_count(F, H, L);
+	double *v = malloc((size_t)CL * F * sizeof(double)), *x, *y, *p, loss;
+
+	x = malloc((size_t)n_val * W * F * sizeof(double));
+	y = malloc((size_t)n_val * W * sizeof(double));
+	p = malloc(np * sizeof(double));
+	for (int i = 0; i < CL; i++) {
+		int r = s + i;
+
+		for (int k = 0; k < IND_FEATURES; k++)
+			v[(size_t)i * F + k] = d->feat[(size_t)r * IND_FEATURES + k];
+		v[(size_t)i * F + IND_FEATURES] = r > 0 ? d->close[r] / d->close[r - 1] - 1 : 0;
+	}
+	for (int k = 0; k < F; k++) {
+		double m = 0, q = 0;
+
+		for (int i = 0; i < CL; i++)
+			m += v[(size_t)i * F + k];
+		m /= CL;
+		for (int i = 0; i < CL; i++)
+			q += (v[(size_t)i * F + k] - m) * (v[(size_t)i * F + k] - m);
+		q = sqrt(q / CL);
+		norm_out[k] = m;
+		norm_out[F + k] = q < 1e-6 ? 1 : q;
+	}
+	for (int b = 0; b < n_val; b++) {
+		int k0 = N - n_val + b;
+
+		for (int t = 0; t < W; t++) {
+			int i = k0 + t;
+
+			for (int k = 0; k < F; k++)
+				x[((size_t)b * W + t) * F + k] =
+					(v[(size_t)i * F + k] - norm_out[k]) / norm_out[F + k];
+			y[(size_t)b * W + t] = 100 * (d->close[s + i + 1] / d->close[s + i] - 1);
+		}
+	}
+	for (size_t i = 0; i < np; i++)
+		p[i] = params[i];
+	loss = ref_mse(p, F, H, L, W, n_val, x, y);
+	free(v);
+	free(x);
+	free(y);
+	free(p);
+	return loss;
+}
+
+typedef struct JobSeen {
+	int epochs;
+	int chunk[64];
+	double val[64], ref[64];   /* ref: < 0 when the chunk had just finished */
+} JobSeen;
+
+static int seen_epoch(void *ctx, LstmJob *j, double train_loss, double val_loss)
+{
+	JobSeen *s = ctx;
+	double norm[2 * LSTM_JOB_INPUTS];
+	int e = s->epochs++;
+
+	(void)train_loss;
+	if (e >= 64)
+		return -ENOSPC;
+	s->val[e] = val_loss;
+	s->ref[e] = -1;
+	s->chunk[e] = j->net_ready ? j->pos.chunk : j->pos.chunk - 1;
+	/* The parameters of the epoch just validated are still in net unless
+	 * the chunk ended (then only the kept ones survive, checked below). */
+	if (j->net_ready)
+		s->ref[e] = ref_job_val_loss(j->data, j->pos.chunk, j->window, j->net.params,
+					     j->hidden, j->layers, norm);
+	return 0;
+}
+
+static int close_rel(double a, double b, double tol)
+{
+	return fabs(a - b) <= tol * (fabs(b) > 1e-12 ? fabs(b) : 1e-12);
+}
+
+/* Every epoch's reported validation loss is the recomputed one, and each
+ * chunk's model is the parameters of its lowest validation loss (with its
+ * own norm), not the last epoch's. A high learning rate makes the loss go
+ * up and down, so "best" and "last" differ in at least one chunk. */
+static void test_job_validation(void)
+{
+	Config cfg;
+	TrainData td;
+	LstmJob j;
+	JobSeen seen = { 0 };
+	LstmHooks hooks = { .ctx = &seen, .epoch = seen_epoch };
+	char err[512];
+	int best_not_last = 0;
+
+	tiny_train_data(&cfg, &td, "tiny.csv");
+	CHECK(config_set(&cfg, "rewts.lstm_epochs=8", err, sizeof(err)) == 0, "%s", err);
+	CHECK(config_set(&cfg, "rewts.lstm_learning_rate=0.05", err, sizeof(err)) == 0, "%s", err);
+	CHECK(config_set(&cfg, "rewts.lstm_patience=0", err, sizeof(err)) == 0, "%s", err);
+	CHECK(lstm_job_init(&j, &cfg, &td, err, sizeof(err)) == 0, "lstm_job_init: %s", err);
+	CHECK(lstm_job_run(&j, &hooks) == 0, "lstm_job_run");
+	CHECK(seen.epochs == td.n_chunks * 8, "%d epochs for %d chunks", seen.epochs, td.n_chunks);
+	for (int e = 0; e < seen.epochs; e++)
+		if (seen.ref[e] >= 0)
+			CHECK(close_rel(seen.val[e], seen.ref[e], 1e-4),
+			      "chunk %d epoch %d: reported validation loss %.9g, recomputed %.9g",
+			      seen.chunk[e], e % 8 + 1, seen.val[e], seen.ref[e]);
+	for (int c = 0; c < td.n_chunks; c++) {
+		size_t np = lstm_param_count(LSTM_JOB_INPUTS, cfg.lstm_hidden, cfg.lstm_layers);
+		const float *model = j.chunk_models[c];
+		double norm[2 * LSTM_JOB_INPUTS], best = INFINITY, kept;
+		int last = 0;
+
+		CHECK(model != NULL, "chunk %d has no model", c);
+		if (!model)
+			continue;
+		for (int e = 0; e < seen.epochs; e++)
+			if (seen.chunk[e] == c) {
+				best = seen.val[e] < best ? seen.val[e] : best;
+				last = e;
+			}
+		kept = ref_job_val_loss(&td, c, cfg.lstm_window, model, cfg.lstm_hidden,
+					cfg.lstm_layers, norm);
+		CHECK(close_rel(kept, best, 1e-4),
+		      "chunk %d: the kept model's validation loss is %.9g, the best epoch's %.9g", c,
+		      kept, best);
+		for (int k = 0; k < 2 * LSTM_JOB_INPUTS; k++)
+			CHECK(close_rel(model[np + k], norm[k], 1e-5), "chunk %d norm[%d] %.9g, expected %.9g",
+			      c, k, model[np + k], norm[k]);
+		if (seen.val[last] > best)
+			best_not_last = 1;
+	}
+	CHECK(best_not_last, "no chunk's last epoch was worse than its best: the test needs one");
+	lstm_job_free(&j);
+	train_data_free(&td);
+}
+
 int main(void)
 {
 	test_shape();
@@ -368,5 +518,6 @@ int main(void)
 	test_against_reference(2, 3, 3, 4, 2);
 	test_adam();
 	test_training();
+	test_job_validation();
 	return check_done("lstm");
 }
