@@ -10,9 +10,14 @@
  *   environment holds CUDA_VISIBLE_DEVICES=i runs on device i, using BYTES
  *   times N when the variable is BYTES/batch and the process's command
  *   line holds rewts.batch_size=N (device memory that grows with the
- *   batch, as activations do), else BYTES. A descendant's pid is the one
+ *   batch, as activations do), else BYTES; TV_FAKE_NVML_PROC_USED=na lists
+ *   them with NVML_VALUE_NOT_AVAILABLE (what drivers report where they
+ *   cannot count a process's memory). A descendant's pid is the one
  *   the supervisor spawned: `tickervisor __cgroup-exec` execs the worker
- *   in place, and its environment and arguments are the worker's. */
+ *   in place, and its environment and arguments are the worker's;
+ * - TV_FAKE_NVML_OTHER=BYTES: each device also lists, first, a process
+ *   that is not the supervisor's (pid 1: another user's job on a shared
+ *   GPU) using BYTES. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,6 +43,7 @@ typedef struct {
 #define NVML_SUCCESS 0
 #define NVML_ERROR_INVALID_ARGUMENT 2
 #define NVML_ERROR_INSUFFICIENT_SIZE 7
+#define NVML_VALUE_NOT_AVAILABLE (~0ULL)
 #define FAKE_MAX 64
 
 /* A device handle is the address of its entry here. */
@@ -169,6 +175,8 @@ static unsigned long long proc_used(long pid, unsigned int index, const char *sp
 	const char *dev = n > 0 ? find_string(buf, n, "CUDA_VISIBLE_DEVICES=") : NULL;
 	if (!dev || !*dev || strtoul(dev, NULL, 10) != index)
 		return 0;
+	if (!strcmp(spec, "na"))
+		return NVML_VALUE_NOT_AVAILABLE;
 	if (strcmp(end, "/batch"))
 		return bytes;
 	n = read_strings(pid, "cmdline", buf, sizeof buf);
@@ -185,6 +193,13 @@ nvmlReturn_t nvmlDeviceGetComputeRunningProcesses_v3(nvmlDevice_t dev, unsigned 
 	unsigned int found = 0;
 	if (p < devices || p >= devices + count())
 		return NVML_ERROR_INVALID_ARGUMENT;
+	const char *other = getenv("TV_FAKE_NVML_OTHER");
+	if (other && *other) {
+		if (found < *n)
+			procs[found] = (nvmlProcessInfo_t){ .pid = 1,
+							    .usedGpuMemory = strtoull(other, NULL, 10) };
+		found++;
+	}
 	DIR *d = spec && *spec ? opendir("/proc") : NULL;
 	struct dirent *e;
 	while (d && (e = readdir(d))) {

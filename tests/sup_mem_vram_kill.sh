@@ -8,7 +8,8 @@
 # using 1 MiB per batch element (TV_FAKE_NVML_PROC_USED=1048576/batch);
 # the worker trains on the CPU (run.device = cpu).
 # budget.vram = 20 MiB: at batch 32 (32 MiB) the attempt is killed for
-# device memory, at batch 16 (16 MiB) it fits and the job finishes.
+# device memory, at batch 16 (16 MiB) it fits and the job finishes. Then
+# two GPUs, and a driver that cannot count a process's memory.
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 : "${TV_FAKE_NVML_LIB:?TV_FAKE_NVML_LIB is not set (run through meson test)}"
 cd "$T"
@@ -39,11 +40,14 @@ last=$(q $DB "select coalesce(max(done_episodes), 0) from checkpoints where atte
 expect_eq "attempt 2 resumes at attempt 1's last checkpoint" \
 	"$(q $DB "select start_episodes from attempts where id=2")" "$last"
 
-# Two GPUs, one worker on each, both over budget.vram: each device's list
-# is read, both workers are killed and halved, and each job finishes.
+# Two GPUs, one worker on each, both over budget.vram, and another user's
+# process of 1 GiB on each GPU, listed first: each device's list is read
+# whole (device 1's entries follow device 0's), both workers are killed
+# and halved, the other process is charged to neither, and each job
+# finishes.
 sed -i 's/^parallel = 1/parallel = 2/' run.ini
 DB2=two.db
-TV_NVML_LIBRARY="$TV_FAKE_NVML_LIB" TV_FAULT_GPUS=2 TV_FAKE_NVML_COUNT=2 \
+TV_NVML_LIBRARY="$TV_FAKE_NVML_LIB" TV_FAULT_GPUS=2 TV_FAKE_NVML_COUNT=2 TV_FAKE_NVML_OTHER=$((1024 * MiB)) \
 	TV_FAKE_NVML_PROC_USED=$MiB/batch "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL \
 	--set budget.vram=20MiB --db $DB2 --set run.out_dir=out2 >run2.out 2>&1 ||
 	fail "the two-GPU run failed: $(tail -5 run2.out)"
@@ -51,4 +55,19 @@ expect_eq "jobs on two GPUs" "$(q $DB2 "select group_concat(ticker||' '||state||
 	from (select * from jobs order by ticker)")" "AAPL done 16, GOOG done 16"
 expect_eq "over-budget kills by GPU" "$(q $DB2 "select group_concat(gpu, ' ') from (select gpu from attempts
 	where exit_kind = 'over-budget' order by gpu)")" "0 1"
+expect_eq "peak device memory per attempt, without the other process" \
+	"$(q $DB2 "select group_concat(gpu||':'||batch_size||':'||peak_vram, ' ') from (select * from attempts order by gpu, id)")" \
+	"0:32:$((32 * MiB)) 0:16:$((16 * MiB)) 1:32:$((32 * MiB)) 1:16:$((16 * MiB))"
+
+# A driver that cannot count a process's memory lists it with
+# NVML_VALUE_NOT_AVAILABLE (all bits set): that is no reading, not 16 EiB.
+# The worker is not killed for device memory and trains at batch 32.
+DB3=na.db
+TV_NVML_LIBRARY="$TV_FAKE_NVML_LIB" TV_FAULT_GPUS=1 TV_FAKE_NVML_COUNT=1 \
+	TV_FAKE_NVML_PROC_USED=na "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG \
+	--set run.parallel=1 --set budget.vram=20MiB --db $DB3 --set run.out_dir=out3 >run3.out 2>&1 ||
+	fail "the run with uncounted device memory failed: $(tail -5 run3.out)"
+expect_eq "attempts when NVML cannot count a process" \
+	"$(q $DB3 "select group_concat(batch_size||':'||exit_kind||':'||peak_vram, ' ') from attempts order by id")" \
+	"32:done:0"
 echo "ok"
