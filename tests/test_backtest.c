@@ -1,6 +1,7 @@
 /* Behaviours a user relies on, asserted by value (issue 14): the backtest
  * metrics against numbers computed independently with numpy on a fixture,
- * test_days of a split that is not a whole number, the epsilon schedule
+ * test_days of a split that is not a whole number, the weights' refit
+ * cadence, the epsilon schedule
  * after k episodes, buffer_size == batch_size, and the LSTM's early
  * stopping (patience counted exactly, the best validation epoch's
  * parameters kept, not the last epoch's). */
@@ -92,6 +93,78 @@ static void split(void)
 	CHECK(d.test_start == 233 && d.train_rows == 233 && d.n_chunks == 2,
 	      "split: test_start %d train_rows %d chunks %d", d.test_start, d.train_rows, d.n_chunks);
 	CHECK(d.n_rows - 1 - d.test_start == 99, "test days %d", d.n_rows - 1 - d.test_start);
+	train_data_free(&d);
+}
+
+/* The refit cadence of backtest_trade: the first refit is on the first
+ * test day (its decision already uses fitted weights, not the uniform
+ * start), then every fit_weights_every test days. Model 0 forecasts each
+ * return exactly and model 1 its opposite, so every least-squares fit on
+ * the simplex is w = (1, 0) with zero residual. */
+typedef struct RefitSeen {
+	int decisions, first_t;
+	double first_w[2], worst;   /* worst: max |w - (1, 0)| over all decisions */
+} RefitSeen;
+
+static int refit_decide(void *ctx, const EnvState *env, const EnvParams *envp, int t,
+			const double *w)
+{
+	RefitSeen *s = ctx;
+	double dev = fabs(w[0] - 1) > fabs(w[1]) ? fabs(w[0] - 1) : fabs(w[1]);
+
+	(void)env;
+	(void)envp;
+	if (s->decisions++ == 0) {
+		s->first_t = t;
+		s->first_w[0] = w[0];
+		s->first_w[1] = w[1];
+	}
+	if (dev > s->worst)
+		s->worst = dev;
+	return ENV_HOLD;
+}
+
+static void refits(void)
+{
+	Config cfg;
+	TrainData d;
+	Backtest bt;
+	RefitSeen seen = { 0 };
+	int first, span, steps, N;
+	double *fc;
+
+	config_defaults(&cfg);
+	cfg.chunk_length = 100;
+	cfg.fit_weights_every = N = 20;
+	synthetic(&d, &cfg, 333, 3);
+	first = backtest_first_day(&cfg, &d);
+	span = d.n_rows - first;
+	steps = d.n_rows - 1 - d.test_start;
+	fc = calloc(2 * (size_t)span, sizeof(double));
+	for (int k = 0; k + first + 1 < d.n_rows; k++) {
+		fc[k] = d.close[first + k + 1] / d.close[first + k] - 1;
+		fc[span + k] = -fc[k];
+	}
+	CHECK(d.n_chunks == 2 && steps == 99, "fixture: %d chunks, %d test steps", d.n_chunks, steps);
+	if (backtest_trade(&cfg, &d, fc, first, refit_decide, &seen, &bt) < 0) {
+		CHECK_FAILED("backtest_trade");
+		free(fc);
+		train_data_free(&d);
+		return;
+	}
+	CHECK(seen.decisions == steps && seen.first_t == d.test_start, "%d decisions, first on row %d",
+	      seen.decisions, seen.first_t);
+	CHECK(fabs(seen.first_w[0] - 1) < 1e-9 && fabs(seen.first_w[1]) < 1e-9,
+	      "the first test day decided with w = (%g, %g), not the fitted (1, 0)", seen.first_w[0],
+	      seen.first_w[1]);
+	CHECK(seen.worst < 1e-9, "a decision used weights %g away from the fitted (1, 0)", seen.worst);
+	CHECK(bt.n_fits == (steps + N - 1) / N, "%d refits for %d test days every %d", bt.n_fits, steps, N);
+	for (int f = 0; f < bt.n_fits; f++)
+		CHECK(bt.fit_date[f] == d.date[d.test_start + f * N], "refit %d dated %d, want %d (day %d)",
+		      f, bt.fit_date[f], d.date[d.test_start + f * N], f * N);
+	CHECK(bt.qp_fallbacks == 0, "%d refits fell back to uniform weights", bt.qp_fallbacks);
+	backtest_free(&bt);
+	free(fc);
 	train_data_free(&d);
 }
 
@@ -223,6 +296,7 @@ int main(void)
 {
 	metrics();
 	split();
+	refits();
 	epsilon();
 	early_stopping();
 	return check_done("backtest");
