@@ -13,6 +13,7 @@
  *   FAKE_MARK_BYTES=N while touching, write "mark TICKER SEC.NSEC" (CLOCK_REALTIME)
  *                     to stderr when N bytes are touched (budget benchmark)
  *   FAKE_HOLD_MS=N    after touching, sleep N ms before the episodes
+ *   FAKE_FREE=1       then give that memory back (the RSS falls below the peak)
  * It sends hello, one heartbeat, the progress frames, a checkpoint frame
  * every FAKE_CKPT_EVERY episodes (default 0 = never), and a result frame,
  * writes DIR/TICKER.model (a few bytes and the model-file checksum trailer;
@@ -139,6 +140,10 @@ int main(int argc, char **argv)
 		if (hold_ms > 0) {
 			struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
+		}
+		if (env_long("FAKE_FREE", 0)) {
+			free(mem);
+			mem = NULL;
 		}
 	}
 	memset(&m, 0, sizeof m);
