@@ -59,6 +59,28 @@ if [ ! -d /proc/driver/nvidia/gpus ]; then
 	grep -q "gpus" gpus.out || fail "gpus: key not named: $(cat gpus.out)"
 fi
 
+# 6. Command-line mistakes: exit 64 (EX_USAGE), the mistake named, the
+# usage printed, nothing created or started.
+write_config run.ini
+check_usage() {
+	name=$1 want=$2
+	shift 2
+	set +e
+	"$TV_SUPERVISOR" run "$@" >"$name.out" 2>&1
+	rc=$?
+	set -e
+	expect_eq "$name: exit status" "$rc" 64
+	grep -qF -- "$want" "$name.out" || fail "$name: '$want' not in: $(cat "$name.out")"
+	grep -q "^usage: tickervisor run" "$name.out" || fail "$name: no usage: $(cat "$name.out")"
+	[ ! -e out/tickervisor.db ] || fail "$name: a database was created"
+	[ ! -e spawned ] || fail "$name: a worker was started"
+}
+check_usage noconfig "tickervisor run: missing CONFIG"
+check_usage extra1 "unexpected argument 'extra'" run.ini extra
+check_usage extra2 "unexpected argument 'one'" run.ini one two
+check_usage setnovalue "--set needs a value" run.ini --set
+check_usage unknownopt "option '--frobnicate' is unknown" --frobnicate run.ini
+
 # The same configuration without the error runs (so the checks above can
 # fail for the right reason only).
 write_config run.ini
