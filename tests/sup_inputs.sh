@@ -91,6 +91,15 @@ printf 'date,direction,confidence\n1990-01-02,1,2\n1990-02-01,-1,1\n' >sig/AAPL.
 grep -q "warning: .*sig/AAPL.csv: signals from 1990-01-02 to 1990-02-01, entirely outside the prices" sig3.out ||
 	fail "no out-of-range warning: $(head -4 sig3.out)"
 grep -q "GOOG.csv: signals from" sig3.out && fail "GOOG's signals (in range) warned about"
+# Signals that reach the prices by one day only are not outside them:
+# AAPL's end on its first price day, GOOG's start on its last.
+cp sig/GOOG.csv sig-goog.keep
+printf 'date,direction,confidence\n1990-01-02,1,2\n%s,-1,1\n' "$(awk -F, 'NR == 2 { print $1 }' "$DATA/AAPL.csv")" >sig/AAPL.csv
+printf 'date,direction,confidence\n%s,1,2\n2099-01-02,-1,1\n' "$(tail -n 1 "$DATA/GOOG.csv" | cut -d, -f1)" >sig/GOOG.csv
+"$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL --set run.signals_dir="$T/sig" --db sig4.db \
+	--set run.out_dir=sigout4 >sig4.out 2>&1 || fail "signals run 4: $(tail -3 sig4.out)"
+grep -q "signals from" sig4.out && fail "signals touching the prices by one day warned about: $(grep 'signals from' sig4.out)"
+mv sig-goog.keep sig/GOOG.csv
 rm sig/AAPL.csv
 set +e
 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL --set run.signals_dir="$T/sig" --db sig2.db \
