@@ -80,6 +80,12 @@ int main(void)
 	JobRow r5[2] = { row(JOB_DONE, 50, 50, 1, 2, 0), row(JOB_DONE, 50, 50, 1, 2, 0) };
 	status_totals(r5, 2, 1, 3, &t);
 	CHECK(t.eta_s == 0 && near(t.percent, 100), "done: %g %g", t.eta_s, t.percent);
+	/* A done ticker whose recorded progress stops short of its size (45
+	 * of 50: the result came before the last progress row) leaves no
+	 * work: ETA 0, not unknown for want of a rate. */
+	JobRow r6[2] = { row(JOB_DONE, 45, 50, 1, 2, 0), row(JOB_DONE, 50, 50, 1, 2, 0) };
+	status_totals(r6, 2, 1, 3, &t);
+	CHECK(t.eta_s == 0, "done, progress short: eta %g", t.eta_s);
 
 	return check_done("status");
 }
