@@ -1,7 +1,7 @@
 /* Behaviours a user relies on, asserted by value (issue 14): the backtest
  * metrics against numbers computed independently with numpy on a fixture,
  * test_days of a split that is not a whole number, the weights' refit
- * cadence, the epsilon schedule
+ * cadence, the epsilon schedule and epsilon-greedy itself
  * after k episodes, buffer_size == batch_size, and the LSTM's early
  * stopping (patience counted exactly, the best validation epoch's
  * parameters kept, not the last epoch's). */
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent.h"
 #include "backtest.h"
 #include "common/config.h"
 #include "common/rng.h"
@@ -168,6 +169,60 @@ static void refits(void)
 	train_data_free(&d);
 }
 
+/* Epsilon-greedy: with probability epsilon a uniform random action, else
+ * the greedy one. 3000 draws per epsilon, one probe state (fixed seeds: a
+ * count outside the bounds below, about 4 standard deviations wide, is a
+ * wrong rule, not chance). */
+static void exploration(void)
+{
+	enum { DRAWS = 3000 };
+	static const double eps[] = { 0, 0.25, 1 };
+	Config cfg;
+	Agent ag;
+	Rng rng, init;
+	float probe[ENV_STATE_DIM];
+	int greedy;
+
+	config_defaults(&cfg);
+	rng_seed(&init, 5);
+	if (agent_init(&ag, &cfg, &init) < 0) {
+		CHECK_FAILED("agent_init");
+		return;
+	}
+	for (int k = 0; k < ENV_STATE_DIM; k++)
+		probe[k] = (float)rng_normal(&init);
+	greedy = agent_act(&ag, &init, probe, 0);
+	for (size_t e = 0; e < sizeof(eps) / sizeof(eps[0]); e++) {
+		int count[ENV_ACTIONS] = { 0 }, off = 0;
+
+		ag.epsilon = eps[e];
+		rng_seed(&rng, 100 + e);
+		for (int i = 0; i < DRAWS; i++) {
+			int a = agent_act(&ag, &rng, probe, 1);
+
+			count[a]++;
+			off += a != greedy;
+		}
+		/* Not greedy: epsilon x 2/3 of the draws (a random pick can hit
+		 * the greedy action); each action, at epsilon 1, a third. */
+		double want = eps[e] * 2.0 / 3.0 * DRAWS, sd = sqrt(want * (1 - want / DRAWS));
+		CHECK(fabs(off - want) <= 4 * sd + 0.5, "epsilon %g: %d of %d actions not greedy, want %.0f",
+		      eps[e], off, DRAWS, want);
+		if (eps[e] == 1)
+			for (int a = 0; a < ENV_ACTIONS; a++)
+				CHECK(fabs(count[a] - DRAWS / 3.0) <= 4 * sqrt(DRAWS * 2.0 / 9.0),
+				      "epsilon 1: action %d drawn %d times of %d", a, count[a], DRAWS);
+	}
+	/* explore = 0 is greedy whatever epsilon says. */
+	ag.epsilon = 1;
+	for (int i = 0; i < 100; i++)
+		if (agent_act(&ag, &rng, probe, 0) != greedy) {
+			CHECK_FAILED("explore = 0 at epsilon 1 gave a non-greedy action");
+			break;
+		}
+	agent_free(&ag);
+}
+
 /* Epsilon after k finished episodes is max(epsilon_min, start * decay^k). */
 static int eps_k;
 static double eps_seen[8];
@@ -298,6 +353,7 @@ int main(void)
 	split();
 	refits();
 	epsilon();
+	exploration();
 	early_stopping();
 	return check_done("backtest");
 }
