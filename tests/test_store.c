@@ -683,7 +683,8 @@ static void test_batching(void)
 			peak = sm.rss;
 		last = sm.rss;
 		REQUIRE(store_sample(s, att, &sm) == 0, "%s", store_errmsg(s));
-		MsgProgress p = { .chunk = 0, .episode = i + 1, .done_episodes = i + 1,
+		/* 4 episodes per chunk: episode 10 is chunk 2's second. */
+		MsgProgress p = { .chunk = i / 4, .episode = i % 4 + 1, .done_episodes = i + 1,
 		                  .total_episodes = 200, .loss = 0.5 / (i + 1) };
 		REQUIRE(store_progress(s, job, att, &p) == 0, "%s", store_errmsg(s));
 	}
@@ -702,15 +703,16 @@ static void test_batching(void)
 	                  " FROM mem_samples") == 10 * 26, "categories");
 
 	/* A checkpoint older than the progress already recorded (taken at
-	 * episode 8, progress said 10): the checkpoint is the job's, and its
-	 * progress does not go back. */
-	MsgCheckpoint old = { .checksum = 5, .chunk = 0, .episode = 8, .done_episodes = 8 };
+	 * episode 8, the end of chunk 1; progress said chunk 2 episode 2, 10
+	 * done): the checkpoint is the job's, and its progress - chunk,
+	 * episode, done - does not go back. */
+	MsgCheckpoint old = { .checksum = 5, .chunk = 1, .episode = 4, .done_episodes = 8 };
 	snprintf(old.path, sizeof old.path, "/out/X.ckpt");
 	REQUIRE(store_checkpoint_add(s, job, att, &old) == 0, "%s", store_errmsg(s));
 	REQUIRE(store_flush(s) == 0, "%s", store_errmsg(s));
-	CHECK(raw_int(db, "SELECT done_episodes * 100 + episode FROM jobs") == 10 * 100 + 10,
-	      "progress after an older checkpoint: %lld",
-	      (long long)raw_int(db, "SELECT done_episodes * 100 + episode FROM jobs"));
+	CHECK(raw_int(db, "SELECT chunk * 10000 + done_episodes * 100 + episode FROM jobs") ==
+	      2 * 10000 + 10 * 100 + 2, "progress after an older checkpoint: %lld",
+	      (long long)raw_int(db, "SELECT chunk * 10000 + done_episodes * 100 + episode FROM jobs"));
 	CHECK(raw_int(db, "SELECT c.done_episodes FROM jobs j JOIN checkpoints c ON c.id = j.ckpt_id") == 8,
 	      "the job's checkpoint");
 
