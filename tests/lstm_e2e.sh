@@ -72,6 +72,16 @@ train --out "$T/d" --resume "$T/d/AAPL.ckpt" 2>/dev/null; rc=$?
 train --out "$T/f" --resume "$T/a/AAPL.ckpt" --set rewts.lstm_hidden=8 2>"$T/f.log"; rc=$?
 [ $rc -eq 12 ] && grep -q "lstm_hidden" "$T/f.log" && ok "checkpoint of another shape refused" || bad "shape mismatch rc=$rc: $(cat "$T/f.log")"
 
+# A chunk must hold at least 4 windows: chunk_length 300 takes
+# lstm_window 296 (4 windows), not 297 (3), which is bad input naming both keys.
+train --out "$T/w7" --set rewts.lstm_window=297 2>"$T/w7.log"; rc=$?
+[ $rc -eq 12 ] && grep -q "leaves 3 windows of rewts.lstm_window=297 .*chunk_length >= lstm_window + 4" "$T/w7.log" &&
+	[ ! -e "$T/w7/AAPL.model" ] && ok "a chunk of 3 windows is refused (rc 12, keys named)" ||
+	bad "lstm_window 297 of chunk 300: rc $rc: $(cat "$T/w7.log")"
+train --out "$T/w6" --set rewts.lstm_window=296 --set rewts.lstm_epochs=1 2>"$T/w6.log"; rc=$?
+[ $rc -eq 0 ] && [ -s "$T/w6/AAPL.model" ] && ok "a chunk of exactly 4 windows trains" ||
+	bad "lstm_window 296 of chunk 300: rc $rc: $(tail -2 "$T/w6.log")"
+
 out=$("$W" --evaluate "$T/a/AAPL.model" --data "$D" 2>"$T/e.log"); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q '"sharpe"' && ok "--evaluate reproduces the stored metrics" || bad "--evaluate rc=$rc: $(cat "$T/e.log")"
 
