@@ -8,7 +8,8 @@
 # 2. A rerun whose model-shaping keys differ (rewts.hidden; run.threads) from
 #    what done and half-trained tickers trained under refuses to start,
 #    names tickers, keys and values and the ways out; nothing changes.
-# 3. A change of keys that do not shape the model (parallel, heartbeat) runs.
+# 3. A change of keys that do not shape the model (parallel, heartbeat) runs;
+#    a ticker that never trained takes the run's model keys without --retrain.
 # 4. --retrain trains them afresh under the new configuration.
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 cd "$T"
@@ -33,13 +34,15 @@ expect_eq "jobs.config is the run's" \
 	"$(q $DB "select count(*) from jobs j, runs r where r.id = 1 and j.config = r.config")" 2
 cp orig.ini run.ini
 
-# Half-trained MSFT next to the two done ones.
-TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT >run2.out 2>&1 &
+# Half-trained MSFT next to the two done ones, and SPX recorded but never
+# started (parallel 1: it waits behind MSFT).
+TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,SPX >run2.out 2>&1 &
 sup=$!
 wait_for $DB "select count(*) from jobs where ticker='MSFT' and done_episodes >= 2" 60
 kill -INT $sup
 wait $sup || true
 expect_eq "MSFT paused half-trained" "$(q $DB "select state from jobs where ticker='MSFT'")" pending
+expect_eq "SPX recorded, never started" "$(q $DB "select state||' '||attempts||' '||done_episodes from jobs where ticker='SPX'")" "pending 0 0"
 before=$(q $DB "select group_concat(ticker||state||done_episodes||ckpt_id, ',') from jobs order by ticker")
 runs_before=$(q $DB "select count(*) from runs")
 
@@ -53,6 +56,7 @@ for want in "GOOG (done)" "AAPL (done)" "MSFT (pending)" "rewts.hidden = 16,16 (
 	"--retrain" "restore the configuration"; do
 	grep -qF -- "$want" drift.out || fail "drift message lacks '$want': $(cat drift.out)"
 done
+grep -q "SPX" drift.out && fail "drift names SPX, which never trained: $(cat drift.out)"
 set +e
 "$TV_SUPERVISOR" run run.ini --set run.tickers=MSFT --set run.threads=2 >threads.out 2>&1
 rc=$?
@@ -67,6 +71,16 @@ expect_eq "no run started" "$(q $DB "select count(*) from runs")" "$runs_before"
 	--set run.heartbeat=0.3 >run3.out 2>&1 || fail "non-model change refused: $(tail -5 run3.out)"
 expect_eq "all done" "$(q $DB "select count(*) from jobs where state='done'")" 3
 grep -q "MSFT.*resuming from" run3.out || fail "MSFT did not resume"
+
+# 3b. A ticker that never trained takes this run's model keys, no
+# --retrain needed: SPX trains at hidden 32,32 and records it.
+q $DB "select config from jobs where ticker='SPX'" | grep -q '^hidden = 16,16$' ||
+	fail "SPX's first recorded configuration is not the old one"
+"$TV_SUPERVISOR" run run.ini --set run.tickers=SPX --set rewts.hidden=32,32 >run3b.out 2>&1 ||
+	fail "an untrained ticker with new model keys refused: $(tail -5 run3b.out)"
+expect_eq "SPX done" "$(q $DB "select state from jobs where ticker='SPX'")" done
+q $DB "select config from jobs where ticker='SPX'" | grep -q '^hidden = 32,32$' ||
+	fail "SPX kept the configuration it never trained under"
 
 # 4. --retrain under the new configuration.
 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG --set rewts.hidden=32,32 --retrain >run4.out 2>&1 ||
