@@ -80,6 +80,21 @@ static const unsigned want_sig[CS_COUNT][CE_COUNT] = {
 	[CS_ENDED]    = { 0 },
 };
 
+/* Whether each cell records the frame (stores and logs it): every report
+ * of a live attempt that has not delivered, the last checkpoint after a
+ * SIGTERM included; nothing after delivery or a kill, nothing a protocol
+ * kill refuses (a second hello: the stopping state here was reached after
+ * one). */
+static const unsigned char want_rec[CS_COUNT][CE_COUNT] = {
+	/*            hello frame result error bad soft over vram hang stop abort exit eof grace */
+	[CS_SPAWNED]  = { 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	[CS_RUNNING]  = { 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	[CS_STOPPING] = { 0, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	[CS_DELIVERED]= { 0 },
+	[CS_KILLED]   = { 0 },
+	[CS_ENDED]    = { 0 },
+};
+
 static void test_matrix(void)
 {
 	int cells = 0;
@@ -93,6 +108,8 @@ static void test_matrix(void)
 			      child_state_name(want[s][e]));
 			CHECK(signal_of(a) == want_sig[s][e], "%s x %s: signals %#x, want %#x",
 			      child_state_name(s), child_event_name(e), signal_of(a), want_sig[s][e]);
+			CHECK(!!(a & CA_RECORD) == want_rec[s][e], "%s x %s: records %d, want %d",
+			      child_state_name(s), child_event_name(e), !!(a & CA_RECORD), want_rec[s][e]);
 			CHECK(!(a & CA_FINISH), "%s x %s finished alone", child_state_name(s),
 			      child_event_name(e));
 			if (s == CS_ENDED)
