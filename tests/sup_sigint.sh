@@ -1,14 +1,16 @@
 #!/bin/sh
 # SIGINT to the supervisor: no new worker starts, running workers are
 # asked to checkpoint and exit (10), the supervisor exits 0 with every
-# attempt closed as interrupted (not charged); running it again resumes
-# from the checkpoints and finishes.
+# attempt closed as interrupted (not charged), the checkpoint each worker
+# writes on its way out recorded (the workers' own cadence is set far
+# apart, so that checkpoint is the stop's); running it again resumes from
+# the checkpoints and finishes.
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 cd "$T"
 write_config run.ini
 DB=out/tickervisor.db
 
-TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,IBM >run1.out 2>&1 &
+TV_FAULT_SLOW_MS=30 "$TV_SUPERVISOR" run run.ini --set run.tickers=GOOG,AAPL,MSFT,IBM --set run.checkpoint_every=1000 >run1.out 2>&1 &
 sup=$!
 # Two workers running with progress checkpointed.
 wait_for $DB "select count(*) >= 2 from jobs where state='running' and done_episodes > 0" 60
@@ -31,6 +33,20 @@ left=$(q $DB "select count(*) from jobs where state='pending'")
 expect_eq "attempts started after the signal" \
 	"$(q $DB "select count(*) from attempts where run_id = 1 and started_at > $t_signal")" 0
 [ -z "$(workers_alive)" ] || fail "workers left: $(workers_alive)"
+# The checkpoint each stopped worker wrote on its way out is the one
+# recorded: the file at each paused job's checkpoint path carries the
+# recorded CRC (an older row would name the file's earlier contents).
+python3 - $DB <<'PY' || fail "the recorded checkpoints are not the files the workers left"
+import sqlite3, sys, zlib
+db = sqlite3.connect(sys.argv[1])
+rows = db.execute("select j.ticker, c.path, c.checksum, c.done_episodes from jobs j"
+                  " join checkpoints c on c.id = j.ckpt_id where j.state = 'pending'").fetchall()
+assert rows, "no paused job has a checkpoint"
+for t, path, crc, done in rows:
+    data = open(path, "rb").read()
+    got = zlib.crc32(data[:-5])
+    assert data[-5] == 0xce and got == crc, (t, path, "recorded", crc, done, "file", got)
+PY
 ckpt_before=$(q $DB "select group_concat(ticker||'='||done_episodes) from jobs where state='pending' and done_episodes > 0")
 [ -n "$ckpt_before" ] || fail "no checkpointed progress to resume from"
 
