@@ -116,6 +116,23 @@ a = list(csv.DictReader(open(csvdir + "/attempts.csv", newline="")))
 assert len(a) == 4 and sum(r["exit_kind"] == "over-budget" for r in a) == 2, a
 r = list(csv.DictReader(open(csvdir + "/runs.csv", newline="")))
 assert len(r) == 2 and {x["name"] for x in r} == {"report_html"}, r
+# Reals are written to round-trip: each reads back as the database's double.
+for x in r:
+    db = sqlite3.connect(x["db"])
+    s0, e0 = db.execute("select started_at, ended_at from runs where id=?", (int(x["run"]),)).fetchone()
+    assert (float(x["started_at"]), float(x["ended_at"])) == (s0, e0), (x, s0, e0)
+n_results = 0
+for x in t:
+    db = sqlite3.connect(x["db"])
+    want = db.execute("select total_return, buy_hold_return, sharpe, max_drawdown, volatility, win_rate"
+                      " from results y join jobs j on j.id = y.job_id where j.ticker=?"
+                      " order by y.id desc limit 1", (x["ticker"],)).fetchone()
+    if want:
+        n_results += 1
+        got = tuple(float(x[k]) for k in ("total_return", "buy_hold_return", "sharpe",
+                                          "max_drawdown", "volatility", "win_rate"))
+        assert got == want, (x["ticker"], got, want)
+assert n_results == 2, n_results
 # The runs table: a budget that was not set reads "-", never "0.0".
 # database, run, name, host, started, duration, outcome, budget.rss, budget.vram, config
 runs = text.split("<h2>Runs</h2>", 1)[1].split("</tbody>", 1)[0]
