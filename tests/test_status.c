@@ -86,6 +86,13 @@ int main(void)
 	JobRow r6[2] = { row(JOB_DONE, 45, 50, 1, 2, 0), row(JOB_DONE, 50, 50, 1, 2, 0) };
 	status_totals(r6, 2, 1, 3, &t);
 	CHECK(t.eta_s == 0, "done, progress short: eta %g", t.eta_s);
+	/* A done ticker that never reported its size (a worker without
+	 * progress frames) is not a ticker of unknown size still to come: it
+	 * adds nothing to the estimated total. */
+	JobRow r7[2] = { row(JOB_DONE, 0, 0, 1, 2, 0), row(JOB_RUNNING, 50, 100, 1, 2, 0) };
+	status_totals(r7, 2, 1, 3, &t);
+	CHECK(t.n_unknown == 0 && near(t.est_total, 100), "done, no size: %d unknown, est_total %g",
+	      t.n_unknown, t.est_total);
 
 	return check_done("status");
 }

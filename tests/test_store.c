@@ -1148,6 +1148,36 @@ static void test_cgroups(void)
 	store_close(s);
 }
 
+/* store_job_mark: pending or failed with a reason, and nothing else - done
+ * comes only with a result, running only with an attempt. */
+static void test_job_mark(void)
+{
+	char path[300], text[64];
+	db_path(path, sizeof path, "mark.db");
+	Store *s = open_writer(path);
+	int64_t job = add_job(s, "MARK", 8);
+	sqlite3 *db = raw_open(path);
+
+	CHECK(store_job_mark(s, job, JOB_FAILED, "bad file") == 0, "to failed: %s", store_errmsg(s));
+	raw_text(db, "SELECT state || ':' || last_reason FROM jobs", text, sizeof text);
+	CHECK(strcmp(text, "failed:bad file") == 0, "after failed: '%s'", text);
+	for (int k = 0; k < 2; k++) {
+		JobState bad = k ? JOB_RUNNING : JOB_DONE;
+		CHECK(store_job_mark(s, job, bad, "") == -EINVAL &&
+		      strstr(store_errmsg(s), store_job_state_name(bad)), "to %s: %s",
+		      store_job_state_name(bad), store_errmsg(s));
+		raw_text(db, "SELECT state || ':' || last_reason FROM jobs", text, sizeof text);
+		CHECK(strcmp(text, "failed:bad file") == 0, "after a refused %s: '%s'",
+		      store_job_state_name(bad), text);
+	}
+	CHECK(store_job_mark(s, job, JOB_PENDING, "") == 0, "to pending: %s", store_errmsg(s));
+	raw_text(db, "SELECT state || ':' || last_reason FROM jobs", text, sizeof text);
+	CHECK(strcmp(text, "pending:") == 0, "after pending: '%s'", text);
+	CHECK(store_job_mark(s, job + 1, JOB_PENDING, "") == -ENOENT, "no such job");
+	sqlite3_close(db);
+	store_close(s);
+}
+
 int main(void)
 {
 	const char *base = getenv("TMPDIR");
@@ -1160,6 +1190,7 @@ int main(void)
 	test_lifecycle();
 	test_runs_list();
 	test_attempt_batch_size();
+	test_job_mark();
 	test_one_transaction();
 	test_recover();
 	test_batching();
