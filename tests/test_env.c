@@ -178,6 +178,17 @@ static void drawdown(void)
 	CHECK_NEAR("drawdown: 3% is within the threshold", r, V3 / V2 - 1);
 	r = env_step(&e, &p, close, ENV_HOLD, &done);
 	CHECK_NEAR("drawdown: peak = max(V_1, V_2, V_3)", r, V4 / V3 - 1 - 5 * (V2 - V4) / V2);
+
+	/* A drawdown exactly at the threshold costs nothing either (the rule
+	 * is dd > threshold): step 3 again with the threshold set to its 3.0%,
+	 * computed as the environment does, (peak - value) / peak. */
+	env_reset(&e, &p, 0, 5, close);
+	env_step(&e, &p, close, ENV_LONG, &done);
+	env_step(&e, &p, close, ENV_HOLD, &done);
+	p.dd_threshold = (e.peak - (e.cash + e.shares * close[3])) / e.peak;
+	CHECK(fabs(p.dd_threshold - (V2 - V3) / V2) < 1e-12, "fixture: dd %.17g", p.dd_threshold);
+	r = env_step(&e, &p, close, ENV_HOLD, &done);
+	CHECK_NEAR("drawdown: exactly at the threshold", r, V3 / V2 - 1);
 }
 
 /* Rule 3, change penalty: the action before step 1 counts as HOLD. */
