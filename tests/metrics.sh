@@ -108,4 +108,15 @@ PY
 # Every rewrite succeeded, so no warning about the file.
 if grep -i "metrics_file" run.out; then fail "a warning about run.metrics_file"; fi
 grep -qF 'name="my\\q\\ run"' metrics/tv.prom || fail "label not escaped: $(grep run_info metrics/tv.prom)"
+
+# A ticker done without ever reporting its size (a worker that sends no
+# progress): total 0, and progress 1 - it is finished, not waiting.
+mkdir metrics0
+FAKE_EPISODES=0 "$TV_SUPERVISOR" run run.ini --set run.tickers=AAA --db zero.db --set run.out_dir=zout \
+	--set run.metrics_file="$T/metrics0/tv.prom" --worker "$TV_BUILD_ROOT/tests/sup_fake_worker" \
+	>zero.out 2>&1 || fail "the run without progress failed: $(tail -3 zero.out)"
+expect_eq "state" "$(q zero.db "select state||' '||total_episodes from jobs")" "done 0"
+grep -qx 'tickervisor_ticker_total_episodes{ticker="AAA"} 0' metrics0/tv.prom &&
+	grep -qx 'tickervisor_ticker_progress_ratio{ticker="AAA"} 1' metrics0/tv.prom ||
+	fail "a done ticker of unknown size: $(grep 'ticker="AAA"' metrics0/tv.prom)"
 echo "ok"
