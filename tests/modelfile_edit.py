@@ -5,6 +5,8 @@ recomputes the CRC-32 trailer, so the checksum alone cannot catch them.
 
   modelfile_edit.py IN OUT nan KEY        first float32 (bin) or float64 after KEY
                                           (or in the first element of its array) -> NaN
+  modelfile_edit.py IN OUT bump KEY       the float64 after KEY one unit in the last place
+                                          away (its lowest mantissa bit flipped)
   modelfile_edit.py IN OUT replace OLD NEW  bytes OLD -> NEW (same length), first match;
                                           KEY=VALUE is the msgpack key and value
                                           (a short string or a small integer)
@@ -63,6 +65,15 @@ def main(argv):
             body[j:j + 4] = struct.pack("<f", float("nan"))
         else:
             sys.exit("key %s: value tag %02x is neither float64 nor bin" % (argv[4], tag))
+    elif op == "bump":
+        key = fixstr(argv[4])
+        i = body.find(key)
+        if i < 0:
+            sys.exit("key %s not found" % argv[4])
+        i += len(key)
+        if body[i] != 0xCB:
+            sys.exit("key %s: value tag %02x is not float64" % (argv[4], body[i]))
+        body[i + 8] ^= 1
     elif op == "replace":
         old, new = packed(argv[4]), packed(argv[5])
         assert len(old) == len(new)

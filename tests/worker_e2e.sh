@@ -92,6 +92,14 @@ elif [ $rc -eq 0 ] && "$PY" "$SRC/tests/evaluate_check.py" "$T/a/AAPL.model" "$T
 else
 	bad "--evaluate rc=$rc: $(cat "$T/e.log" "$T/ec.log" 2>/dev/null | tail -5)"
 fi
+# A stored metric one unit in the last place off (CRC resealed) is a
+# mismatch, whichever metric it is.
+for k in sharpe win_rate; do
+	python3 "$SRC/tests/modelfile_edit.py" "$T/a/AAPL.model" "$T/bump-$k.model" bump $k
+	"$W" --evaluate "$T/bump-$k.model" --data "$D" >/dev/null 2>"$T/bump-$k.log"; rc=$?
+	[ $rc -eq 13 ] && grep -q 'metrics differ from those stored' "$T/bump-$k.log" &&
+		ok "--evaluate: stored $k 1 ulp off is a mismatch (rc 13)" || bad "--evaluate, $k bumped: rc $rc: $(head -2 "$T/bump-$k.log")"
+done
 "$W" --evaluate "$T/a/AAPL.model" --data "$SRC/examples/data/GOOG.csv" 2>"$T/e2.log"; rc=$?
 [ $rc -eq 12 ] && grep -q 'other data' "$T/e2.log" && ok "--evaluate refuses other data" || bad "--evaluate on other data rc=$rc"
 
