@@ -48,6 +48,16 @@ TV_FAULT_CRASH_AT=7 train --out "$T/w3" --set run.chunks_at_once=4 2>/dev/null; 
 	bad "crash at 7 in waves of 4: rc=$rc"
 train --out "$T/w3" --set run.chunks_at_once=3 --resume "$T/w3/AAPL.ckpt" 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/w3/AAPL.model" && ok "crash in a wave of 4, resumed in waves of 3: same bytes" || bad "wave resume differs"
+# checkpoint_every counts the multiples a wave passes, not the counts that
+# land on one: with waves of 4 and every 3, the waves ending at 4 and 8
+# pass 3 and 6 and each checkpoints before the crash at 7 fires.
+TV_FAULT_CRASH_AT=7 train --out "$T/w5" --set run.chunks_at_once=4 --set run.checkpoint_every=3 2>"$T/w5.log"; rc=$?
+got=$(grep -c 'checkpoint .* at chunk' "$T/w5.log")
+[ $rc -ne 0 ] && [ "$got" -eq 2 ] && grep -q 'checkpoint .* at chunk 1 episode 2$' "$T/w5.log" &&
+	ok "waves of 4, checkpoint_every 3: checkpoints at 4 and 8" || bad "waves and checkpoint_every 3: rc $rc, $got checkpoints"
+train --out "$T/w5" --set run.chunks_at_once=4 --set run.checkpoint_every=3 --resume "$T/w5/AAPL.ckpt" 2>"$T/w5r.log"; rc=$?
+[ $rc -eq 0 ] && grep -q '(12/18)' "$T/w5r.log" && cmp -s "$T/a/AAPL.model" "$T/w5/AAPL.model" &&
+	ok "resumed after episode 8: same bytes" || bad "resume after the wave checkpoint: rc $rc: $(head -2 "$T/w5r.log")"
 
 # Strategy signals (every 20th trading day, direction x confidence) feed
 # the tau feature: the model changes; a bad signals file is bad input.
