@@ -143,6 +143,19 @@ assert by_db[dbs[0]][7:9] == ["-", "-"], by_db[dbs[0]][7:9]
 assert by_db[dbs[1]][7:9] == ["24.0", "-"], by_db[dbs[1]][7:9]
 PY
 
+# A database path that starts with a double quote (and holds no comma):
+# quoted in the CSV for the quote alone, the quote doubled, so a CSV
+# reader gets the path back whole.
+Q='"quoted".db'
+cp $A "$Q"
+"$TV_SUPERVISOR" report "$Q" -o q.html --csv qcsv >q.out 2>&1 || fail "report of $Q: $(cat q.out)"
+python3 - qcsv "$Q" <<'PY' || fail "CSV quoting: $(head -3 qcsv/runs.csv)"
+import csv, sys
+for f in ("runs.csv", "tickers.csv", "attempts.csv"):
+    rows = list(csv.DictReader(open(sys.argv[1] + "/" + f, newline="")))
+    assert rows and all(r["db"] == sys.argv[2] for r in rows), (f, [r["db"] for r in rows])
+PY
+
 # A second run of A (nothing left to do) under a budget: the report's
 # peak/budget column uses the last run's budget.rss.
 "$TV_SUPERVISOR" run a.ini --set run.tickers=GOOG,AAPL --set run.out_dir=a \
