@@ -78,6 +78,16 @@ static void metrics(void)
 	      m->buy_hold_return);
 	CHECK(m->test_days == 7 && m->trades == 5, "test_days %lld trades %lld",
 	      (long long)m->test_days, (long long)m->trades);
+
+	/* The deepest drawdown, measured from its peak: 10% (100 -> 90), not
+	 * the later 9.5% (100 -> 90.5), which is 10.5% of its trough.
+	 *   v = np.array([100, 90, 100, 90.5]); peak = np.maximum.accumulate(v)
+	 *   ((peak - v) / peak).max()                 -> 0.1 */
+	double v2[] = { 100, 90, 100, 90.5 };
+	Backtest bt2 = { .n_values = 4, .values = v2 };
+	backtest_metrics(&bt2, &d, 0);
+	CHECK(NEAR(bt2.m.max_drawdown, 0.1), "max_drawdown %.17g (the deepest from its peak)",
+	      bt2.m.max_drawdown);
 }
 
 /* 333 usable days, test_fraction 0.3: 99.9 test days round to 100 (not

@@ -111,5 +111,13 @@ int main(void)
 		r = decode(len, err, sizeof err);
 		CHECK(r == -EPROTO && strstr(err, cut[i][2]), "without %s: %d '%s'", cut[i][0], r, err);
 	}
+	/* A negative fit date is no yyyymmdd date: refused by the decoder. */
+	x->fit_dates[1] = -20200102;
+	len = proto_encode(&msg, buf, sizeof buf);
+	CHECK(len > 0, "encode with a negative fit date: %d", len);
+	r = decode(len, err, sizeof err);
+	CHECK(r == -EPROTO && strstr(err, "result.fit_dates: expected yyyymmdd integers"),
+	      "a negative fit date: %d '%s'", r, err);
+	x->fit_dates[1] = 20200102;
 	return check_done("proto_curves");
 }
