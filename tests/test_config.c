@@ -212,6 +212,8 @@ static void test_bad_values(void)
 			  "2: key 'budget.soft_fraction': must be > 0, got '0'");
 	expect_load_error("[budget]\nsoft_fraction = 1.01\n",
 			  "2: key 'budget.soft_fraction': must be <= 1, got '1.01'");
+	expect_load_error("[run]\nhang_timeout = 0\n",
+			  "2: key 'run.hang_timeout': must be > 0, got '0'");
 	expect_load_error("[rewts]\nepsilon_decay = 0\n",
 			  "2: key 'rewts.epsilon_decay': must be > 0, got '0'");
 	expect_load_error("[rewts]\nlookback_length = 1\n",

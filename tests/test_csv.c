@@ -259,6 +259,7 @@ static const struct BadCase bad_prices[] = {
 	{"date,low,close\n2020-01-01,zz,1\n", 2, "field 'low': not a number 'zz'"},
 	{"date,close\n2020-13-01,1\n", 2, "field 'date': not a valid yyyy-mm-dd date '2020-13-01'"},
 	{"date,close\n2021-02-29,1\n", 2, "field 'date'"},
+	{"date,close\n1900-02-29,1\n", 2, "field 'date': not a valid yyyy-mm-dd date '1900-02-29'"},  /* a century */
 	{"date,close\n2020-04-31,1\n", 2, "field 'date'"},
 	{"date,close\n2020-00-10,1\n", 2, "field 'date'"},
 	{"date,close\n2020-01-00,1\n", 2, "field 'date'"},
@@ -353,6 +354,8 @@ static void test_good_variants(void)
 		"date , CLOSE\n2020-02-28,1\n2020-02-29,2\n",
 		"\"date\",\"close\"\n\"2020-02-28\",\"1.5\"\n",
 		"date,close,open\r\n2020-02-28,1,null\r\n\r\n2020-03-02,2e0,\r\n\n\n",
+		/* 2000 is a leap year (divisible by 400) */
+		"date,close\n2000-02-28,1\n2000-02-29,2\n2000-03-01,3\n",
 	};
 	PriceSeries p = {0};
 	char err[512];
@@ -370,7 +373,10 @@ static void test_good_variants(void)
 		ret = csv_load_prices(write_tmp(name, ok[k], strlen(ok[k])), &p, err, sizeof(err));
 		CHECK(ret == 0, "good case %zu: %d %s", k, ret, err);
 		if (ret == 0)
-			CHECK(p.date[0] == 20200228 && p.close[0] >= 1.0 && p.n >= 1, "good %zu", k);
+			CHECK(p.date[0] == (k == 4 ? 20000228 : 20200228) && p.close[0] >= 1.0 && p.n >= 1,
+			      "good %zu", k);
+		if (ret == 0 && k == 4)
+			CHECK(p.n == 3 && p.date[1] == 20000229 && p.date[2] == 20000301, "2000-02-29");
 		if (ret == 0 && k == 3)
 			CHECK(p.n == 2 && p.date[1] == 20200302 && p.close[1] == 2.0 &&
 			      isnan(p.open[0]) && isnan(p.open[1]) && !p.has_open, "good 3");
