@@ -702,6 +702,14 @@ static void test_batching(void)
 	CHECK(raw_int(db, "SELECT sum(bytes_replay + bytes_activations + bytes_weights + bytes_device)"
 	                  " FROM mem_samples") == 10 * 26, "categories");
 
+	/* A progress frame without a size (total 0: the worker did not say)
+	 * leaves the recorded total alone. */
+	MsgProgress nosize = { .chunk = 2, .episode = 2, .done_episodes = 10, .total_episodes = 0 };
+	REQUIRE(store_progress(s, job, att, &nosize) == 0, "%s", store_errmsg(s));
+	REQUIRE(store_flush(s) == 0, "%s", store_errmsg(s));
+	CHECK(raw_int(db, "SELECT total_episodes FROM jobs") == 200, "total after a frame without one: %lld",
+	      (long long)raw_int(db, "SELECT total_episodes FROM jobs"));
+
 	/* A checkpoint older than the progress already recorded (taken at
 	 * episode 8, the end of chunk 1; progress said chunk 2 episode 2, 10
 	 * done): the checkpoint is the job's, and its progress - chunk,
