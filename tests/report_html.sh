@@ -231,4 +231,21 @@ print(json.dumps([up, up[::-1]]))
 PY
 )
 expect_eq "sorted by return" "$(cat sorted.json)" "$want"
+
+# Downsampling averages the recorded values only: 64 losses of 1.0, every
+# third one NULL (none recorded), drawn as 16 points - the mean of each
+# bucket's recorded values is 1.0 whatever its NULLs, so the line is flat.
+FAKE_EPISODES=64 "$TV_SUPERVISOR" run a.ini --set run.tickers=GOOG --set run.out_dir=nul --db nul.db \
+	--worker "$TV_BUILD_ROOT/tests/sup_fake_worker" >nul.out 2>&1 || fail "run for the NULL losses: $(tail -3 nul.out)"
+q nul.db "update loss_samples set loss = 1.0, reward = 2.0; update loss_samples set loss = NULL where rowid % 3 = 0"
+expect_eq "NULL losses" "$(q nul.db "select count(*) - count(loss) from loss_samples")" 21
+"$TV_SUPERVISOR" report nul.db -o nul.html --max-points 16 >nulrep.out 2>&1 || fail "report: $(cat nulrep.out)"
+python3 - nul.html <<'PY' || fail "the downsampled loss line"
+import re, sys
+lines = re.findall(r'<path class=line stroke="(#[0-9a-f]+)" d="([^"]+)"', open(sys.argv[1]).read())
+assert len(lines) == 2, lines          # loss, then reward
+for color, d in lines:
+    ys = {float(y) for y in re.findall(r"[ML][-\d.]+ ([-\d.]+)", d)}
+    assert len(re.findall(r"[ML]", d)) == 16 and len(ys) == 1, (color, d)
+PY
 echo "ok"
