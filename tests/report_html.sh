@@ -80,6 +80,7 @@ for t in ("GOOG", "AAPL"):
         " join jobs j on j.id=r.job_id where ticker=?", (t,)).fetchone()
     r = rows[t]
     assert r[8] == "%.2f%%" % (100 * ret) and r[9] == "%.2f%%" % (100 * bh), (r, ret, bh)
+    assert r[10] == "%.2f%%" % (100 * (ret - bh)), ("excess over buy and hold", r, ret, bh)
     assert r[11] == "%.3f" % sh and r[12] == "%.2f%%" % (100 * dd) and r[13] == str(days), r
 assert len(p.sections) == 3, p.sections
 # The curves reached the database: equity ends at 1 + the total return,
