@@ -99,8 +99,9 @@ def per(metric):
     return {x["labels"]["ticker"]: x["value"] for x in s if x["name"] == metric}
 done, total = per("tickervisor_ticker_done_episodes"), per("tickervisor_ticker_total_episodes")
 prog = per("tickervisor_ticker_progress_ratio")
-waiting = [t for t in total if total[t] == 0]
-assert len(waiting) == 2, (total, prog)
+attempts = per("tickervisor_ticker_attempts_total")
+waiting = [t for t in total if attempts[t] == 0]
+assert len(waiting) == 2 and all(total[t] == 0 and prog[t] == 0 for t in waiting), (attempts, total, prog)
 for t in total:
     want = done[t] / total[t] if total[t] else 0
     assert abs(prog[t] - want) < 1e-9, (t, prog[t], want)

@@ -243,10 +243,14 @@ expect_eq "NULL losses" "$(q nul.db "select count(*) - count(loss) from loss_sam
 "$TV_SUPERVISOR" report nul.db -o nul.html --max-points 16 >nulrep.out 2>&1 || fail "report: $(cat nulrep.out)"
 python3 - nul.html <<'PY' || fail "the downsampled loss line"
 import re, sys
-lines = re.findall(r'<path class=line stroke="(#[0-9a-f]+)" d="([^"]+)"', open(sys.argv[1]).read())
-assert len(lines) == 2, lines          # loss, then reward
-for color, d in lines:
+plots = {}
+for svg in open(sys.argv[1]).read().split("<svg")[1:]:
+    title = re.search(r"<title>(.*?)</title>", svg).group(1)
+    plots[title] = re.findall(r'<path class=line stroke="#[0-9a-f]+" d="([^"]+)"', svg)
+for title in ("loss per episode", "episode reward"):
+    assert len(plots.get(title, [])) == 1, (title, plots)
+    d = plots[title][0]
     ys = {float(y) for y in re.findall(r"[ML][-\d.]+ ([-\d.]+)", d)}
-    assert len(re.findall(r"[ML]", d)) == 16 and len(ys) == 1, (color, d)
+    assert len(re.findall(r"[ML]", d)) == 16 and len(ys) == 1, (title, d)
 PY
 echo "ok"

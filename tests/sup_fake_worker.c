@@ -13,7 +13,9 @@
  *   FAKE_MARK_BYTES=N while touching, write "mark TICKER SEC.NSEC" (CLOCK_REALTIME)
  *                     to stderr when N bytes are touched (budget benchmark)
  *   FAKE_HOLD_MS=N    after touching, sleep N ms before the episodes
- *   FAKE_FREE=1       then give that memory back (the RSS falls below the peak)
+ *   FAKE_FREE=1       then give that memory back (the RSS falls below the peak;
+ *                     mapped and unmapped directly, as a sanitizer's allocator
+ *                     keeps freed memory)
  * It sends hello, one heartbeat, the progress frames, a checkpoint frame
  * every FAKE_CKPT_EVERY episodes (default 0 = never), and a result frame,
  * writes DIR/TICKER.model (a few bytes and the model-file checksum trailer;
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,9 +127,16 @@ int main(int argc, char **argv)
 			struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
-		mem = malloc(len);
-		if (!mem)
-			return TV_EXIT_OVER_BUDGET;
+		int give_back = env_long("FAKE_FREE", 0) != 0;
+		if (give_back) {
+			mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (mem == MAP_FAILED)
+				return TV_EXIT_OVER_BUDGET;
+		} else {
+			mem = malloc(len);
+			if (!mem)
+				return TV_EXIT_OVER_BUDGET;
+		}
 		for (size_t off = 0; off < len; off += 4096) {
 			mem[off] = 1;
 			if (mark >= 0 && off + 4096 >= (size_t)mark && off < (size_t)mark) {
@@ -141,8 +151,8 @@ int main(int argc, char **argv)
 			struct timespec ts = { hold_ms / 1000, (hold_ms % 1000) * 1000000L };
 			nanosleep(&ts, NULL);
 		}
-		if (env_long("FAKE_FREE", 0)) {
-			free(mem);
+		if (give_back) {
+			munmap(mem, len);
 			mem = NULL;
 		}
 	}
