@@ -419,10 +419,9 @@ static int row_date(CsvReader *r, int col, int32_t prev, int32_t *ret)
 }
 
 /* Reads a numeric field of the current row. Empty is allowed when
- * allow_empty (stores NaN); the value must be >= lo (strictly > lo when
- * strict) and <= hi. */
+ * allow_empty (stores NaN); the value must be in [lo, hi]. */
 static int row_number(CsvReader *r, int col, const char *name, int allow_empty,
-		      double lo, int strict, double hi, double *ret)
+		      double lo, double hi, double *ret)
 {
 	const CsvField *f = &r->fields[col];
 	char q[48];
@@ -446,14 +445,8 @@ static int row_number(CsvReader *r, int col, const char *name, int allow_empty,
 		csv_errf(r, "field '%s': not a finite number '%s'", name, q);
 		return -EINVAL;
 	}
-	if (v < lo || (strict && v == lo) || v > hi) {
-		if (strict)
-			csv_errf(r, "field '%s': must be > %g, got '%s'", name, lo, q);
-		else if (hi < INFINITY)
-			csv_errf(r, "field '%s': must be in [%g, %g], got '%s'",
-				 name, lo, hi, q);
-		else
-			csv_errf(r, "field '%s': must be >= %g, got '%s'", name, lo, q);
+	if (v < lo || v > hi) {
+		csv_errf(r, "field '%s': must be in [%g, %g], got '%s'", name, lo, hi, q);
 		return -EINVAL;
 	}
 	*ret = v;
@@ -574,9 +567,9 @@ int csv_load_prices_column(const char *path, CsvPriceColumn column, PriceSeries 
 			}
 			if (k == PC_CLOSE)
 				ret_code = row_number(&r, cols[k].index, names[k], 0,
-						      CSV_MIN_PRICE, 0, CSV_MAX_PRICE, dst);
+						      CSV_MIN_PRICE, CSV_MAX_PRICE, dst);
 			else
-				ret_code = row_number(&r, cols[k].index, names[k], 1, 0.0, 0,
+				ret_code = row_number(&r, cols[k].index, names[k], 1, 0.0,
 						      k == PC_VOLUME ? CSV_MAX_VOLUME : CSV_MAX_PRICE,
 						      dst);
 			if (ret_code < 0)
@@ -683,7 +676,7 @@ int csv_load_signals(const char *path, SignalSeries *ret, char *err, size_t errl
 			goto out;
 		}
 		ret_code = row_number(&r, cols[SC_CONFIDENCE].index, "confidence",
-				      0, 1.0, 0, 3.0, &d);
+				      0, 1.0, 3.0, &d);
 		if (ret_code < 0)
 			goto out;
 		s.confidence[s.n] = d;
