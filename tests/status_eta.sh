@@ -2,8 +2,9 @@
 # status's ETA for a running job by value: it counts the episodes left from
 # where the job is (done), at the rate of its current attempt (episodes
 # since the attempt's start over the time since), so a resumed attempt's
-# rate is not diluted by the episodes its checkpoint brought. The job rows
-# are set with sqlite3 on a database a real run wrote.
+# rate is not diluted by the episodes its checkpoint brought; a job's
+# percent never passes 100. The job rows are set with sqlite3 on a
+# database a real run wrote.
 . "$TV_SOURCE_ROOT/tests/lib.sh"
 cd "$T"
 write_config run.ini
@@ -23,4 +24,11 @@ expect_eq "ETA (job, total) of a resumed attempt" "$(eta)" "120 120"
 # No episode yet in this attempt: no rate, no ETA.
 q $DB "update jobs set done_episodes = 5"
 expect_eq "ETA before the attempt's first episode" "$(eta)" "None None"
+# A job whose recorded progress passed its size (a worker's frames said
+# so) is at 100%, not more, in the row and in the table.
+q $DB "update jobs set state = 'done', done_episodes = 25, total_episodes = 20"
+expect_eq "percent of 25 of 20" "$("$TV_SUPERVISOR" status --json $DB | python3 -c 'import json, sys
+print(json.load(sys.stdin)["jobs"][0]["percent"])')" "100"
+"$TV_SUPERVISOR" status $DB >table.out 2>&1 || fail "status: $(cat table.out)"
+grep -q "25/20 *100.0%" table.out || fail "the table's row: $(grep GOOG table.out)"
 echo "ok"
