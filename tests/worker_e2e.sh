@@ -32,6 +32,42 @@ train --out "$T/a" 2>"$T/a.log"; rc=$?
 [ $rc -eq 0 ] && [ -s "$T/a/AAPL.model" ] && ok "trains and writes a model" || bad "train rc=$rc: $(tail -3 "$T/a.log")"
 grep -q 'test [0-9]* days: return' "$T/a.log" && ok "prints the backtest" || bad "no backtest line"
 
+# The peak RSS the worker prints (for a person at a terminal) is its
+# resident high-water mark: at least every VmHWM seen while it ran
+# (polled from /proc), and at most what the kernel counted for the child
+# (getrusage, which also holds the forked python before the exec).
+python3 - "$W" "$T/t.ini" "$D" "$T/rss" <<'PY' && ok "the printed peak RSS is the process's resident peak" || bad "printed peak RSS"
+import os, re, resource, subprocess, sys, time
+w, ini, data, out = sys.argv[1:5]
+real = os.path.realpath(w)
+# Under ASan the leak check at exit touches memory after the summary line.
+env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+p = subprocess.Popen([w, "--config", ini, "--ticker", "AAPL", "--data", data, "--out", out],
+                     stderr=subprocess.PIPE, text=True, env=env)
+seen = 0
+while p.poll() is None:
+    # Only the worker's own image counts: before the exec the child is a
+    # copy of this python (its exe is checked on both sides of the read).
+    try:
+        exe = "/proc/%d/exe" % p.pid
+        before = os.readlink(exe)
+        status = open("/proc/%d/status" % p.pid).read()
+        hwm = re.search(r"VmHWM:\s+(\d+) kB", status) if os.readlink(exe) == before == real else None
+    except OSError:
+        hwm = None
+    if hwm:
+        seen = max(seen, int(hwm.group(1)) * 1024)
+    time.sleep(0.002)
+err = p.stderr.read()
+kernel = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+m = re.search(r"AAPL: peak RSS ([0-9.]+) MiB", err)
+assert p.returncode == 0 and m and seen > 0, (p.returncode, seen, err[-300:])
+printed = float(m.group(1)) * 1048576
+print("# printed %.1f MiB, VmHWM seen %.1f MiB, getrusage %.1f MiB" % (printed / 1048576, seen / 1048576, kernel / 1048576))
+# Slack: the print's 0.1 MiB steps, and what the exit path touches after it.
+slack = max(0.5 * 1048576, 0.05 * seen)
+assert seen - slack <= printed <= kernel + 0.06 * 1048576, (printed, seen, kernel)
+PY
 train --out "$T/b" 2>/dev/null
 cmp -s "$T/a/AAPL.model" "$T/b/AAPL.model" && ok "same seed, same bytes" || bad "two runs with one seed differ"
 
