@@ -1,8 +1,8 @@
 /* Behaviours a user relies on, asserted by value (issue 14): the backtest
  * metrics against numbers computed independently with numpy on a fixture,
  * test_days of a split that is not a whole number, the weights' refit
- * cadence, the epsilon schedule and epsilon-greedy itself
- * after k episodes, buffer_size == batch_size, and the LSTM's early
+ * cadence, the epsilon schedule after k episodes and epsilon-greedy
+ * itself, buffer_size == batch_size, and the LSTM's early
  * stopping (patience counted exactly, the best validation epoch's
  * parameters kept, not the last epoch's). */
 #include <math.h>
