@@ -38,6 +38,15 @@ def packed(arg):
     return fixstr(k) + (bytes([int(v)]) if v.isdigit() else fixstr(v))
 
 
+def value_at(body, name):
+    """The offset of the value after the first key NAME in body."""
+    key = fixstr(name)
+    i = body.find(key)
+    if i < 0:
+        sys.exit("key %s not found" % name)
+    return i + len(key)
+
+
 def main(argv):
     if len(argv) == 3 and argv[2] == "huge-array":
         # {"x": [<2^32-1 elements>]} ... then the "crc32" key the reader expects
@@ -48,11 +57,7 @@ def main(argv):
     data = bytearray(open(src, "rb").read())
     body = data[:-5]
     if op == "nan":
-        key = fixstr(argv[4])
-        i = body.find(key)
-        if i < 0:
-            sys.exit("key %s not found" % argv[4])
-        i += len(key)
+        i = value_at(body, argv[4])
         tag = body[i]
         if 0x90 <= tag <= 0x9F:   # an array (of networks): its first element
             i += 1
@@ -66,11 +71,7 @@ def main(argv):
         else:
             sys.exit("key %s: value tag %02x is neither float64 nor bin" % (argv[4], tag))
     elif op == "bump":
-        key = fixstr(argv[4])
-        i = body.find(key)
-        if i < 0:
-            sys.exit("key %s not found" % argv[4])
-        i += len(key)
+        i = value_at(body, argv[4])
         if body[i] != 0xCB:
             sys.exit("key %s: value tag %02x is not float64" % (argv[4], body[i]))
         body[i + 8] ^= 1
